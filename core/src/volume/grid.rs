@@ -1,0 +1,145 @@
+//! The voxel grid shared by images, label maps and multi-channel fields.
+
+use super::error::VolumeError;
+
+/// A 3D voxel grid with its geometry.
+///
+/// `affine` maps a voxel index `(i, j, k, 1)` to world RAS+ millimetres (NIfTI convention);
+/// `spacing` is the voxel size along each *array* axis. Data is x-fastest:
+/// `index = i + nx * (j + ny * k)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grid<T> {
+    pub dims: [usize; 3],
+    pub spacing: [f64; 3],
+    pub affine: [[f64; 4]; 4],
+    pub data: Vec<T>,
+}
+
+/// An intensity image.
+pub type Volume = Grid<f32>;
+/// A label map (segmentation) on an image grid.
+pub type LabelMap = Grid<u16>;
+
+/// Number of voxels of `dims`, or `None` on overflow.
+pub fn voxel_count(dims: [usize; 3]) -> Option<usize> {
+    dims[0].checked_mul(dims[1])?.checked_mul(dims[2])
+}
+
+pub(crate) fn check_dims(dims: [usize; 3]) -> Result<usize, VolumeError> {
+    match voxel_count(dims) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(VolumeError::InvalidGridDims { dims }),
+    }
+}
+
+pub(crate) fn check_spacing(spacing: [f64; 3]) -> Result<(), VolumeError> {
+    if spacing.iter().all(|s| s.is_finite() && *s > 0.0) {
+        Ok(())
+    } else {
+        Err(VolumeError::InvalidSpacing { spacing })
+    }
+}
+
+impl<T> Grid<T> {
+    /// Builds a grid, checking that the data length matches `dims`, the spacing is
+    /// positive and the affine finite.
+    pub fn new(
+        dims: [usize; 3],
+        spacing: [f64; 3],
+        affine: [[f64; 4]; 4],
+        data: Vec<T>,
+    ) -> Result<Self, VolumeError> {
+        let expected = check_dims(dims)?;
+        if data.len() != expected {
+            return Err(VolumeError::DataLength {
+                dims,
+                expected,
+                actual: data.len(),
+            });
+        }
+        check_spacing(spacing)?;
+        if affine.iter().flatten().any(|v| !v.is_finite()) {
+            return Err(VolumeError::NonFiniteAffine { affine });
+        }
+        Ok(Self {
+            dims,
+            spacing,
+            affine,
+            data,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Linear index of voxel `(i, j, k)`; no bounds check (use `get` for that).
+    #[inline]
+    pub fn index(&self, i: usize, j: usize, k: usize) -> usize {
+        i + self.dims[0] * (j + self.dims[1] * k)
+    }
+
+    /// World coordinate (mm, RAS+) of the centre of voxel `(i, j, k)`; indices may be
+    /// fractional or outside the grid.
+    pub fn voxel_to_world(&self, ijk: [f64; 3]) -> [f64; 3] {
+        super::affine::apply(&self.affine, ijk)
+    }
+
+    /// Same geometry, other data (length checked).
+    pub fn with_data<U>(&self, data: Vec<U>) -> Result<Grid<U>, VolumeError> {
+        Grid::new(self.dims, self.spacing, self.affine, data)
+    }
+}
+
+impl<T: Copy> Grid<T> {
+    /// Value at `(i, j, k)`, or `None` outside the grid.
+    #[inline]
+    pub fn get(&self, i: usize, j: usize, k: usize) -> Option<T> {
+        if i < self.dims[0] && j < self.dims[1] && k < self.dims[2] {
+            self.data.get(self.index(i, j, k)).copied()
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::affine::IDENTITY;
+
+    #[test]
+    fn new_checks_length_and_geometry() {
+        let ok = Grid::new([2, 3, 4], [1.0; 3], IDENTITY, vec![0f32; 24]).unwrap();
+        assert_eq!(ok.len(), 24);
+        assert_eq!(ok.index(1, 2, 3), 1 + 2 * (2 + 3 * 3));
+        assert_eq!(ok.get(1, 2, 3), Some(0.0));
+        assert_eq!(ok.get(2, 0, 0), None);
+        assert!(matches!(
+            Grid::new([2, 3, 4], [1.0; 3], IDENTITY, vec![0f32; 23]),
+            Err(VolumeError::DataLength {
+                expected: 24,
+                actual: 23,
+                ..
+            })
+        ));
+        assert!(matches!(
+            Grid::new([0, 3, 4], [1.0; 3], IDENTITY, Vec::<f32>::new()),
+            Err(VolumeError::InvalidGridDims { .. })
+        ));
+        assert!(matches!(
+            Grid::new([1, 1, 1], [1.0, 0.0, 1.0], IDENTITY, vec![0u16]),
+            Err(VolumeError::InvalidSpacing { .. })
+        ));
+        let mut bad = IDENTITY;
+        bad[0][3] = f64::NAN;
+        assert!(matches!(
+            Grid::new([1, 1, 1], [1.0; 3], bad, vec![0u16]),
+            Err(VolumeError::NonFiniteAffine { .. })
+        ));
+    }
+}
