@@ -69,8 +69,16 @@ fn every_datatype_with_scaling() {
     let vals: [f64; 4] = [0.0, 1.0, 7.0, 100.0];
     let cases: Vec<(i32, i32, Box<dyn Fn(f64) -> Vec<u8>>)> = vec![
         (2, 8, Box::new(|v: f64| vec![v as u8])),
-        (256, 8, Box::new(|v: f64| (-(v as i8)).to_le_bytes().to_vec())),
-        (4, 16, Box::new(|v: f64| (-(v as i16)).to_le_bytes().to_vec())),
+        (
+            256,
+            8,
+            Box::new(|v: f64| (-(v as i8)).to_le_bytes().to_vec()),
+        ),
+        (
+            4,
+            16,
+            Box::new(|v: f64| (-(v as i16)).to_le_bytes().to_vec()),
+        ),
         (
             512,
             16,
@@ -101,7 +109,11 @@ fn every_datatype_with_scaling() {
             32,
             Box::new(|v: f64| ((v as f32) * 0.25).to_le_bytes().to_vec()),
         ),
-        (64, 64, Box::new(|v: f64| (v * 0.125).to_le_bytes().to_vec())),
+        (
+            64,
+            64,
+            Box::new(|v: f64| (v * 0.125).to_le_bytes().to_vec()),
+        ),
     ];
     let raw_value = |code: i32, v: f64| -> f64 {
         match code {
@@ -268,6 +280,22 @@ fn labels_round_trip_on_the_input_grid() {
     let wrong: LabelMap = Grid::new([2, 3, 5], [1.0; 3], IDENTITY, vec![0u16; 30]).unwrap();
     assert!(matches!(
         write_labels(&img.header, &wrong),
+        Err(VolumeError::DimsMismatch { .. })
+    ));
+}
+
+#[test]
+fn volume_written_on_a_given_header_keeps_its_grid() {
+    let (h, f) = ok_file();
+    let img = read(&f).unwrap();
+    let mut v = img.volume.clone();
+    v.data.iter_mut().for_each(|x| *x = *x * 0.5 - 1.0);
+    let back = read(&write_volume(Some(&h), &v).unwrap()).unwrap();
+    assert_eq!(back.volume, v);
+    assert_eq!(back.header.datatype, 16);
+    let wrong: Volume = Grid::new([4, 3, 2], [1.0; 3], IDENTITY, vec![0f32; 24]).unwrap();
+    assert!(matches!(
+        write_volume(Some(&h), &wrong),
         Err(VolumeError::DimsMismatch { .. })
     ));
 }

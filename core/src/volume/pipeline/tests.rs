@@ -243,3 +243,32 @@ fn mricron_ch2_crop_mask_round_trips_if_installed() {
     let again = crate::volume::read_nifti(&file, &Default::default()).unwrap();
     assert_eq!((again.volume.dims, again.volume.affine), (v.dims, v.affine));
 }
+
+#[test]
+fn oblique_input_round_trips_exactly_without_resampling() {
+    // 20 degrees about z on top of an LPI grid: orientation is still read as L/P/I, the
+    // rotation stays in the affine, and labels come back exactly.
+    let (mut img, mut labels) = phantom("LPI", [40, 36, 24], [1.0, 1.3, 2.0]);
+    let (s, c) = 20f64.to_radians().sin_cos();
+    let rot = [
+        [c, -s, 0.0, 0.0],
+        [s, c, 0.0, 0.0],
+        [0.0, 0.0, 1.0, 0.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ];
+    img.affine = affine::mul(&rot, &img.affine);
+    labels.affine = img.affine;
+    assert_eq!(orientation_code(&img.affine), ['L', 'P', 'I']);
+    let cfg = PreprocessConfig {
+        target_spacing: ras_spacing(&img),
+        ..Default::default()
+    };
+    let p = preprocess(&img, &cfg).unwrap();
+    assert_eq!(orientation_code(&p.volume.affine), ['R', 'A', 'S']);
+    let t = &p.transform;
+    assert_eq!(
+        t.labels_to_input(&t.labels_from_input(&labels).unwrap())
+            .unwrap(),
+        labels
+    );
+}
