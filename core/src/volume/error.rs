@@ -3,6 +3,22 @@
 
 use thiserror::Error;
 
+use super::affine::Affine;
+
+impl VolumeError {
+    /// `Err` naming the first non-finite entry of `a`, if any.
+    pub(crate) fn check_affine(a: &Affine) -> Result<(), VolumeError> {
+        for (row, r) in a.iter().enumerate() {
+            for (col, &value) in r.iter().enumerate() {
+                if !value.is_finite() {
+                    return Err(VolumeError::NonFiniteAffine { row, col, value });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum VolumeError {
     #[error("voxel data has {actual} values but dims {dims:?} need {expected}")]
@@ -18,8 +34,8 @@ pub enum VolumeError {
     #[error("voxel spacing {spacing:?} is invalid: every spacing must be finite and > 0 mm")]
     InvalidSpacing { spacing: [f64; 3] },
 
-    #[error("affine contains a non-finite value: {affine:?}")]
-    NonFiniteAffine { affine: [[f64; 4]; 4] },
+    #[error("affine entry [{row}][{col}] is {value}: every entry must be finite")]
+    NonFiniteAffine { row: usize, col: usize, value: f64 },
 
     #[error(
         "affine is singular (its 3x3 part has determinant {det}); cannot determine orientation"

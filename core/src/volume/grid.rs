@@ -58,9 +58,7 @@ impl<T> Grid<T> {
             });
         }
         check_spacing(spacing)?;
-        if affine.iter().flatten().any(|v| !v.is_finite()) {
-            return Err(VolumeError::NonFiniteAffine { affine });
-        }
+        VolumeError::check_affine(&affine)?;
         Ok(Self {
             dims,
             spacing,

@@ -15,6 +15,9 @@
 //! let file = write_labels(&img.header, &labels)?;
 //! ```
 
+// Index loops read best for 3x3 / 4x4 geometry.
+#![allow(clippy::needless_range_loop)]
+
 pub mod affine;
 pub mod crop;
 mod error;

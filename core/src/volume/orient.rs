@@ -19,7 +19,7 @@ pub fn axis_orientation(a: &Affine) -> Result<[(usize, bool); 3], VolumeError> {
     let mut m = affine::linear(a);
     let norms = affine::column_norms(a);
     let det = affine::det3(&m);
-    if norms.iter().any(|n| !(*n > 0.0) || !n.is_finite()) || det == 0.0 || !det.is_finite() {
+    if norms.iter().any(|n| !n.is_finite() || *n <= 0.0) || det == 0.0 || !det.is_finite() {
         return Err(VolumeError::SingularAffine { det });
     }
     for row in m.iter_mut() {

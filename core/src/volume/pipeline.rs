@@ -112,9 +112,7 @@ fn check_grid<T>(g: &Grid<T>) -> Result<(), VolumeError> {
         });
     }
     check_spacing(g.spacing)?;
-    if !super::affine::is_finite(&g.affine) {
-        return Err(VolumeError::NonFiniteAffine { affine: g.affine });
-    }
+    VolumeError::check_affine(&g.affine)?;
     Ok(())
 }
 

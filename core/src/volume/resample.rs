@@ -26,7 +26,7 @@ pub fn dims_for_spacing(
     let mut out = [1usize; 3];
     for a in 0..3 {
         let n = (dims[a] as f64 * spacing[a] / target[a]).round().max(1.0);
-        if !(n <= MAX_RESAMPLED_VOXELS as f64) {
+        if n.is_nan() || n > MAX_RESAMPLED_VOXELS as f64 {
             return Err(VolumeError::InvalidGridDims {
                 dims: [n as usize, 0, 0],
             });

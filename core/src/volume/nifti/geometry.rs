@@ -115,9 +115,7 @@ pub fn header_geometry(h: &NiftiHeader) -> Result<(Affine, [f64; 3]), VolumeErro
     if !spacing.iter().all(|s| s.is_finite() && *s > 0.0) {
         return Err(VolumeError::InvalidSpacing { spacing });
     }
-    if !affine::is_finite(&a) {
-        return Err(VolumeError::NonFiniteAffine { affine: a });
-    }
+    VolumeError::check_affine(&a)?;
     Ok((a, spacing))
 }
 
@@ -134,7 +132,7 @@ pub struct Quatern {
 pub fn affine_to_quatern(a: &Affine, spacing: [f64; 3]) -> Option<Quatern> {
     let mut r = [[0.0; 3]; 3];
     for col in 0..3 {
-        if !(spacing[col] > 0.0) {
+        if spacing[col].is_nan() || spacing[col] <= 0.0 {
             return None;
         }
         for row in 0..3 {

@@ -67,7 +67,8 @@ fn reads_plain_and_gzip_with_sform() {
 #[test]
 fn every_datatype_with_scaling() {
     let vals: [f64; 4] = [0.0, 1.0, 7.0, 100.0];
-    let cases: Vec<(i32, i32, Box<dyn Fn(f64) -> Vec<u8>>)> = vec![
+    type Encode = Box<dyn Fn(f64) -> Vec<u8>>;
+    let cases: Vec<(i32, i32, Encode)> = vec![
         (2, 8, Box::new(|v: f64| vec![v as u8])),
         (
             256,
