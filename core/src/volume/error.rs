@@ -113,7 +113,7 @@ pub enum VolumeError {
     #[error("corrupt gzip stream: {message}")]
     Gzip { message: String },
 
-    #[error("label map dims {labels:?} differ from header dims {header:?}")]
+    #[error("label map dims {labels:?} differ from the image dims {header:?}")]
     DimsMismatch {
         header: Vec<i64>,
         labels: [usize; 3],

@@ -185,7 +185,10 @@ impl GridTransform {
     }
 
     fn processed_len(&self) -> usize {
-        self.processed_dims.iter().product()
+        // saturating: a deserialised transform may hold anything
+        self.processed_dims
+            .iter()
+            .fold(1usize, |a, &d| a.saturating_mul(d))
     }
 
     fn processed_grid<T>(&self, data: Vec<T>) -> Grid<T> {
@@ -283,10 +286,9 @@ impl GridTransform {
     /// intensities plus the margin).
     pub fn labels_from_input(&self, labels: &LabelMap) -> Result<Vec<u16>, VolumeError> {
         if labels.dims != self.input_dims {
-            return Err(VolumeError::DataLength {
-                dims: self.input_dims,
-                expected: self.input_dims.iter().product(),
-                actual: labels.data.len(),
+            return Err(VolumeError::DimsMismatch {
+                header: self.input_dims.iter().map(|&d| d as i64).collect(),
+                labels: labels.dims,
             });
         }
         let ras = self.reorientation.apply(labels)?;

@@ -107,7 +107,9 @@ pub fn header_geometry(h: &NiftiHeader) -> Result<(Affine, [f64; 3]), VolumeErro
         }
     }
     let p = [h.pixdim[1], h.pixdim[2], h.pixdim[3]];
-    let spacing = if p.iter().all(|v| *v > 0.0) {
+    // |pixdim| (a negative size is a sign convention some writers use, not a different
+    // size); a zero size means the header has none, so the affine's columns decide.
+    let spacing = if p.iter().all(|v| *v != 0.0) {
         [p[0].abs() * unit, p[1].abs() * unit, p[2].abs() * unit]
     } else {
         affine::column_norms(&a)
@@ -273,7 +275,13 @@ mod tests {
         let (a, s) = header_geometry(&h).unwrap();
         assert_eq!(s, [2.0, 3.0, 4.0]);
         assert_eq!((a[0][0], a[1][1], a[2][2]), (2.0, 3.0, 4.0));
-        // non-positive pixdim: spacing comes from the sform columns
+        // negative pixdim: its magnitude
+        let neg = NiftiHeader {
+            pixdim: [0.0, -2.0, 3.0, -4.0, 0.0, 0.0, 0.0, 0.0],
+            ..Default::default()
+        };
+        assert_eq!(header_geometry(&neg).unwrap().1, [2.0, 3.0, 4.0]);
+        // zero pixdim: spacing comes from the sform columns
         let h = NiftiHeader {
             pixdim: [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
             sform_code: 1,
