@@ -1,0 +1,86 @@
+use burn::prelude::*;
+use burn::tensor::Distribution;
+
+use super::*;
+use crate::model::Preset;
+use crate::volume::PreprocessConfig;
+
+fn meta() -> BundleMeta {
+    BundleMeta {
+        name: "test".into(),
+        task: Task::Segmentation,
+        class_names: vec!["background".into(), "brain".into()],
+        preprocess: PreprocessConfig::default(),
+        patch_size: [16, 16, 16],
+        provenance: "unit test".into(),
+        created_by: "brainfm test".into(),
+    }
+}
+
+fn tiny_bundle(device: &Device) -> (BrainNet, Bundle) {
+    let config = Preset::Tiny.config(Some(2));
+    let model = config.init(device).unwrap();
+    let bundle = Bundle::from_model(&model, config, meta()).unwrap();
+    (model, bundle)
+}
+
+#[test]
+fn a_bundle_round_trips_through_bytes_with_identical_outputs() {
+    let dev = Device::flex();
+    let (model, bundle) = tiny_bundle(&dev);
+    let bytes = bundle.to_bytes();
+    let loaded = Bundle::from_bytes(&bytes).unwrap();
+    assert_eq!(loaded.header, bundle.header);
+    let reloaded = loaded.load_model(&dev).unwrap();
+    let x = Tensor::<5>::random([1, 1, 16, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
+    let a = model.segment(x.clone()).unwrap();
+    let b = reloaded.segment(x).unwrap();
+    let diff: f32 = (a - b).abs().max().into_scalar();
+    assert_eq!(diff, 0.0);
+}
+
+#[test]
+fn a_flipped_weight_byte_fails_the_checksum() {
+    let (_, bundle) = tiny_bundle(&Device::flex());
+    let mut bytes = bundle.to_bytes();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    assert!(matches!(Bundle::from_bytes(&bytes), Err(BundleError::Checksum { .. })));
+}
+
+#[test]
+fn truncated_and_foreign_files_are_refused() {
+    let (_, bundle) = tiny_bundle(&Device::flex());
+    let bytes = bundle.to_bytes();
+    assert!(matches!(Bundle::from_bytes(&bytes[..10]), Err(BundleError::Truncated { .. })));
+    assert!(matches!(
+        Bundle::from_bytes(&bytes[..bytes.len() - 100]),
+        Err(BundleError::WeightsLength { .. })
+    ));
+    assert!(matches!(Bundle::from_bytes(b"\x1f\x8b\x08\x00not a bundle at all"), Err(BundleError::BadMagic)));
+    let mut future = bytes.clone();
+    future[8] = 99;
+    assert!(matches!(Bundle::from_bytes(&future), Err(BundleError::UnsupportedVersion { found: 99, .. })));
+    let mut broken_header = bytes;
+    broken_header[17] = b'#';
+    assert!(matches!(Bundle::from_bytes(&broken_header), Err(BundleError::BadHeader(_))));
+}
+
+#[test]
+fn weights_for_another_configuration_are_a_mismatch() {
+    let dev = Device::flex();
+    let (_, bundle) = tiny_bundle(&dev);
+    // Same weights, but the header claims three classes.
+    let wrong = Bundle::from_parts(Preset::Tiny.config(Some(3)), meta(), bundle.weights.clone());
+    let parsed = Bundle::from_bytes(&wrong.to_bytes()).unwrap();
+    assert!(matches!(parsed.load_model(&dev), Err(BundleError::WeightsMismatch(_))));
+    // Weights of a smaller network: tensors are missing.
+    let pretrain_only = Bundle::from_model(
+        &Preset::Tiny.config(None).init(&dev).unwrap(),
+        Preset::Tiny.config(None),
+        meta(),
+    )
+    .unwrap();
+    let wrong = Bundle::from_parts(Preset::Tiny.config(Some(2)), meta(), pretrain_only.weights);
+    assert!(matches!(wrong.load_model(&dev), Err(BundleError::WeightsMismatch(_))));
+}

@@ -1,0 +1,18 @@
+//! Sliding-window inference: Gaussian-weighted patches, optional mirror TTA, a memory
+//! budget that bounds the largest live activation, progress and cancellation. One
+//! async routine serves the CLI (blocking on it) and the browser worker (awaiting it).
+
+mod error;
+mod plan;
+mod segment;
+mod sliding;
+mod window;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::InferError;
+pub use plan::{activation_bytes, InferenceConfig, Plan};
+pub use segment::{label_volumes_ml, segment_volume, Segmentation};
+pub use sliding::{sliding_window, Progress, Stage};
+pub use window::{gaussian_importance, window_starts};

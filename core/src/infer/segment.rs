@@ -1,0 +1,67 @@
+//! The whole segmentation of a scan: preprocess, sliding window, map back to the
+//! input grid. The CLI and the browser both call this; neither re-implements a step.
+
+use core::ops::ControlFlow;
+
+use burn::prelude::*;
+
+use super::{sliding_window, InferError, InferenceConfig, Plan, Progress, Stage};
+use crate::bundle::BundleMeta;
+use crate::model::{BrainNet, ModelConfig};
+use crate::volume::{preprocess, LabelMap, Volume};
+
+/// A label map on the exact grid of the input scan, with what produced it.
+#[derive(Clone, Debug)]
+pub struct Segmentation {
+    pub labels: LabelMap,
+    pub plan: Plan,
+    /// Dimensions of the network's (RAS, resampled, cropped, padded) grid.
+    pub processed_dims: [usize; 3],
+    /// Volume of each label in millilitres, index = label value.
+    pub volumes_ml: Vec<f64>,
+}
+
+pub async fn segment_volume(
+    model: &BrainNet,
+    config: &ModelConfig,
+    meta: &BundleMeta,
+    input: &Volume,
+    inference: &InferenceConfig,
+    device: &Device,
+    progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+) -> Result<Segmentation, InferError> {
+    let classes = config.seg_classes().ok_or(crate::model::ModelError::MissingPart("segmentation decoder"))?;
+    if progress(Progress { stage: Stage::Preprocessing, done: 0, total: 1 }).is_break() {
+        return Err(InferError::Cancelled);
+    }
+    let pre = preprocess(input, &meta.preprocess)?;
+    let dims = pre.volume.dims;
+    let plan = inference.plan(config, [dims[2], dims[1], dims[0]])?;
+    let (probs, channels) = sliding_window(model, &pre.volume.data, dims, &plan, inference, device, progress).await?;
+    debug_assert_eq!(channels, classes);
+    if progress(Progress { stage: Stage::Postprocessing, done: 0, total: 1 }).is_break() {
+        return Err(InferError::Cancelled);
+    }
+    let labels = pre.transform.probabilities_to_input(&probs, channels)?;
+    let volumes_ml = label_volumes_ml(&labels, classes);
+    // Nothing is left to cancel: the result is ready.
+    let _ = progress(Progress { stage: Stage::Postprocessing, done: 1, total: 1 });
+    Ok(Segmentation {
+        labels,
+        plan,
+        processed_dims: dims,
+        volumes_ml,
+    })
+}
+
+/// Millilitres per label value `0..classes` (voxel count x voxel volume).
+pub fn label_volumes_ml(labels: &LabelMap, classes: usize) -> Vec<f64> {
+    let mut counts = vec![0u64; classes.max(1)];
+    for &l in &labels.data {
+        if let Some(c) = counts.get_mut(l as usize) {
+            *c += 1;
+        }
+    }
+    let voxel_ml = labels.spacing.iter().product::<f64>() / 1000.0;
+    counts.into_iter().map(|c| c as f64 * voxel_ml).collect()
+}

@@ -1,0 +1,87 @@
+//! The FOMO25 winner's latent split: every encoder level is average-pooled to the
+//! bottleneck resolution and concatenated; 1x1x1 convolutions give the VAE mean and
+//! log-variance of a subject/anatomy latent `z_s` and a contrast/modality latent `z_m`.
+
+use burn::nn::conv::Conv3d;
+use burn::prelude::*;
+
+use super::blocks::{avg_pool_cells, conv1x1, conv_cost, Shape3};
+
+#[derive(Config, Debug, PartialEq)]
+pub struct LatentConfig {
+    /// Channels of the subject (anatomy) latent `z_s`.
+    pub subject_channels: usize,
+    /// Channels of the modality (contrast) latent `z_m`.
+    pub modality_channels: usize,
+}
+
+impl LatentConfig {
+    pub fn out_channels(&self) -> usize {
+        self.subject_channels + self.modality_channels
+    }
+
+    /// `encoder_widths` are the channels of the levels that get pooled and concatenated.
+    pub fn init(&self, encoder_widths: &[usize], device: &Device) -> LatentSplit {
+        let pooled: usize = encoder_widths.iter().sum();
+        LatentSplit {
+            subject_mean: conv1x1(pooled, self.subject_channels, device),
+            subject_logvar: conv1x1(pooled, self.subject_channels, device),
+            modality_mean: conv1x1(pooled, self.modality_channels, device),
+            modality_logvar: conv1x1(pooled, self.modality_channels, device),
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct LatentSplit {
+    pub subject_mean: Conv3d,
+    pub subject_logvar: Conv3d,
+    pub modality_mean: Conv3d,
+    pub modality_logvar: Conv3d,
+}
+
+/// Spatial latent maps at bottleneck resolution: `[B, C, D/s, H/s, W/s]`.
+#[derive(Clone, Debug)]
+pub struct Latents {
+    pub subject_mean: Tensor<5>,
+    pub subject_logvar: Tensor<5>,
+    pub modality_mean: Tensor<5>,
+    pub modality_logvar: Tensor<5>,
+}
+
+impl Latents {
+    /// `[mean z_s, mean z_m]`: the deterministic representation used after pre-training.
+    pub fn mean_concat(&self) -> Tensor<5> {
+        Tensor::cat(vec![self.subject_mean.clone(), self.modality_mean.clone()], 1)
+    }
+}
+
+impl LatentSplit {
+    pub fn forward(&self, features: &[Tensor<5>]) -> Latents {
+        let levels = features.len();
+        let pooled: Vec<Tensor<5>> = features
+            .iter()
+            .enumerate()
+            .map(|(l, f)| avg_pool_cells(f.clone(), 1 << (levels - 1 - l)))
+            .collect();
+        let x = Tensor::cat(pooled, 1);
+        Latents {
+            subject_mean: self.subject_mean.forward(x.clone()),
+            subject_logvar: self.subject_logvar.forward(x.clone()),
+            modality_mean: self.modality_mean.forward(x.clone()),
+            modality_logvar: self.modality_logvar.forward(x),
+        }
+    }
+
+    pub fn cost(&self, bottleneck: Shape3) -> u64 {
+        [
+            &self.subject_mean,
+            &self.subject_logvar,
+            &self.modality_mean,
+            &self.modality_logvar,
+        ]
+        .iter()
+        .map(|c| conv_cost(c, bottleneck).macs)
+        .sum()
+    }
+}

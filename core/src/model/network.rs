@@ -1,0 +1,205 @@
+//! The whole network: encoder, optional latent split, and the heads a task needs.
+
+use burn::prelude::*;
+
+use super::blocks::Shape3;
+use super::decoder::{ReconDecoder, ReconDecoderConfig, SegDecoder, SegDecoderConfig};
+use super::encoder::{Encoder, EncoderConfig};
+use super::heads::{GlobalHead, HeadConfig};
+use super::latent::{LatentConfig, LatentSplit, Latents};
+use super::ModelError;
+
+/// Everything needed to rebuild a network: stored in every model bundle.
+#[derive(Config, Debug, PartialEq)]
+pub struct ModelConfig {
+    /// Preset the configuration came from (`tiny`, `small`, `base`, `resenc-l`, or `custom`).
+    pub preset: String,
+    pub encoder: EncoderConfig,
+    /// Subject/modality latent split (FOMO25 winner). Without it the deepest encoder
+    /// level is the representation.
+    pub latent: Option<LatentConfig>,
+    /// Skip-free reconstruction decoder for cross-contrast pre-training.
+    pub recon: Option<ReconDecoderConfig>,
+    /// Dense decoder with skips: segmentation logits, or a 1-channel MAE reconstruction.
+    pub seg: Option<SegDecoderConfig>,
+    /// Global classification/regression head.
+    pub head: Option<HeadConfig>,
+}
+
+impl ModelConfig {
+    /// Channels of the representation the heads read (latent concat or deepest level).
+    pub fn representation_channels(&self) -> usize {
+        match &self.latent {
+            Some(l) => l.out_channels(),
+            None => *self.encoder.widths.last().unwrap_or(&0),
+        }
+    }
+
+    /// Input sizes must be multiples of this.
+    pub fn stride(&self) -> usize {
+        self.encoder.stride()
+    }
+
+    /// Segmentation classes (None when there is no segmentation decoder).
+    pub fn seg_classes(&self) -> Option<usize> {
+        self.seg.as_ref().map(|s| s.out_channels)
+    }
+
+    /// Replace (or add) the segmentation decoder for `classes` output channels.
+    pub fn with_seg_classes(mut self, classes: usize, convs_per_level: usize) -> Self {
+        self.seg = Some(
+            SegDecoderConfig::new(
+                self.representation_channels(),
+                self.encoder.widths.clone(),
+                classes,
+            )
+            .with_convs_per_level(convs_per_level),
+        );
+        self
+    }
+
+    /// Check that the parts fit together, so a hand-edited or corrupt config gives an
+    /// error instead of a shape panic deep in a forward pass.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        self.encoder.validate().map_err(ModelError::InvalidConfig)?;
+        let rep = self.representation_channels();
+        let levels = self.encoder.levels();
+        if let Some(latent) = &self.latent {
+            if latent.subject_channels == 0 || latent.modality_channels == 0 {
+                return Err(ModelError::InvalidConfig("latent channels must be positive".into()));
+            }
+        }
+        if let Some(recon) = &self.recon {
+            if recon.in_channels != rep {
+                return Err(ModelError::InvalidConfig(format!(
+                    "reconstruction decoder expects {} input channels but the representation has {rep}",
+                    recon.in_channels
+                )));
+            }
+            if recon.widths.len() + 1 != levels {
+                return Err(ModelError::InvalidConfig(format!(
+                    "reconstruction decoder has {} up-samplings but the encoder has {} down-samplings",
+                    recon.widths.len(),
+                    levels - 1
+                )));
+            }
+        }
+        if let Some(seg) = &self.seg {
+            if seg.in_channels != rep || seg.encoder_widths != self.encoder.widths {
+                return Err(ModelError::InvalidConfig(
+                    "segmentation decoder does not match the encoder".into(),
+                ));
+            }
+            if seg.out_channels == 0 {
+                return Err(ModelError::InvalidConfig("segmentation needs at least one class".into()));
+            }
+        }
+        if let Some(head) = &self.head {
+            if head.in_channels != rep || head.outputs == 0 {
+                return Err(ModelError::InvalidConfig(
+                    "classification/regression head does not match the representation".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn init(&self, device: &Device) -> Result<BrainNet, ModelError> {
+        self.validate()?;
+        Ok(BrainNet {
+            encoder: self.encoder.init(device),
+            latent: self.latent.as_ref().map(|l| l.init(&self.encoder.widths, device)),
+            recon: self.recon.as_ref().map(|r| r.init(device)),
+            seg: self.seg.as_ref().map(|s| s.init(device)),
+            head: self.head.as_ref().map(|h| h.init(device)),
+        })
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct BrainNet {
+    pub encoder: Encoder,
+    pub latent: Option<LatentSplit>,
+    pub recon: Option<ReconDecoder>,
+    pub seg: Option<SegDecoder>,
+    pub head: Option<GlobalHead>,
+}
+
+/// What the encoder (and latent split) make of one input.
+#[derive(Clone, Debug)]
+pub struct Representation {
+    /// Encoder outputs, shallow to deep.
+    pub levels: Vec<Tensor<5>>,
+    pub latents: Option<Latents>,
+}
+
+impl Representation {
+    /// The deterministic representation the heads read.
+    pub fn deep(&self) -> Tensor<5> {
+        match &self.latents {
+            Some(l) => l.mean_concat(),
+            None => self.levels.last().expect("encoder has at least one level").clone(),
+        }
+    }
+}
+
+impl BrainNet {
+    pub fn represent(&self, x: Tensor<5>) -> Representation {
+        let levels = self.encoder.forward(x);
+        let latents = self.latent.as_ref().map(|l| l.forward(&levels));
+        Representation { levels, latents }
+    }
+
+    /// Segmentation logits `[B, classes, D, H, W]` for inputs `[B, 1, D, H, W]`.
+    pub fn segment(&self, x: Tensor<5>) -> Result<Tensor<5>, ModelError> {
+        let seg = self.seg.as_ref().ok_or(ModelError::MissingPart("segmentation decoder"))?;
+        let rep = self.represent(x);
+        Ok(seg.forward(rep.deep(), &rep.levels))
+    }
+
+    /// Classification logits or regression outputs `[B, outputs]`.
+    pub fn predict_global(&self, x: Tensor<5>) -> Result<Tensor<2>, ModelError> {
+        let head = self.head.as_ref().ok_or(ModelError::MissingPart("classification/regression head"))?;
+        Ok(head.forward(self.represent(x).deep()))
+    }
+
+    /// Reconstruction from given latent maps (`[z_s, z_m]` concatenated).
+    pub fn reconstruct(&self, latent_concat: Tensor<5>) -> Result<Tensor<5>, ModelError> {
+        let recon = self.recon.as_ref().ok_or(ModelError::MissingPart("reconstruction decoder"))?;
+        Ok(recon.forward(latent_concat))
+    }
+
+    /// Multiply-accumulates of one forward pass of every part on a `patch`-sized input.
+    pub fn cost(&self, patch: Shape3) -> CostReport {
+        let (encoder, shapes) = self.encoder.cost(patch);
+        let bottleneck = *shapes.last().unwrap_or(&patch);
+        CostReport {
+            encoder,
+            latent: self.latent.as_ref().map_or(0, |l| l.cost(bottleneck)),
+            recon: self.recon.as_ref().map_or(0, |r| r.cost(bottleneck).macs),
+            seg: self.seg.as_ref().map_or(0, |s| s.cost(bottleneck).macs),
+            head: self.head.as_ref().map_or(0, |h| h.macs()),
+        }
+    }
+}
+
+/// MACs per part for one patch (FLOPs = 2 x MACs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CostReport {
+    pub encoder: u64,
+    pub latent: u64,
+    pub recon: u64,
+    pub seg: u64,
+    pub head: u64,
+}
+
+impl CostReport {
+    pub fn total_macs(&self) -> u64 {
+        self.encoder + self.latent + self.recon + self.seg + self.head
+    }
+
+    /// FLOPs of segmentation inference (encoder, latent, segmentation decoder).
+    pub fn segmentation_flops(&self) -> u64 {
+        2 * (self.encoder + self.latent + self.seg)
+    }
+}
