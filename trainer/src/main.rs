@@ -1,1 +1,48 @@
-fn main() {}
+//! `brainfm`: the native command line over brainfm-core.
+
+mod commands;
+mod device;
+mod io;
+mod progress;
+
+use clap::{Parser, Subcommand};
+
+/// brainfm: a brain-MRI foundation model (3D CNN U-Net) that segments scans on your
+/// own machine — CPU, wgpu or CUDA.
+///
+/// Typical use:
+///   brainfm info base                        # parameters and FLOPs of a preset
+///   brainfm init --preset tiny --classes background,brain --output tiny.bfm
+///   brainfm predict --model tiny.bfm --input scan.nii.gz --output seg.nii.gz
+#[derive(Parser, Debug)]
+#[command(name = "brainfm", version, about, long_about, verbatim_doc_comment)]
+struct Cli {
+    /// Log level (error, warn, info, debug, trace); also RUST_LOG.
+    #[arg(long, global = true, default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Info(commands::info::InfoArgs),
+    Init(commands::init::InitArgs),
+    Predict(commands::predict::PredictArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let result = match cli.command {
+        Command::Info(args) => commands::info::run(args),
+        Command::Init(args) => commands::init::run(args),
+        Command::Predict(args) => commands::predict::run(args),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}

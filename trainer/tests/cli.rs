@@ -1,0 +1,168 @@
+//! End-to-end tests of the `brainfm` binary on real files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use brainfm_core::volume::{read_nifti, write_volume, ReadOptions, Volume};
+
+const CH2: &str = "/usr/share/mricron/templates/ch2.nii.gz";
+
+fn brainfm(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_brainfm")).args(args).output().expect("brainfm runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "brainfm panicked: {stderr}");
+    out
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = brainfm(args);
+    assert!(
+        out.status.success(),
+        "brainfm {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn failure(args: &[&str]) -> String {
+    let out = brainfm(args);
+    assert!(!out.status.success(), "brainfm {args:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("brainfm-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn total_parameters(preset: &str) -> u64 {
+    let json: serde_json::Value = serde_json::from_str(&ok(&["info", preset, "--json"])).unwrap();
+    json["total_parameters"].as_u64().unwrap()
+}
+
+#[test]
+fn info_reports_the_published_sizes() {
+    let base = total_parameters("base");
+    assert!((17_000_000..=21_000_000).contains(&base), "base: {base}");
+    let resenc = total_parameters("resenc-l");
+    assert!((90_000_000..=110_000_000).contains(&resenc), "resenc-l: {resenc}");
+    let text = ok(&["info", "base"]);
+    assert!(text.contains("GFLOP per patch"), "{text}");
+}
+
+fn read(path: &Path) -> brainfm_core::volume::NiftiImage {
+    read_nifti(&std::fs::read(path).unwrap(), &ReadOptions::default()).unwrap()
+}
+
+fn tiny_bundle(dir: &Path) -> PathBuf {
+    let model = dir.join("tiny.bfm");
+    // 2 mm keeps the CPU test quick; the grid logic is the same at any spacing.
+    ok(&["init", "--preset", "tiny", "--classes", "background,csf,gm,wm", "--spacing", "2", "--patch", "48", "--output", model.to_str().unwrap()]);
+    model
+}
+
+fn assert_same_grid(input: &Path, output: &Path) {
+    let a = read(input);
+    let b = read(output);
+    assert_eq!(a.volume.dims, b.volume.dims);
+    assert_eq!(a.volume.affine, b.volume.affine);
+    assert_eq!((a.header.qform_code, a.header.sform_code), (b.header.qform_code, b.header.sform_code));
+    assert_eq!(a.header.pixdim[1..4], b.header.pixdim[1..4]);
+    let max = b.volume.data.iter().cloned().fold(0f32, f32::max);
+    assert!(max < 4.0, "labels must be class indices, found {max}");
+}
+
+#[test]
+fn predict_writes_labels_on_the_input_grid_of_colin27() {
+    if !Path::new(CH2).exists() {
+        eprintln!("skipped: {CH2} missing (apt-get install mricron-data)");
+        return;
+    }
+    let dir = scratch("ch2");
+    let model = tiny_bundle(&dir);
+    let seg = dir.join("seg.nii.gz");
+    let csv = dir.join("volumes.csv");
+    let stdout = ok(&["predict", "--quiet", "--model", model.to_str().unwrap(), "--input", CH2, "--output", seg.to_str().unwrap(), "--volumes-csv", csv.to_str().unwrap()]);
+    assert!(stdout.contains("wrote"), "{stdout}");
+    assert_same_grid(Path::new(CH2), &seg);
+    let csv = std::fs::read_to_string(csv).unwrap();
+    assert!(csv.starts_with("label,name,volume_ml\n0,background,"), "{csv}");
+    assert_eq!(csv.lines().count(), 5);
+}
+
+#[test]
+fn predict_handles_a_non_ras_anisotropic_scan() {
+    if !Path::new(CH2).exists() {
+        eprintln!("skipped: {CH2} missing (apt-get install mricron-data)");
+        return;
+    }
+    let dir = scratch("lpi");
+    // Colin27 re-stored as L-S-P with 1 x 2 x 1.5 mm voxels: permute axes, flip, and keep
+    // every 2nd / 3rd-of-2 slice so the grid is genuinely anisotropic and non-RAS.
+    let ch2 = read(Path::new(CH2)).volume;
+    let [nx, ny, nz] = ch2.dims;
+    let (step_s, step_p) = (2usize, 1usize); // along the new 2nd and 3rd axes
+    let out_dims = [nx, nz.div_ceil(step_s), ny.div_ceil(step_p)];
+    let mut data = Vec::with_capacity(out_dims.iter().product());
+    for p in 0..out_dims[2] {
+        for s in 0..out_dims[1] {
+            for l in 0..out_dims[0] {
+                // new axis 0 runs R->L, axis 1 along S (every 2nd slice), axis 2 runs A->P.
+                let i = nx - 1 - l;
+                let k = s * step_s;
+                let j = ny - 1 - p * step_p;
+                data.push(ch2.data[i + nx * (j + ny * k)]);
+            }
+        }
+    }
+    // World of new voxel (l, s, p) = world of old (nx-1-l, ny-1-p, 2s).
+    let a = ch2.affine;
+    let col = |c: usize| [a[0][c], a[1][c], a[2][c]];
+    let (ci, cj, ck) = (col(0), col(1), col(2));
+    let mut affine = [[0.0; 4]; 4];
+    for r in 0..3 {
+        affine[r][0] = -ci[r];
+        affine[r][1] = ck[r] * step_s as f64;
+        affine[r][2] = -cj[r] * step_p as f64;
+        affine[r][3] = a[r][3] + ci[r] * (nx - 1) as f64 + cj[r] * (ny - 1) as f64;
+    }
+    affine[3][3] = 1.0;
+    let spacing = [ch2.spacing[0], ch2.spacing[2] * step_s as f64, ch2.spacing[1] * step_p as f64];
+    let volume = Volume::new(out_dims, spacing, affine, data).unwrap();
+    let input = dir.join("lsp.nii.gz");
+    std::fs::write(&input, write_volume(None, &volume).unwrap()).unwrap();
+    let reread = read(&input);
+    assert_eq!(brainfm_core::volume::orientation_code(&reread.volume.affine), ['L', 'S', 'P']);
+
+    let model = tiny_bundle(&dir);
+    let seg = dir.join("seg.nii.gz");
+    ok(&["predict", "--quiet", "--model", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--output", seg.to_str().unwrap()]);
+    assert_same_grid(&input, &seg);
+}
+
+#[test]
+fn bad_inputs_are_clear_errors_naming_the_file() {
+    let dir = scratch("errors");
+    let model = tiny_bundle(&dir);
+    let not_nifti = dir.join("notes.nii.gz");
+    std::fs::write(&not_nifti, b"this is not a scan").unwrap();
+    let err = failure(&["predict", "--model", model.to_str().unwrap(), "--input", not_nifti.to_str().unwrap(), "--output", dir.join("x.nii.gz").to_str().unwrap()]);
+    assert!(err.contains("notes.nii.gz"), "{err}");
+
+    let mut corrupt = std::fs::read(&model).unwrap();
+    let n = corrupt.len();
+    corrupt[n - 10] ^= 0xff;
+    let bad_model = dir.join("corrupt.bfm");
+    std::fs::write(&bad_model, corrupt).unwrap();
+    let err = failure(&["predict", "--model", bad_model.to_str().unwrap(), "--input", not_nifti.to_str().unwrap(), "--output", dir.join("x.nii.gz").to_str().unwrap()]);
+    assert!(err.contains("corrupt.bfm") && err.contains("checksum"), "{err}");
+
+    let err = failure(&["predict", "--model", dir.join("missing.bfm").to_str().unwrap(), "--input", CH2, "--output", dir.join("x.nii.gz").to_str().unwrap()]);
+    assert!(err.contains("missing.bfm"), "{err}");
+
+    let err = failure(&["info", "enormous"]);
+    assert!(err.contains("unknown preset"), "{err}");
+    assert!(!dir.join("x.nii.gz").exists(), "no output is written on failure");
+}
