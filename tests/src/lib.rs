@@ -1,1 +1,43 @@
+//! Shared helpers of brainfm's end-to-end tests: where the real scans shipped by Debian's
+//! `mricron-data` live, and small measurements on label maps.
 
+use std::path::Path;
+
+use brainfm_core::volume::{read_nifti, LabelMap, NiftiImage, ReadOptions};
+
+pub const CH2: &str = "/usr/share/mricron/templates/ch2.nii.gz";
+pub const CH2_BET: &str = "/usr/share/mricron/templates/ch2bet.nii.gz";
+pub const AAL: &str = "/usr/share/mricron/templates/aal.nii.gz";
+
+/// Read a shipped scan, or `None` (with a notice) where the package is missing.
+pub fn shipped(path: &str) -> Option<NiftiImage> {
+    if !Path::new(path).exists() {
+        eprintln!("skipped: {path} missing (apt-get install mricron-data)");
+        return None;
+    }
+    let bytes = std::fs::read(path).expect("readable");
+    Some(read_nifti(&bytes, &ReadOptions::default()).expect("shipped scans parse"))
+}
+
+/// A label map from an image whose voxels hold label values.
+pub fn as_labels(image: &NiftiImage) -> LabelMap {
+    let v = &image.volume;
+    LabelMap::new(v.dims, v.spacing, v.affine, v.data.iter().map(|&x| x.round().max(0.0) as u16).collect())
+        .expect("same grid")
+}
+
+/// Dice overlap of `label` between two label maps on one grid (1.0 when both lack it).
+pub fn dice(a: &[u16], b: &[u16], label: u16) -> f64 {
+    let (mut both, mut na, mut nb) = (0u64, 0u64, 0u64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (ia, ib) = (x == label, y == label);
+        na += ia as u64;
+        nb += ib as u64;
+        both += (ia && ib) as u64;
+    }
+    if na + nb == 0 {
+        1.0
+    } else {
+        2.0 * both as f64 / (na + nb) as f64
+    }
+}
