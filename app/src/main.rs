@@ -1,1 +1,35 @@
-fn main(){}
+//! brainfm in the browser: a Leptos (CSR) page that opens a brain MRI from the user's disk,
+//! decodes it with brainfm-core inside the tab, and shows it; plus a WebGPU probe through burn.
+//!
+//! The whole app is wasm32-only (its dependencies are declared for wasm32 alone); a native
+//! build yields a small binary that explains how to build the real thing.
+
+// Pure modules used by the wasm32 UI; compiled natively too so its unit tests run without a browser.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod format;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod render;
+
+#[cfg(target_arch = "wasm32")]
+mod file;
+#[cfg(target_arch = "wasm32")]
+mod gpu;
+#[cfg(target_arch = "wasm32")]
+mod scan;
+#[cfg(target_arch = "wasm32")]
+mod ui;
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(ui::App);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    println!(
+        "brainfm-app is the browser app; it only does something when built for wasm32.\n\
+         Build it with trunk from the repository root:  trunk build --release --offline\n\
+         (see trunk.toml; the page lands in dist/)."
+    );
+}
