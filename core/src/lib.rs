@@ -6,4 +6,6 @@
 pub mod bundle;
 pub mod infer;
 pub mod model;
+pub mod rng;
+pub mod ssl;
 pub mod volume;

@@ -1,0 +1,134 @@
+//! Objective selection: `mae`, `swap` (FOMO25 winner) and `swap+anat` (swap plus
+//! anatomy consistency across all of a subject's scans).
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::anatomy::anatomy_consistency;
+use super::mask::{apply_mask, mask_tensor, MaskConfig};
+use super::recon::{reconstruction_loss, ReconLoss};
+use super::swap::{swap_loss, SwapWeights};
+use super::SslError;
+use crate::model::BrainNet;
+use crate::rng::Rng;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// Masked autoencoder: reconstruct the hidden blocks.
+    Mae,
+    /// Cross-contrast swap of subject and modality latents.
+    Swap,
+    /// Swap plus anatomy consistency of z_s across all scans of a subject.
+    #[serde(rename = "swap+anat")]
+    SwapAnat,
+}
+
+impl Objective {
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Mae => "mae",
+            Objective::Swap => "swap",
+            Objective::SwapAnat => "swap+anat",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Objective::Mae, Objective::Swap, Objective::SwapAnat].into_iter().find(|o| o.name() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObjectiveConfig {
+    pub objective: Objective,
+    pub mask: MaskConfig,
+    pub recon: ReconLoss,
+    #[serde(default)]
+    pub swap: SwapWeights,
+    /// Weight of the anatomy-consistency term (`swap+anat`).
+    #[serde(default = "default_anatomy")]
+    pub anatomy: f64,
+}
+
+fn default_anatomy() -> f64 {
+    0.5
+}
+
+impl ObjectiveConfig {
+    /// The winners' defaults: MAE as nnssl (16^3 blocks, 75 %, masked MSE); swap as the
+    /// FOMO25 winner (4^3 blocks, 60 %, SmoothL1 beta 0.1).
+    pub fn new(objective: Objective) -> Self {
+        let (mask, recon) = match objective {
+            Objective::Mae => (MaskConfig::nnssl(), ReconLoss::MaskedMse),
+            _ => (MaskConfig::fomo25(), ReconLoss::SmoothL1 { beta: 0.1 }),
+        };
+        Self { objective, mask, recon, swap: SwapWeights::default(), anatomy: default_anatomy() }
+    }
+}
+
+/// Scans `[n, 1, d, h, w]` and the subject of each; scans of one subject share the crop.
+#[derive(Clone, Debug)]
+pub struct SslBatch {
+    pub scans: Tensor<5>,
+    pub subjects: Vec<usize>,
+}
+
+impl SslBatch {
+    pub fn validate(&self) -> Result<(), SslError> {
+        let [n, c, ..] = self.scans.dims();
+        if c != 1 {
+            return Err(SslError::BadBatch(format!("scans must have 1 channel, got {c}")));
+        }
+        if n != self.subjects.len() || n == 0 {
+            return Err(SslError::BadBatch(format!("{n} scans but {} subject ids", self.subjects.len())));
+        }
+        Ok(())
+    }
+}
+
+/// The loss to minimise and its named (unweighted) terms for logging.
+pub struct ObjectiveOutput {
+    pub loss: Tensor<1>,
+    pub terms: Vec<(&'static str, Tensor<1>)>,
+}
+
+/// One forward pass of the configured objective.
+pub fn compute(model: &BrainNet, batch: &SslBatch, cfg: &ObjectiveConfig, step: u64, rng: &mut Rng) -> Result<ObjectiveOutput, SslError> {
+    batch.validate()?;
+    let [n, _, d, h, w] = batch.scans.dims();
+    let mask = mask_tensor(n, [d, h, w], &cfg.mask, rng, &batch.scans.device())?;
+    match cfg.objective {
+        Objective::Mae => {
+            let input = apply_mask(batch.scans.clone(), mask.clone());
+            let pred = if model.latent.is_some() && model.recon.is_some() {
+                let rep = model.represent(input);
+                let deep = rep.deep();
+                model.reconstruct(deep).map_err(|_| SslError::ModelLacks { objective: "mae", what: "a decoder" })?
+            } else {
+                model.segment(input).map_err(|_| SslError::ModelLacks { objective: "mae", what: "a decoder" })?
+            };
+            if pred.dims()[1] != 1 {
+                return Err(SslError::ModelLacks { objective: "mae", what: "a 1-channel reconstruction decoder" });
+            }
+            let loss = reconstruction_loss(&cfg.recon, pred, batch.scans.clone(), mask);
+            Ok(ObjectiveOutput { loss: loss.clone(), terms: vec![("recon", loss)] })
+        }
+        Objective::Swap | Objective::SwapAnat => {
+            let t = swap_loss(model, batch.scans.clone(), &batch.subjects, mask, &cfg.recon, &cfg.swap, step, rng)?;
+            let mut loss = t.total;
+            let mut terms = vec![
+                ("recon", t.self_recon),
+                ("cross", t.cross_recon),
+                ("kl", t.kl),
+                ("cos_s", t.subject_cos),
+                ("cos_m", t.modality_cos),
+            ];
+            if cfg.objective == Objective::SwapAnat {
+                let anat = anatomy_consistency(t.subject_mean, &batch.subjects);
+                loss = loss + anat.clone().mul_scalar(cfg.anatomy);
+                terms.push(("anat", anat));
+            }
+            Ok(ObjectiveOutput { loss, terms })
+        }
+    }
+}
