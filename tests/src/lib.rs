@@ -22,8 +22,13 @@ pub fn shipped(path: &str) -> Option<NiftiImage> {
 /// A label map from an image whose voxels hold label values.
 pub fn as_labels(image: &NiftiImage) -> LabelMap {
     let v = &image.volume;
-    LabelMap::new(v.dims, v.spacing, v.affine, v.data.iter().map(|&x| x.round().max(0.0) as u16).collect())
-        .expect("same grid")
+    LabelMap::new(
+        v.dims,
+        v.spacing,
+        v.affine,
+        v.data.iter().map(|&x| x.round().max(0.0) as u16).collect(),
+    )
+    .expect("same grid")
 }
 
 /// Dice overlap of `label` between two label maps on one grid (1.0 when both lack it).

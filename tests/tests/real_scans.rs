@@ -1,6 +1,8 @@
 //! The volume pipeline on real scans shipped by Debian (Colin27 and its AAL atlas).
 
-use brainfm_core::volume::{preprocess, read_nifti, write_volume, PreprocessConfig, ReadOptions, Volume, VolumeError};
+use brainfm_core::volume::{
+    preprocess, read_nifti, write_volume, PreprocessConfig, ReadOptions, Volume, VolumeError,
+};
 use brainfm_tests::{as_labels, dice, shipped, AAL, CH2, CH2_BET};
 
 /// Colin27 re-stored as P-I-L (axes permuted and flipped, no resampling).
@@ -21,10 +23,19 @@ fn pil_copy(v: &Volume) -> Volume {
         affine[r][0] = -a[r][1];
         affine[r][1] = -a[r][2];
         affine[r][2] = -a[r][0];
-        affine[r][3] = a[r][3] + a[r][0] * (nx - 1) as f64 + a[r][1] * (ny - 1) as f64 + a[r][2] * (nz - 1) as f64;
+        affine[r][3] = a[r][3]
+            + a[r][0] * (nx - 1) as f64
+            + a[r][1] * (ny - 1) as f64
+            + a[r][2] * (nz - 1) as f64;
     }
     affine[3][3] = 1.0;
-    Volume::new(dims, [v.spacing[1], v.spacing[2], v.spacing[0]], affine, data).unwrap()
+    Volume::new(
+        dims,
+        [v.spacing[1], v.spacing[2], v.spacing[0]],
+        affine,
+        data,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -33,12 +44,18 @@ fn the_network_input_does_not_depend_on_the_file_orientation() {
     let pil = pil_copy(&ch2.volume);
     // Through the NIfTI writer and reader, as a user's file would arrive.
     let reread = read_nifti(&write_volume(None, &pil).unwrap(), &ReadOptions::default()).unwrap();
-    assert_eq!(brainfm_core::volume::orientation_code(&reread.volume.affine), ['P', 'I', 'L']);
+    assert_eq!(
+        brainfm_core::volume::orientation_code(&reread.volume.affine),
+        ['P', 'I', 'L']
+    );
     let config = PreprocessConfig::default();
     let a = preprocess(&ch2.volume, &config).unwrap();
     let b = preprocess(&reread.volume, &config).unwrap();
     assert_eq!(a.volume.dims, b.volume.dims);
-    assert_eq!(a.volume.data, b.volume.data, "same voxels, same network input");
+    assert_eq!(
+        a.volume.data, b.volume.data,
+        "same voxels, same network input"
+    );
     for r in 0..4 {
         for c in 0..4 {
             assert!((a.volume.affine[r][c] - b.volume.affine[r][c]).abs() < 1e-6);
@@ -48,24 +65,47 @@ fn the_network_input_does_not_depend_on_the_file_orientation() {
 
 #[test]
 fn atlas_labels_round_trip_exactly_at_native_spacing() {
-    let (Some(ch2), Some(aal)) = (shipped(CH2), shipped(AAL)) else { return };
+    let (Some(ch2), Some(aal)) = (shipped(CH2), shipped(AAL)) else {
+        return;
+    };
     let labels = as_labels(&aal);
     let pre = preprocess(&ch2.volume, &PreprocessConfig::default()).unwrap();
     let processed = pre.transform.labels_from_input(&labels).unwrap();
     assert_eq!(processed.len(), pre.volume.data.len());
     let back = pre.transform.labels_to_input(&processed).unwrap();
     assert_eq!(back.dims, labels.dims);
-    assert_eq!(back.data, labels.data, "1 mm in, 1 mm network grid: labels must come back exactly");
+    assert_eq!(
+        back.data, labels.data,
+        "1 mm in, 1 mm network grid: labels must come back exactly"
+    );
 }
 
 #[test]
 fn the_brain_mask_survives_resampling_to_1_5_mm_and_back() {
-    let (Some(ch2), Some(bet)) = (shipped(CH2), shipped(CH2_BET)) else { return };
+    let (Some(ch2), Some(bet)) = (shipped(CH2), shipped(CH2_BET)) else {
+        return;
+    };
     let mask: Vec<u16> = bet.volume.data.iter().map(|&v| (v > 0.0) as u16).collect();
-    let labels = brainfm_core::volume::LabelMap::new(bet.volume.dims, bet.volume.spacing, bet.volume.affine, mask).unwrap();
-    let config = PreprocessConfig { target_spacing: [1.5; 3], ..PreprocessConfig::default() };
+    let labels = brainfm_core::volume::LabelMap::new(
+        bet.volume.dims,
+        bet.volume.spacing,
+        bet.volume.affine,
+        mask,
+    )
+    .unwrap();
+    let config = PreprocessConfig {
+        target_spacing: [1.5; 3],
+        ..PreprocessConfig::default()
+    };
     let pre = preprocess(&ch2.volume, &config).unwrap();
-    assert!(pre.volume.dims.iter().zip(ch2.volume.dims).all(|(p, i)| *p < i), "1.5 mm grid is smaller");
+    assert!(
+        pre.volume
+            .dims
+            .iter()
+            .zip(ch2.volume.dims)
+            .all(|(p, i)| *p < i),
+        "1.5 mm grid is smaller"
+    );
     // One-hot probabilities through the same inverse the network output takes.
     let processed = pre.transform.labels_from_input(&labels).unwrap();
     let n = processed.len();
@@ -93,6 +133,12 @@ fn damaged_real_files_are_errors_not_panics() {
     }
     assert!(read_nifti(&corrupt, &ReadOptions::default()).is_err());
     // A cap below Colin27's 7.1 M voxels refuses it before allocating.
-    let small_cap = ReadOptions { max_voxels: 1_000_000, ..ReadOptions::default() };
-    assert!(matches!(read_nifti(&bytes, &small_cap), Err(VolumeError::TooManyVoxels { .. })));
+    let small_cap = ReadOptions {
+        max_voxels: 1_000_000,
+        ..ReadOptions::default()
+    };
+    assert!(matches!(
+        read_nifti(&bytes, &small_cap),
+        Err(VolumeError::TooManyVoxels { .. })
+    ));
 }

@@ -11,7 +11,9 @@ use burn::prelude::*;
 
 /// The deterministic input both implementations use.
 fn input(patch: usize) -> Vec<f32> {
-    (0..patch * patch * patch).map(|i| ((i as f64 * 0.37).sin() + 0.5 * (i as f64 * 0.011).cos()) as f32).collect()
+    (0..patch * patch * patch)
+        .map(|i| ((i as f64 * 0.37).sin() + 0.5 * (i as f64 * 0.011).cos()) as f32)
+        .collect()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -24,9 +26,16 @@ fn main() -> anyhow::Result<()> {
     let reps: usize = args[2].parse()?;
     let device = Device::flex();
     let model = bundle.load_model(&device)?;
-    let x = Tensor::<5>::from_data(TensorData::new(input(patch), [1, 1, patch, patch, patch]), &device);
+    let x = Tensor::<5>::from_data(
+        TensorData::new(input(patch), [1, 1, patch, patch, patch]),
+        &device,
+    );
     // Warm-up (allocations, thread pool), and the logits to compare.
-    let logits: Vec<f32> = model.segment(x.clone())?.into_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let logits: Vec<f32> = model
+        .segment(x.clone())?
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps {
         let t = Instant::now();

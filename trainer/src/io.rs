@@ -13,23 +13,33 @@ pub fn read_bytes(path: &Path, what: &str) -> Result<Vec<u8>> {
 
 pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<NiftiImage> {
     let bytes = read_bytes(path, "scan")?;
-    read_nifti(&bytes, options).with_context(|| format!("{} is not a usable NIfTI scan", path.display()))
+    read_nifti(&bytes, options)
+        .with_context(|| format!("{} is not a usable NIfTI scan", path.display()))
 }
 
 pub fn read_bundle(path: &Path) -> Result<Bundle> {
     let bytes = read_bytes(path, "model bundle")?;
-    Bundle::from_bytes(&bytes).with_context(|| format!("{} is not a usable brainfm model", path.display()))
+    Bundle::from_bytes(&bytes)
+        .with_context(|| format!("{} is not a usable brainfm model", path.display()))
 }
 
 /// Write through a temporary file and rename, so an interrupted run never leaves a
 /// half-written output where a good one may have been.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if !parent.exists() {
-        fs::create_dir_all(parent).with_context(|| format!("cannot create folder {}", parent.display()))?;
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create folder {}", parent.display()))?;
     }
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
+    fs::rename(&tmp, path)
+        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
 }

@@ -11,11 +11,17 @@ pub struct InferenceBar {
 
 impl InferenceBar {
     pub fn new(quiet: bool) -> Self {
-        let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(1) };
+        let bar = if quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(1)
+        };
         bar.set_style(
-            ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len} windows, {elapsed} (eta {eta})")
-                .expect("static template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{msg:>14} [{bar:40}] {pos}/{len} windows, {elapsed} (eta {eta})",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
         );
         Self { bar }
     }

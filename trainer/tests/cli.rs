@@ -8,7 +8,10 @@ use brainfm_core::volume::{read_nifti, write_volume, ReadOptions, Volume};
 const CH2: &str = "/usr/share/mricron/templates/ch2.nii.gz";
 
 fn brainfm(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_brainfm")).args(args).output().expect("brainfm runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_brainfm"))
+        .args(args)
+        .output()
+        .expect("brainfm runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "brainfm panicked: {stderr}");
     out
@@ -47,7 +50,10 @@ fn info_reports_the_published_sizes() {
     let base = total_parameters("base");
     assert!((17_000_000..=21_000_000).contains(&base), "base: {base}");
     let resenc = total_parameters("resenc-l");
-    assert!((90_000_000..=110_000_000).contains(&resenc), "resenc-l: {resenc}");
+    assert!(
+        (90_000_000..=110_000_000).contains(&resenc),
+        "resenc-l: {resenc}"
+    );
     let text = ok(&["info", "base"]);
     assert!(text.contains("GFLOP per patch"), "{text}");
 }
@@ -59,7 +65,19 @@ fn read(path: &Path) -> brainfm_core::volume::NiftiImage {
 fn tiny_bundle(dir: &Path) -> PathBuf {
     let model = dir.join("tiny.bfm");
     // 2 mm keeps the CPU test quick; the grid logic is the same at any spacing.
-    ok(&["init", "--preset", "tiny", "--classes", "background,csf,gm,wm", "--spacing", "2", "--patch", "48", "--output", model.to_str().unwrap()]);
+    ok(&[
+        "init",
+        "--preset",
+        "tiny",
+        "--classes",
+        "background,csf,gm,wm",
+        "--spacing",
+        "2",
+        "--patch",
+        "48",
+        "--output",
+        model.to_str().unwrap(),
+    ]);
     model
 }
 
@@ -68,7 +86,10 @@ fn assert_same_grid(input: &Path, output: &Path) {
     let b = read(output);
     assert_eq!(a.volume.dims, b.volume.dims);
     assert_eq!(a.volume.affine, b.volume.affine);
-    assert_eq!((a.header.qform_code, a.header.sform_code), (b.header.qform_code, b.header.sform_code));
+    assert_eq!(
+        (a.header.qform_code, a.header.sform_code),
+        (b.header.qform_code, b.header.sform_code)
+    );
     assert_eq!(a.header.pixdim[1..4], b.header.pixdim[1..4]);
     let max = b.volume.data.iter().cloned().fold(0f32, f32::max);
     assert!(max < 4.0, "labels must be class indices, found {max}");
@@ -84,11 +105,25 @@ fn predict_writes_labels_on_the_input_grid_of_colin27() {
     let model = tiny_bundle(&dir);
     let seg = dir.join("seg.nii.gz");
     let csv = dir.join("volumes.csv");
-    let stdout = ok(&["predict", "--quiet", "--model", model.to_str().unwrap(), "--input", CH2, "--output", seg.to_str().unwrap(), "--volumes-csv", csv.to_str().unwrap()]);
+    let stdout = ok(&[
+        "predict",
+        "--quiet",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        CH2,
+        "--output",
+        seg.to_str().unwrap(),
+        "--volumes-csv",
+        csv.to_str().unwrap(),
+    ]);
     assert!(stdout.contains("wrote"), "{stdout}");
     assert_same_grid(Path::new(CH2), &seg);
     let csv = std::fs::read_to_string(csv).unwrap();
-    assert!(csv.starts_with("label,name,volume_ml\n0,background,"), "{csv}");
+    assert!(
+        csv.starts_with("label,name,volume_ml\n0,background,"),
+        "{csv}"
+    );
     assert_eq!(csv.lines().count(), 5);
 }
 
@@ -129,16 +164,32 @@ fn predict_handles_a_non_ras_anisotropic_scan() {
         affine[r][3] = a[r][3] + ci[r] * (nx - 1) as f64 + cj[r] * (ny - 1) as f64;
     }
     affine[3][3] = 1.0;
-    let spacing = [ch2.spacing[0], ch2.spacing[2] * step_s as f64, ch2.spacing[1] * step_p as f64];
+    let spacing = [
+        ch2.spacing[0],
+        ch2.spacing[2] * step_s as f64,
+        ch2.spacing[1] * step_p as f64,
+    ];
     let volume = Volume::new(out_dims, spacing, affine, data).unwrap();
     let input = dir.join("lsp.nii.gz");
     std::fs::write(&input, write_volume(None, &volume).unwrap()).unwrap();
     let reread = read(&input);
-    assert_eq!(brainfm_core::volume::orientation_code(&reread.volume.affine), ['L', 'S', 'P']);
+    assert_eq!(
+        brainfm_core::volume::orientation_code(&reread.volume.affine),
+        ['L', 'S', 'P']
+    );
 
     let model = tiny_bundle(&dir);
     let seg = dir.join("seg.nii.gz");
-    ok(&["predict", "--quiet", "--model", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--output", seg.to_str().unwrap()]);
+    ok(&[
+        "predict",
+        "--quiet",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        seg.to_str().unwrap(),
+    ]);
     assert_same_grid(&input, &seg);
 }
 
@@ -148,7 +199,15 @@ fn bad_inputs_are_clear_errors_naming_the_file() {
     let model = tiny_bundle(&dir);
     let not_nifti = dir.join("notes.nii.gz");
     std::fs::write(&not_nifti, b"this is not a scan").unwrap();
-    let err = failure(&["predict", "--model", model.to_str().unwrap(), "--input", not_nifti.to_str().unwrap(), "--output", dir.join("x.nii.gz").to_str().unwrap()]);
+    let err = failure(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        not_nifti.to_str().unwrap(),
+        "--output",
+        dir.join("x.nii.gz").to_str().unwrap(),
+    ]);
     assert!(err.contains("notes.nii.gz"), "{err}");
 
     let mut corrupt = std::fs::read(&model).unwrap();
@@ -156,13 +215,35 @@ fn bad_inputs_are_clear_errors_naming_the_file() {
     corrupt[n - 10] ^= 0xff;
     let bad_model = dir.join("corrupt.bfm");
     std::fs::write(&bad_model, corrupt).unwrap();
-    let err = failure(&["predict", "--model", bad_model.to_str().unwrap(), "--input", not_nifti.to_str().unwrap(), "--output", dir.join("x.nii.gz").to_str().unwrap()]);
-    assert!(err.contains("corrupt.bfm") && err.contains("checksum"), "{err}");
+    let err = failure(&[
+        "predict",
+        "--model",
+        bad_model.to_str().unwrap(),
+        "--input",
+        not_nifti.to_str().unwrap(),
+        "--output",
+        dir.join("x.nii.gz").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("corrupt.bfm") && err.contains("checksum"),
+        "{err}"
+    );
 
-    let err = failure(&["predict", "--model", dir.join("missing.bfm").to_str().unwrap(), "--input", CH2, "--output", dir.join("x.nii.gz").to_str().unwrap()]);
+    let err = failure(&[
+        "predict",
+        "--model",
+        dir.join("missing.bfm").to_str().unwrap(),
+        "--input",
+        CH2,
+        "--output",
+        dir.join("x.nii.gz").to_str().unwrap(),
+    ]);
     assert!(err.contains("missing.bfm"), "{err}");
 
     let err = failure(&["info", "enormous"]);
     assert!(err.contains("unknown preset"), "{err}");
-    assert!(!dir.join("x.nii.gz").exists(), "no output is written on failure");
+    assert!(
+        !dir.join("x.nii.gz").exists(),
+        "no output is written on failure"
+    );
 }

@@ -2,11 +2,15 @@ use crate::model::ModelError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
-    #[error("not a brainfm model bundle (bad magic bytes; expected a .bfm file written by `brainfm`)")]
+    #[error(
+        "not a brainfm model bundle (bad magic bytes; expected a .bfm file written by `brainfm`)"
+    )]
     BadMagic,
     #[error("the bundle is truncated ({len} bytes): re-download or re-export it")]
     Truncated { len: usize },
-    #[error("bundle format version {found} is not supported (this brainfm reads version {supported})")]
+    #[error(
+        "bundle format version {found} is not supported (this brainfm reads version {supported})"
+    )]
     UnsupportedVersion { found: u32, supported: u32 },
     #[error("the bundle header is not valid: {0}")]
     BadHeader(String),

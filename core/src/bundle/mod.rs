@@ -42,7 +42,11 @@ pub struct Bundle {
 impl Bundle {
     /// Snapshot a network's weights into a bundle. Reads tensors synchronously, so it is
     /// for native code (the browser saves through its own async readback).
-    pub fn from_model(model: &BrainNet, config: ModelConfig, meta: BundleMeta) -> Result<Self, BundleError> {
+    pub fn from_model(
+        model: &BrainNet,
+        config: ModelConfig,
+        meta: BundleMeta,
+    ) -> Result<Self, BundleError> {
         let weights = save_weights(model)?;
         Ok(Self::from_parts(config, meta, weights))
     }
@@ -84,7 +88,10 @@ impl Bundle {
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
         if version != FORMAT_VERSION {
-            return Err(BundleError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+            return Err(BundleError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         let header_len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
         if header_len > MAX_HEADER_LEN || 16 + header_len > bytes.len() {
@@ -93,18 +100,31 @@ impl Bundle {
         let header: BundleHeader = serde_json::from_slice(&bytes[16..16 + header_len])
             .map_err(|e| BundleError::BadHeader(e.to_string()))?;
         if header.format != header::FORMAT_NAME {
-            return Err(BundleError::BadHeader(format!("format is '{}', expected '{}'", header.format, header::FORMAT_NAME)));
+            return Err(BundleError::BadHeader(format!(
+                "format is '{}', expected '{}'",
+                header.format,
+                header::FORMAT_NAME
+            )));
         }
         let weights = &bytes[16 + header_len..];
         if weights.len() as u64 != header.weights.len {
-            return Err(BundleError::WeightsLength { expected: header.weights.len, found: weights.len() as u64 });
+            return Err(BundleError::WeightsLength {
+                expected: header.weights.len,
+                found: weights.len() as u64,
+            });
         }
         let actual = sha256_hex(weights);
         if actual != header.weights.sha256 {
-            return Err(BundleError::Checksum { expected: header.weights.sha256.clone(), found: actual });
+            return Err(BundleError::Checksum {
+                expected: header.weights.sha256.clone(),
+                found: actual,
+            });
         }
         header.model.validate()?;
-        Ok(Self { header, weights: weights.to_vec() })
+        Ok(Self {
+            header,
+            weights: weights.to_vec(),
+        })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -124,5 +144,8 @@ impl Bundle {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

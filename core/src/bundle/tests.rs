@@ -45,25 +45,40 @@ fn a_flipped_weight_byte_fails_the_checksum() {
     let mut bytes = bundle.to_bytes();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x40;
-    assert!(matches!(Bundle::from_bytes(&bytes), Err(BundleError::Checksum { .. })));
+    assert!(matches!(
+        Bundle::from_bytes(&bytes),
+        Err(BundleError::Checksum { .. })
+    ));
 }
 
 #[test]
 fn truncated_and_foreign_files_are_refused() {
     let (_, bundle) = tiny_bundle(&Device::flex());
     let bytes = bundle.to_bytes();
-    assert!(matches!(Bundle::from_bytes(&bytes[..10]), Err(BundleError::Truncated { .. })));
+    assert!(matches!(
+        Bundle::from_bytes(&bytes[..10]),
+        Err(BundleError::Truncated { .. })
+    ));
     assert!(matches!(
         Bundle::from_bytes(&bytes[..bytes.len() - 100]),
         Err(BundleError::WeightsLength { .. })
     ));
-    assert!(matches!(Bundle::from_bytes(b"\x1f\x8b\x08\x00not a bundle at all"), Err(BundleError::BadMagic)));
+    assert!(matches!(
+        Bundle::from_bytes(b"\x1f\x8b\x08\x00not a bundle at all"),
+        Err(BundleError::BadMagic)
+    ));
     let mut future = bytes.clone();
     future[8] = 99;
-    assert!(matches!(Bundle::from_bytes(&future), Err(BundleError::UnsupportedVersion { found: 99, .. })));
+    assert!(matches!(
+        Bundle::from_bytes(&future),
+        Err(BundleError::UnsupportedVersion { found: 99, .. })
+    ));
     let mut broken_header = bytes;
     broken_header[17] = b'#';
-    assert!(matches!(Bundle::from_bytes(&broken_header), Err(BundleError::BadHeader(_))));
+    assert!(matches!(
+        Bundle::from_bytes(&broken_header),
+        Err(BundleError::BadHeader(_))
+    ));
 }
 
 #[test]
@@ -73,7 +88,10 @@ fn weights_for_another_configuration_are_a_mismatch() {
     // Same weights, but the header claims three classes.
     let wrong = Bundle::from_parts(Preset::Tiny.config(Some(3)), meta(), bundle.weights.clone());
     let parsed = Bundle::from_bytes(&wrong.to_bytes()).unwrap();
-    assert!(matches!(parsed.load_model(&dev), Err(BundleError::WeightsMismatch(_))));
+    assert!(matches!(
+        parsed.load_model(&dev),
+        Err(BundleError::WeightsMismatch(_))
+    ));
     // Weights of a smaller network: tensors are missing.
     let pretrain_only = Bundle::from_model(
         &Preset::Tiny.config(None).init(&dev).unwrap(),
@@ -82,5 +100,8 @@ fn weights_for_another_configuration_are_a_mismatch() {
     )
     .unwrap();
     let wrong = Bundle::from_parts(Preset::Tiny.config(Some(2)), meta(), pretrain_only.weights);
-    assert!(matches!(wrong.load_model(&dev), Err(BundleError::WeightsMismatch(_))));
+    assert!(matches!(
+        wrong.load_model(&dev),
+        Err(BundleError::WeightsMismatch(_))
+    ));
 }

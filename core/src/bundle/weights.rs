@@ -11,7 +11,9 @@ pub fn save_weights(model: &BrainNet) -> Result<Vec<u8>, BundleError> {
     model
         .save_into(&mut store)
         .map_err(|e| BundleError::Weights(e.to_string()))?;
-    store.get_bytes().map_err(|e| BundleError::Weights(e.to_string()))
+    store
+        .get_bytes()
+        .map_err(|e| BundleError::Weights(e.to_string()))
 }
 
 /// Load weights into a freshly built network; every parameter must be present with
@@ -25,7 +27,12 @@ pub fn load_weights(model: &mut BrainNet, bytes: &[u8]) -> Result<(), BundleErro
         return Err(BundleError::WeightsMismatch(format!("{:?}", result.errors)));
     }
     if !result.missing.is_empty() {
-        let names: Vec<&str> = result.missing.iter().map(|(n, _)| n.as_str()).take(5).collect();
+        let names: Vec<&str> = result
+            .missing
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .take(5)
+            .collect();
         return Err(BundleError::WeightsMismatch(format!(
             "{} tensors missing (e.g. {})",
             result.missing.len(),

@@ -12,7 +12,11 @@ pub enum InferError {
     #[error("invalid inference settings: {0}")]
     InvalidConfig(String),
     #[error("even one {patch:?} patch needs about {needed} MiB of activations, over the {budget} MiB memory budget; raise the budget or use a smaller model")]
-    OverBudget { patch: [usize; 3], needed: u64, budget: u64 },
+    OverBudget {
+        patch: [usize; 3],
+        needed: u64,
+        budget: u64,
+    },
     #[error("the compute device failed while reading results: {0}")]
     Device(String),
 }

@@ -44,9 +44,8 @@ pub struct Plan {
 /// `batch` patches: the widest encoder level, the decoder's skip concatenation, the
 /// latent concat, or the output logits, whichever is biggest.
 pub fn activation_bytes(config: &ModelConfig, patch: [usize; 3], batch: usize) -> u64 {
-    let voxels = |level: usize| -> u64 {
-        patch.iter().map(|&n| (n >> level).max(1) as u64).product()
-    };
+    let voxels =
+        |level: usize| -> u64 { patch.iter().map(|&n| (n >> level).max(1) as u64).product() };
     let widths = &config.encoder.widths;
     let mut largest = 0u64;
     for (l, &w) in widths.iter().enumerate() {
@@ -76,10 +75,15 @@ impl InferenceConfig {
             )));
         }
         if self.patch.contains(&0) {
-            return Err(InferError::InvalidConfig(format!("patch {:?} has a zero edge", self.patch)));
+            return Err(InferError::InvalidConfig(format!(
+                "patch {:?} has a zero edge",
+                self.patch
+            )));
         }
         if self.max_batch == 0 {
-            return Err(InferError::InvalidConfig("max batch must be at least 1".into()));
+            return Err(InferError::InvalidConfig(
+                "max batch must be at least 1".into(),
+            ));
         }
         Ok(())
     }

@@ -30,22 +30,51 @@ pub async fn segment_volume(
     device: &Device,
     progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> Result<Segmentation, InferError> {
-    let classes = config.seg_classes().ok_or(crate::model::ModelError::MissingPart("segmentation decoder"))?;
-    if progress(Progress { stage: Stage::Preprocessing, done: 0, total: 1 }).is_break() {
+    let classes = config
+        .seg_classes()
+        .ok_or(crate::model::ModelError::MissingPart(
+            "segmentation decoder",
+        ))?;
+    if progress(Progress {
+        stage: Stage::Preprocessing,
+        done: 0,
+        total: 1,
+    })
+    .is_break()
+    {
         return Err(InferError::Cancelled);
     }
     let pre = preprocess(input, &meta.preprocess)?;
     let dims = pre.volume.dims;
     let plan = inference.plan(config, [dims[2], dims[1], dims[0]])?;
-    let (probs, channels) = sliding_window(model, &pre.volume.data, dims, &plan, inference, device, progress).await?;
+    let (probs, channels) = sliding_window(
+        model,
+        &pre.volume.data,
+        dims,
+        &plan,
+        inference,
+        device,
+        progress,
+    )
+    .await?;
     debug_assert_eq!(channels, classes);
-    if progress(Progress { stage: Stage::Postprocessing, done: 0, total: 1 }).is_break() {
+    if progress(Progress {
+        stage: Stage::Postprocessing,
+        done: 0,
+        total: 1,
+    })
+    .is_break()
+    {
         return Err(InferError::Cancelled);
     }
     let labels = pre.transform.probabilities_to_input(&probs, channels)?;
     let volumes_ml = label_volumes_ml(&labels, classes);
     // Nothing is left to cancel: the result is ready.
-    let _ = progress(Progress { stage: Stage::Postprocessing, done: 1, total: 1 });
+    let _ = progress(Progress {
+        stage: Stage::Postprocessing,
+        done: 1,
+        total: 1,
+    });
     Ok(Segmentation {
         labels,
         plan,

@@ -49,7 +49,9 @@ pub async fn sliding_window(
     let size = [nz, ny, nx];
     let patch = plan.patch;
     let padded = [0, 1, 2].map(|a| size[a].max(patch[a]));
-    let starts: Vec<Vec<usize>> = (0..3).map(|a| window_starts(padded[a], patch[a], config.overlap)).collect();
+    let starts: Vec<Vec<usize>> = (0..3)
+        .map(|a| window_starts(padded[a], patch[a], config.overlap))
+        .collect();
     let mut windows = Vec::new();
     for &z in &starts[0] {
         for &y in &starts[1] {
@@ -74,7 +76,13 @@ pub async fn sliding_window(
     for (batch_index, batch) in windows.chunks(plan.batch).enumerate() {
         let mut input = vec![0f32; batch.len() * patch_voxels];
         for (b, start) in batch.iter().enumerate() {
-            copy_patch_in(data, size, *start, patch, &mut input[b * patch_voxels..(b + 1) * patch_voxels]);
+            copy_patch_in(
+                data,
+                size,
+                *start,
+                patch,
+                &mut input[b * patch_voxels..(b + 1) * patch_voxels],
+            );
         }
         let x = Tensor::<5>::from_data(
             TensorData::new(input, [batch.len(), 1, patch[0], patch[1], patch[2]]),
@@ -82,7 +90,11 @@ pub async fn sliding_window(
         );
         let mut probs: Option<Tensor<5>> = None;
         for axes in flips {
-            let xi = if axes.is_empty() { x.clone() } else { flip(x.clone(), axes) };
+            let xi = if axes.is_empty() {
+                x.clone()
+            } else {
+                flip(x.clone(), axes)
+            };
             let mut p = softmax(model.segment(xi)?, 1);
             if !axes.is_empty() {
                 p = flip(p, axes);
@@ -106,10 +118,25 @@ pub async fn sliding_window(
         }
         for (b, start) in batch.iter().enumerate() {
             let out = &values[b * c * patch_voxels..(b + 1) * c * patch_voxels];
-            accumulate(out, c, start, patch, padded, &importance, &mut accum, &mut weight);
+            accumulate(
+                out,
+                c,
+                start,
+                patch,
+                padded,
+                &importance,
+                &mut accum,
+                &mut weight,
+            );
         }
         let done = ((batch_index + 1) * plan.batch).min(total);
-        if progress(Progress { stage: Stage::Inference, done, total }).is_break() {
+        if progress(Progress {
+            stage: Stage::Inference,
+            done,
+            total,
+        })
+        .is_break()
+        {
             return Err(InferError::Cancelled);
         }
     }
@@ -123,7 +150,11 @@ pub async fn sliding_window(
                 let dst = (z * ny + y) * nx;
                 for x in 0..nx {
                     let w = weight[src + x];
-                    out[c * voxels + dst + x] = if w > 0.0 { accum[c * padded_voxels + src + x] / w } else { 0.0 };
+                    out[c * voxels + dst + x] = if w > 0.0 {
+                        accum[c * padded_voxels + src + x] / w
+                    } else {
+                        0.0
+                    };
                 }
             }
         }
@@ -142,7 +173,13 @@ fn flip(x: Tensor<5>, axes: &[usize]) -> Tensor<5> {
 
 /// Copy the window at `start` (tensor order) out of the volume; voxels beyond the
 /// volume (when it is smaller than a patch) stay 0, the normalised background value.
-fn copy_patch_in(data: &[f32], size: [usize; 3], start: [usize; 3], patch: [usize; 3], dst: &mut [f32]) {
+fn copy_patch_in(
+    data: &[f32],
+    size: [usize; 3],
+    start: [usize; 3],
+    patch: [usize; 3],
+    dst: &mut [f32],
+) {
     for z in 0..patch[0] {
         let gz = start[0] + z;
         if gz >= size[0] {
@@ -183,7 +220,8 @@ fn accumulate(
             }
             for c in 0..classes {
                 let src = &probs[c * patch_voxels + p_row..c * patch_voxels + p_row + patch[2]];
-                let dst = &mut accum[c * padded_voxels + g_row..c * padded_voxels + g_row + patch[2]];
+                let dst =
+                    &mut accum[c * padded_voxels + g_row..c * padded_voxels + g_row + patch[2]];
                 for x in 0..patch[2] {
                     dst[x] += src[x] * importance[p_row + x];
                 }

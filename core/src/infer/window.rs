@@ -11,7 +11,9 @@ pub fn window_starts(len: usize, patch: usize, overlap: f64) -> Vec<usize> {
     let step = ((patch as f64) * (1.0 - overlap)).max(1.0);
     let steps = ((len - patch) as f64 / step).ceil() as usize + 1;
     let actual = (len - patch) as f64 / (steps - 1) as f64;
-    (0..steps).map(|i| (i as f64 * actual).round() as usize).collect()
+    (0..steps)
+        .map(|i| (i as f64 * actual).round() as usize)
+        .collect()
 }
 
 /// Gaussian importance map over a patch, x fastest, sigma = 1/8 of the patch edge, peak 1:
@@ -38,7 +40,11 @@ pub fn gaussian_importance(patch: [usize; 3]) -> Vec<f32> {
             }
         }
     }
-    let floor = map.iter().cloned().filter(|v| *v > 0.0).fold(f32::INFINITY, f32::min);
+    let floor = map
+        .iter()
+        .cloned()
+        .filter(|v| *v > 0.0)
+        .fold(f32::INFINITY, f32::min);
     for v in &mut map {
         *v = v.max(floor).max(1e-6);
     }

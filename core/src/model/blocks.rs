@@ -83,7 +83,9 @@ impl ResidualBlock {
             Some(p) => p.norm.forward(p.conv.forward(x.clone())),
             None => x.clone(),
         };
-        let main = self.second_norm.forward(self.second_conv.forward(self.first.forward(x)));
+        let main = self
+            .second_norm
+            .forward(self.second_conv.forward(self.first.forward(x)));
         leaky_relu(main + skip, LEAKY_SLOPE)
     }
 
@@ -156,12 +158,17 @@ impl Upsample2x {
 /// Done one axis at a time so no intermediate tensor exceeds five dimensions.
 pub fn voxel_shuffle(x: Tensor<5>) -> Tensor<5> {
     let [b, c8, d, h, w] = x.dims();
-    assert!(c8 % 8 == 0, "voxel_shuffle needs channels divisible by 8, got {c8}");
+    assert!(
+        c8 % 8 == 0,
+        "voxel_shuffle needs channels divisible by 8, got {c8}"
+    );
     let c = c8 / 8;
     // Interleave e into W.
     let x = x.reshape([b * c * 4, 2, d * h, w]).permute([0, 2, 3, 1]);
     // Interleave b into H: layout is now [B*C*2(a), 2(b), D, H, 2W].
-    let x = x.reshape([b * c * 2, 2, d, h, 2 * w]).permute([0, 2, 3, 1, 4]);
+    let x = x
+        .reshape([b * c * 2, 2, d, h, 2 * w])
+        .permute([0, 2, 3, 1, 4]);
     // Interleave a into D: layout is now [B*C, 2(a), D, 2H*2W].
     let x = x.reshape([b * c, 2, d, 4 * h * w]).permute([0, 2, 1, 3]);
     x.reshape([b, c, 2 * d, 2 * h, 2 * w])
@@ -180,7 +187,9 @@ pub fn avg_pool_cells(x: Tensor<5>, f: usize) -> Tensor<5> {
     );
     let x = x.reshape([b * c * (d / f), f, h * w]).mean_dim(1);
     let x = x.reshape([b * c * (d / f) * (h / f), f, w]).mean_dim(1);
-    let x = x.reshape([b * c * (d / f) * (h / f) * (w / f), f]).mean_dim(1);
+    let x = x
+        .reshape([b * c * (d / f) * (h / f) * (w / f), f])
+        .mean_dim(1);
     x.reshape([b, c, d / f, h / f, w / f])
 }
 

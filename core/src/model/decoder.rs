@@ -75,10 +75,13 @@ impl ReconDecoder {
     }
 
     pub fn cost(&self, shape: Shape3) -> Cost {
-        let c = self
-            .stages
-            .iter()
-            .fold(Cost { macs: 0, out_shape: shape }, |c, s| c.then(s.cost(c.out_shape)));
+        let c = self.stages.iter().fold(
+            Cost {
+                macs: 0,
+                out_shape: shape,
+            },
+            |c, s| c.then(s.cost(c.out_shape)),
+        );
         c.then(conv_cost(&self.output, c.out_shape))
     }
 }
@@ -138,10 +141,13 @@ impl SegDecoder {
     }
 
     pub fn cost(&self, shape: Shape3) -> Cost {
-        let c = self
-            .stages
-            .iter()
-            .fold(Cost { macs: 0, out_shape: shape }, |c, s| c.then(s.cost(c.out_shape)));
+        let c = self.stages.iter().fold(
+            Cost {
+                macs: 0,
+                out_shape: shape,
+            },
+            |c, s| c.then(s.cost(c.out_shape)),
+        );
         c.then(conv_cost(&self.output, c.out_shape))
     }
 }

@@ -51,7 +51,11 @@ impl EncoderConfig {
         let stem = self
             .residual
             .then(|| ConvNormAct::new(self.in_channels, self.widths[0], 1, device));
-        let mut prev = if self.residual { self.widths[0] } else { self.in_channels };
+        let mut prev = if self.residual {
+            self.widths[0]
+        } else {
+            self.in_channels
+        };
         let mut levels = Vec::with_capacity(self.levels());
         for (l, (&width, &units)) in self.widths.iter().zip(&self.units).enumerate() {
             let mut level = Vec::with_capacity(units);

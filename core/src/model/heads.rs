@@ -38,7 +38,8 @@ impl GlobalHead {
     pub fn forward(&self, x: Tensor<5>) -> Tensor<2> {
         let [b, c, d, h, w] = x.dims();
         let pooled = x.reshape([b, c, d * h * w]).mean_dim(2).reshape([b, c]);
-        self.output.forward(self.dropout.forward(silu(self.hidden.forward(pooled))))
+        self.output
+            .forward(self.dropout.forward(silu(self.hidden.forward(pooled))))
     }
 
     pub fn macs(&self) -> u64 {

@@ -52,7 +52,10 @@ pub struct Latents {
 impl Latents {
     /// `[mean z_s, mean z_m]`: the deterministic representation used after pre-training.
     pub fn mean_concat(&self) -> Tensor<5> {
-        Tensor::cat(vec![self.subject_mean.clone(), self.modality_mean.clone()], 1)
+        Tensor::cat(
+            vec![self.subject_mean.clone(), self.modality_mean.clone()],
+            1,
+        )
     }
 }
 

@@ -66,7 +66,9 @@ impl ModelConfig {
         let levels = self.encoder.levels();
         if let Some(latent) = &self.latent {
             if latent.subject_channels == 0 || latent.modality_channels == 0 {
-                return Err(ModelError::InvalidConfig("latent channels must be positive".into()));
+                return Err(ModelError::InvalidConfig(
+                    "latent channels must be positive".into(),
+                ));
             }
         }
         if let Some(recon) = &self.recon {
@@ -91,7 +93,9 @@ impl ModelConfig {
                 ));
             }
             if seg.out_channels == 0 {
-                return Err(ModelError::InvalidConfig("segmentation needs at least one class".into()));
+                return Err(ModelError::InvalidConfig(
+                    "segmentation needs at least one class".into(),
+                ));
             }
         }
         if let Some(head) = &self.head {
@@ -108,7 +112,10 @@ impl ModelConfig {
         self.validate()?;
         Ok(BrainNet {
             encoder: self.encoder.init(device),
-            latent: self.latent.as_ref().map(|l| l.init(&self.encoder.widths, device)),
+            latent: self
+                .latent
+                .as_ref()
+                .map(|l| l.init(&self.encoder.widths, device)),
             recon: self.recon.as_ref().map(|r| r.init(device)),
             seg: self.seg.as_ref().map(|s| s.init(device)),
             head: self.head.as_ref().map(|h| h.init(device)),
@@ -138,7 +145,11 @@ impl Representation {
     pub fn deep(&self) -> Tensor<5> {
         match &self.latents {
             Some(l) => l.mean_concat(),
-            None => self.levels.last().expect("encoder has at least one level").clone(),
+            None => self
+                .levels
+                .last()
+                .expect("encoder has at least one level")
+                .clone(),
         }
     }
 }
@@ -152,20 +163,29 @@ impl BrainNet {
 
     /// Segmentation logits `[B, classes, D, H, W]` for inputs `[B, 1, D, H, W]`.
     pub fn segment(&self, x: Tensor<5>) -> Result<Tensor<5>, ModelError> {
-        let seg = self.seg.as_ref().ok_or(ModelError::MissingPart("segmentation decoder"))?;
+        let seg = self
+            .seg
+            .as_ref()
+            .ok_or(ModelError::MissingPart("segmentation decoder"))?;
         let rep = self.represent(x);
         Ok(seg.forward(rep.deep(), &rep.levels))
     }
 
     /// Classification logits or regression outputs `[B, outputs]`.
     pub fn predict_global(&self, x: Tensor<5>) -> Result<Tensor<2>, ModelError> {
-        let head = self.head.as_ref().ok_or(ModelError::MissingPart("classification/regression head"))?;
+        let head = self
+            .head
+            .as_ref()
+            .ok_or(ModelError::MissingPart("classification/regression head"))?;
         Ok(head.forward(self.represent(x).deep()))
     }
 
     /// Reconstruction from given latent maps (`[z_s, z_m]` concatenated).
     pub fn reconstruct(&self, latent_concat: Tensor<5>) -> Result<Tensor<5>, ModelError> {
-        let recon = self.recon.as_ref().ok_or(ModelError::MissingPart("reconstruction decoder"))?;
+        let recon = self
+            .recon
+            .as_ref()
+            .ok_or(ModelError::MissingPart("reconstruction decoder"))?;
         Ok(recon.forward(latent_concat))
     }
 

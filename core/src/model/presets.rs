@@ -50,19 +50,42 @@ impl Preset {
 
     /// The pre-training network of the preset; `seg_classes` adds a segmentation decoder.
     pub fn config(self, seg_classes: Option<usize>) -> ModelConfig {
-        let (widths, units, residual, latent, convs_per_level): (Vec<usize>, Vec<usize>, bool, Option<(usize, usize)>, usize) =
-            match self {
-                Preset::Tiny => (vec![8, 16, 32, 40], vec![2, 2, 2, 2], false, Some((16, 16)), 1),
-                Preset::Small => (vec![16, 32, 64, 128], vec![2, 2, 2, 2], false, Some((64, 64)), 2),
-                Preset::Base => (vec![32, 64, 128, 256, 512], vec![2; 5], false, Some((256, 256)), 2),
-                Preset::ResEncL => (
-                    vec![32, 64, 128, 256, 320, 320],
-                    vec![1, 3, 4, 6, 6, 6],
-                    true,
-                    None,
-                    1,
-                ),
-            };
+        let (widths, units, residual, latent, convs_per_level): (
+            Vec<usize>,
+            Vec<usize>,
+            bool,
+            Option<(usize, usize)>,
+            usize,
+        ) = match self {
+            Preset::Tiny => (
+                vec![8, 16, 32, 40],
+                vec![2, 2, 2, 2],
+                false,
+                Some((16, 16)),
+                1,
+            ),
+            Preset::Small => (
+                vec![16, 32, 64, 128],
+                vec![2, 2, 2, 2],
+                false,
+                Some((64, 64)),
+                2,
+            ),
+            Preset::Base => (
+                vec![32, 64, 128, 256, 512],
+                vec![2; 5],
+                false,
+                Some((256, 256)),
+                2,
+            ),
+            Preset::ResEncL => (
+                vec![32, 64, 128, 256, 320, 320],
+                vec![1, 3, 4, 6, 6, 6],
+                true,
+                None,
+                1,
+            ),
+        };
         let encoder = EncoderConfig::new(widths.clone(), units).with_residual(residual);
         let mut config = ModelConfig::new(self.name().to_string(), encoder);
         match latent {

@@ -18,13 +18,19 @@ fn params(preset: Preset, classes: Option<usize>) -> usize {
 #[test]
 fn base_is_the_fomo25_winner_size() {
     let n = params(Preset::Base, None);
-    assert!((17_000_000..=21_000_000).contains(&n), "base has {n} parameters");
+    assert!(
+        (17_000_000..=21_000_000).contains(&n),
+        "base has {n} parameters"
+    );
 }
 
 #[test]
 fn resenc_l_is_about_100m() {
     let n = params(Preset::ResEncL, None);
-    assert!((90_000_000..=110_000_000).contains(&n), "resenc-l has {n} parameters");
+    assert!(
+        (90_000_000..=110_000_000).contains(&n),
+        "resenc-l has {n} parameters"
+    );
 }
 
 #[test]
@@ -41,7 +47,10 @@ fn presets_parse_by_name() {
     for p in Preset::ALL {
         assert_eq!(Preset::parse(p.name()).unwrap(), p);
     }
-    assert!(matches!(Preset::parse("huge"), Err(ModelError::UnknownPreset(_))));
+    assert!(matches!(
+        Preset::parse("huge"),
+        Err(ModelError::UnknownPreset(_))
+    ));
 }
 
 #[test]
@@ -52,8 +61,16 @@ fn voxel_shuffle_upsampling_equals_a_stride_two_transposed_conv() {
     // A transposed-conv weight [cin, cout, 2, 2, 2] at (i, c, a, b, e) is the 1x1x1 conv
     // weight [8*cout, cin, 1, 1, 1] at out channel c*8 + a*4 + b*2 + e.
     let wt = Tensor::<5>::random([cin, cout, 2, 2, 2], Distribution::Normal(0.0, 1.0), &dev);
-    let w1 = wt.clone().permute([1, 2, 3, 4, 0]).reshape([cout * 8, cin, 1, 1, 1]);
-    let ours = voxel_shuffle(conv3d(x.clone(), w1, None, ConvOptions::new([1, 1, 1], [0, 0, 0], [1, 1, 1], 1)));
+    let w1 = wt
+        .clone()
+        .permute([1, 2, 3, 4, 0])
+        .reshape([cout * 8, cin, 1, 1, 1]);
+    let ours = voxel_shuffle(conv3d(
+        x.clone(),
+        w1,
+        None,
+        ConvOptions::new([1, 1, 1], [0, 0, 0], [1, 1, 1], 1),
+    ));
     let reference = conv_transpose3d(
         x,
         wt,
@@ -76,7 +93,11 @@ fn upsample_module_doubles_every_dimension() {
 #[test]
 fn avg_pool_cells_averages_each_cell() {
     let dev = device();
-    let x = Tensor::<1>::from_floats((0..64).map(|v| v as f32).collect::<Vec<_>>().as_slice(), &dev).reshape([1, 1, 4, 4, 4]);
+    let x = Tensor::<1>::from_floats(
+        (0..64).map(|v| v as f32).collect::<Vec<_>>().as_slice(),
+        &dev,
+    )
+    .reshape([1, 1, 4, 4, 4]);
     let pooled = avg_pool_cells(x, 2);
     assert_eq!(pooled.dims(), [1, 1, 2, 2, 2]);
     let v: Vec<f32> = pooled.into_data().try_to_vec::<f32>().unwrap();
@@ -89,7 +110,11 @@ fn every_preset_segments_at_input_resolution() {
     let dev = device();
     for (preset, side) in [(Preset::Tiny, 16), (Preset::Small, 16)] {
         let net = preset.config(Some(3)).init(&dev).unwrap();
-        let x = Tensor::<5>::random([1, 1, side, side, side], Distribution::Normal(0.0, 1.0), &dev);
+        let x = Tensor::<5>::random(
+            [1, 1, side, side, side],
+            Distribution::Normal(0.0, 1.0),
+            &dev,
+        );
         let y = net.segment(x).unwrap();
         assert_eq!(y.dims(), [1, 3, side, side, side], "{}", preset.name());
     }
@@ -124,10 +149,16 @@ fn cost_counts_the_first_conv_exactly() {
 fn mismatched_configs_are_rejected() {
     let mut config = Preset::Tiny.config(Some(2));
     config.encoder.units.pop();
-    assert!(matches!(config.init(&device()), Err(ModelError::InvalidConfig(_))));
+    assert!(matches!(
+        config.init(&device()),
+        Err(ModelError::InvalidConfig(_))
+    ));
     let mut config = Preset::Tiny.config(Some(2));
     config.seg.as_mut().unwrap().in_channels += 1;
-    assert!(matches!(config.init(&device()), Err(ModelError::InvalidConfig(_))));
+    assert!(matches!(
+        config.init(&device()),
+        Err(ModelError::InvalidConfig(_))
+    ));
 }
 
 #[test]
@@ -135,6 +166,9 @@ fn missing_parts_are_errors_not_panics() {
     let dev = device();
     let net = Preset::Tiny.config(None).init(&dev).unwrap();
     let x = Tensor::<5>::zeros([1, 1, 8, 8, 8], &dev);
-    assert_eq!(net.segment(x.clone()).unwrap_err(), ModelError::MissingPart("segmentation decoder"));
+    assert_eq!(
+        net.segment(x.clone()).unwrap_err(),
+        ModelError::MissingPart("segmentation decoder")
+    );
     assert!(net.predict_global(x).is_err());
 }

@@ -29,11 +29,18 @@ pub struct InfoArgs {
 
 pub fn run(args: InfoArgs) -> Result<()> {
     let (config, patch, meta) = match Preset::parse(&args.target) {
-        Ok(preset) => (preset.config(args.classes), [preset.default_patch(); 3], None),
+        Ok(preset) => (
+            preset.config(args.classes),
+            [preset.default_patch(); 3],
+            None,
+        ),
         Err(unknown) => {
             let path = Path::new(&args.target);
             if !path.exists() {
-                anyhow::bail!("{unknown}, and no bundle file named {} exists", path.display());
+                anyhow::bail!(
+                    "{unknown}, and no bundle file named {} exists",
+                    path.display()
+                );
             }
             let bundle = read_bundle(path)?;
             let patch = bundle.meta().patch_size;
@@ -59,24 +66,50 @@ pub fn run(args: InfoArgs) -> Result<()> {
         return Ok(());
     }
     println!("model            {}", config.preset);
-    println!("parameters       {:.2} M ({})", report.total as f64 / 1e6, report.total);
+    println!(
+        "parameters       {:.2} M ({})",
+        report.total as f64 / 1e6,
+        report.total
+    );
     for (part, n) in &report.parts {
         if *n > 0 {
             println!("  {part:<15}{:.3} M", *n as f64 / 1e6);
         }
     }
-    println!("encoder          {:?} filters, {:?} units per level{}", config.encoder.widths, config.encoder.units, if config.encoder.residual { ", residual" } else { "" });
+    println!(
+        "encoder          {:?} filters, {:?} units per level{}",
+        config.encoder.widths,
+        config.encoder.units,
+        if config.encoder.residual {
+            ", residual"
+        } else {
+            ""
+        }
+    );
     if let Some(l) = &config.latent {
-        println!("latent split     z_s {} ch, z_m {} ch", l.subject_channels, l.modality_channels);
+        println!(
+            "latent split     z_s {} ch, z_m {} ch",
+            l.subject_channels, l.modality_channels
+        );
     }
     if let Some(c) = config.seg_classes() {
         println!("dense output     {c} channel(s)");
     }
-    println!("input stride     {} (inputs are padded to a multiple)", config.stride());
+    println!(
+        "input stride     {} (inputs are padded to a multiple)",
+        config.stride()
+    );
     println!("patch            {}x{}x{}", patch[0], patch[1], patch[2]);
-    println!("forward FLOPs    {:.1} GFLOP per patch (all parts; 2 x {} MACs)", report.gflops, report.cost.total_macs());
+    println!(
+        "forward FLOPs    {:.1} GFLOP per patch (all parts; 2 x {} MACs)",
+        report.gflops,
+        report.cost.total_macs()
+    );
     if report.cost.seg > 0 {
-        println!("  segmentation   {:.1} GFLOP per patch", report.cost.segmentation_flops() as f64 / 1e9);
+        println!(
+            "  segmentation   {:.1} GFLOP per patch",
+            report.cost.segmentation_flops() as f64 / 1e9
+        );
     }
     if let Some(meta) = meta {
         println!("task             {:?}", meta.task);
@@ -101,10 +134,22 @@ impl Report {
     fn new(_config: &ModelConfig, model: &BrainNet, patch: [usize; 3]) -> Self {
         let parts = vec![
             ("encoder", model.encoder.num_params()),
-            ("latent split", model.latent.as_ref().map_or(0, |m| m.num_params())),
-            ("recon decoder", model.recon.as_ref().map_or(0, |m| m.num_params())),
-            ("dense decoder", model.seg.as_ref().map_or(0, |m| m.num_params())),
-            ("global head", model.head.as_ref().map_or(0, |m| m.num_params())),
+            (
+                "latent split",
+                model.latent.as_ref().map_or(0, |m| m.num_params()),
+            ),
+            (
+                "recon decoder",
+                model.recon.as_ref().map_or(0, |m| m.num_params()),
+            ),
+            (
+                "dense decoder",
+                model.seg.as_ref().map_or(0, |m| m.num_params()),
+            ),
+            (
+                "global head",
+                model.head.as_ref().map_or(0, |m| m.num_params()),
+            ),
         ];
         let cost = model.cost(patch);
         Self {

@@ -35,12 +35,23 @@ pub struct InitArgs {
 
 pub fn run(args: InitArgs) -> Result<()> {
     let preset = Preset::parse(&args.preset)?;
-    let classes: Vec<String> = args.classes.iter().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
+    let classes: Vec<String> = args
+        .classes
+        .iter()
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect();
     if classes.len() < 2 {
-        bail!("--classes needs at least two names (background and one structure), got {:?}", args.classes);
+        bail!(
+            "--classes needs at least two names (background and one structure), got {:?}",
+            args.classes
+        );
     }
     if !(args.spacing.is_finite() && args.spacing > 0.0) {
-        bail!("--spacing must be a positive number of millimetres, got {}", args.spacing);
+        bail!(
+            "--spacing must be a positive number of millimetres, got {}",
+            args.spacing
+        );
     }
     let config = preset.config(Some(classes.len()));
     let device = Device::flex();
@@ -51,7 +62,11 @@ pub fn run(args: InitArgs) -> Result<()> {
         name: format!("{}-random-seed{}", preset.name(), args.seed),
         task: Task::Segmentation,
         class_names: classes,
-        preprocess: PreprocessConfig { target_spacing: [args.spacing; 3], pad_multiple: config.stride(), ..PreprocessConfig::default() },
+        preprocess: PreprocessConfig {
+            target_spacing: [args.spacing; 3],
+            pad_multiple: config.stride(),
+            ..PreprocessConfig::default()
+        },
         patch_size: [patch; 3],
         provenance: format!("random initialisation (seed {}), untrained", args.seed),
         created_by: format!("brainfm {}", env!("CARGO_PKG_VERSION")),

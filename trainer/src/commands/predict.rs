@@ -58,16 +58,34 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
-    let name = args.output.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let name = args
+        .output
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     if !(name.ends_with(".nii.gz") || name.ends_with(".nii")) {
-        bail!("--output {} must end in .nii.gz (or .nii)", args.output.display());
+        bail!(
+            "--output {} must end in .nii.gz (or .nii)",
+            args.output.display()
+        );
     }
     let started = Instant::now();
     let bundle = read_bundle(&args.model)?;
-    let scan = read_scan(&args.input, &ReadOptions { max_voxels: args.max_voxels, volume: args.volume })?;
+    let scan = read_scan(
+        &args.input,
+        &ReadOptions {
+            max_voxels: args.max_voxels,
+            volume: args.volume,
+        },
+    )?;
     let device = args.device.device()?;
-    let model = bundle.load_model(&device).with_context(|| format!("cannot load {}", args.model.display()))?;
-    let patch = args.patch.map(|p| [p; 3]).unwrap_or(bundle.meta().patch_size);
+    let model = bundle
+        .load_model(&device)
+        .with_context(|| format!("cannot load {}", args.model.display()))?;
+    let patch = args
+        .patch
+        .map(|p| [p; 3])
+        .unwrap_or(bundle.meta().patch_size);
     let inference = InferenceConfig {
         patch,
         overlap: args.overlap,
@@ -88,13 +106,17 @@ pub fn run(args: PredictArgs) -> Result<()> {
     .with_context(|| format!("segmenting {} failed", args.input.display()))?;
     bar.finish();
 
-    let mut bytes = write_labels(&scan.header, &result.labels).context("cannot encode the label map")?;
+    let mut bytes =
+        write_labels(&scan.header, &result.labels).context("cannot encode the label map")?;
     if !name.ends_with(".gz") {
         bytes = gunzip(&bytes)?;
     }
     write_atomic(&args.output, &bytes)?;
     if let Some(csv) = &args.volumes_csv {
-        write_atomic(csv, volumes_csv(&bundle.meta().class_names, &result.volumes_ml).as_bytes())?;
+        write_atomic(
+            csv,
+            volumes_csv(&bundle.meta().class_names, &result.volumes_ml).as_bytes(),
+        )?;
     }
     let d = scan.volume.dims;
     println!(
@@ -111,7 +133,12 @@ pub fn run(args: PredictArgs) -> Result<()> {
     );
     let mut out = std::io::stdout().lock();
     for (label, ml) in result.volumes_ml.iter().enumerate() {
-        let name = bundle.meta().class_names.get(label).map(String::as_str).unwrap_or("?");
+        let name = bundle
+            .meta()
+            .class_names
+            .get(label)
+            .map(String::as_str)
+            .unwrap_or("?");
         writeln!(out, "  {label:>3} {name:<20} {ml:>10.2} mL")?;
     }
     println!("wrote {}", args.output.display());
