@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod infer;
+pub mod metrics;
 pub mod model;
 pub mod rng;
 pub mod ssl;
