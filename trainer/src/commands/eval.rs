@@ -1,0 +1,293 @@
+//! `brainfm eval`: score segmentations against reference labels.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use brainfm_core::metrics::{segmentation_scores, LabelScore};
+use brainfm_core::volume::{LabelMap, ReadOptions};
+use clap::Args;
+use serde::Serialize;
+
+use super::predict::{InferenceArgs, Segmenter};
+use crate::io::{read_scan, write_atomic};
+use crate::labelled::{LabelledDataset, Split};
+
+/// Score segmentations: per-label Dice, HD95 (mm) and volumes, per case and averaged.
+///
+/// Either segment a labelled nnU-Net raw dataset with a model (`--model M --data DIR`:
+/// imagesTs/labelsTs when present, else imagesTr/labelsTr), or compare existing label
+/// maps (`--pred P --reference R`: two files, or two folders matched by file name).
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Model bundle to segment the dataset with (needs --data).
+    #[arg(long, requires = "data")]
+    model: Option<PathBuf>,
+    /// nnU-Net raw dataset folder (dataset.json, imagesTs/labelsTs or imagesTr/labelsTr).
+    #[arg(long, requires = "model")]
+    data: Option<PathBuf>,
+    /// Predicted label map, or a folder of them (needs --reference).
+    #[arg(long, requires = "reference", conflicts_with = "model")]
+    pred: Option<PathBuf>,
+    /// Reference label map, or a folder of them matched to --pred by file name.
+    #[arg(long, requires = "pred")]
+    reference: Option<PathBuf>,
+    /// Comma-separated label values to score (default: every label but 0).
+    #[arg(long, value_delimiter = ',')]
+    labels: Option<Vec<u16>>,
+    /// Also write every number as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[command(flatten)]
+    inference: InferenceArgs,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Serialize)]
+struct CaseScores {
+    case: String,
+    labels: Vec<LabelScore>,
+}
+
+#[derive(Serialize)]
+struct LabelSummary {
+    label: u16,
+    name: String,
+    mean_dice: Option<f64>,
+    mean_hd95_mm: Option<f64>,
+    cases: usize,
+}
+
+#[derive(Serialize)]
+struct Report {
+    source: String,
+    cases: Vec<CaseScores>,
+    summary: Vec<LabelSummary>,
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let (source, pairs, names) = match (&args.model, &args.data, &args.pred, &args.reference) {
+        (Some(model), Some(data), None, None) => segment_dataset(model, data, &args)?,
+        (None, None, Some(pred), Some(reference)) => (
+            format!("{} vs {}", pred.display(), reference.display()),
+            read_pairs(pred, reference)?,
+            Vec::new(),
+        ),
+        _ => bail!("give either --model and --data, or --pred and --reference"),
+    };
+    let mut cases = Vec::new();
+    for (case, pred, reference) in &pairs {
+        let labels = match &args.labels {
+            Some(l) => l.clone(),
+            None => {
+                let max = reference
+                    .data
+                    .iter()
+                    .chain(&pred.data)
+                    .copied()
+                    .max()
+                    .unwrap_or(0);
+                let max = max.max(names.len().saturating_sub(1) as u16);
+                (1..=max).collect()
+            }
+        };
+        let scores = segmentation_scores(pred, reference, &labels).with_context(|| {
+            format!("case {case}: prediction and reference are on different grids")
+        })?;
+        cases.push(CaseScores {
+            case: case.clone(),
+            labels: scores,
+        });
+    }
+    let summary = summarise(&cases, &names);
+    print_table(&cases, &summary);
+    let report = Report {
+        source,
+        cases,
+        summary,
+    };
+    if let Some(path) = &args.json {
+        write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+type Pair = (String, LabelMap, LabelMap);
+
+fn segment_dataset(
+    model: &Path,
+    data: &Path,
+    args: &EvalArgs,
+) -> Result<(String, Vec<Pair>, Vec<String>)> {
+    let (dataset, split) = LabelledDataset::open_for_evaluation(data)?;
+    if split == Split::Train {
+        eprintln!(
+            "note: {} has no labelsTs; scoring the training split (imagesTr/labelsTr)",
+            data.display()
+        );
+    }
+    if dataset.channels != 1 {
+        bail!(
+            "{} has {} channels; brainfm models take one contrast per pass",
+            data.display(),
+            dataset.channels
+        );
+    }
+    let segmenter = Segmenter::load(model, &args.inference)?;
+    let mut pairs = Vec::new();
+    for case in &dataset.cases {
+        let image = read_scan(&case.images[0], &ReadOptions::default())?;
+        let reference = read_labels(&case.label)?;
+        let seg = segmenter
+            .segment(&image.volume, args.quiet)
+            .with_context(|| format!("segmenting {} failed", case.images[0].display()))?;
+        pairs.push((case.id.clone(), seg.labels, reference));
+    }
+    Ok((
+        format!("{} on {}", model.display(), data.display()),
+        pairs,
+        dataset.class_names,
+    ))
+}
+
+fn read_labels(path: &Path) -> Result<LabelMap> {
+    let image = read_scan(path, &ReadOptions::default())?;
+    let v = image.volume;
+    if let Some(bad) = v
+        .data
+        .iter()
+        .find(|x| !(x.fract() == 0.0 && **x >= 0.0 && **x <= u16::MAX as f32))
+    {
+        bail!(
+            "{} is not a label map: it holds the value {bad}",
+            path.display()
+        );
+    }
+    Ok(LabelMap::new(
+        v.dims,
+        v.spacing,
+        v.affine,
+        v.data.iter().map(|&x| x as u16).collect(),
+    )?)
+}
+
+fn read_pairs(pred: &Path, reference: &Path) -> Result<Vec<Pair>> {
+    if pred.is_file() {
+        let name = pred
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        return Ok(vec![(name, read_labels(pred)?, read_labels(reference)?)]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(pred)
+        .with_context(|| format!("cannot list {}", pred.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p.to_string_lossy();
+            n.ends_with(".nii.gz") || n.ends_with(".nii")
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("{} holds no .nii/.nii.gz files", pred.display());
+    }
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            let r = reference.join(&name);
+            if !r.exists() {
+                bail!("{} has no reference {}", p.display(), r.display());
+            }
+            Ok((name, read_labels(&p)?, read_labels(&r)?))
+        })
+        .collect()
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let v: Vec<f64> = values.collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+fn summarise(cases: &[CaseScores], names: &[String]) -> Vec<LabelSummary> {
+    let mut labels: Vec<u16> = cases
+        .iter()
+        .flat_map(|c| c.labels.iter().map(|s| s.label))
+        .collect();
+    labels.sort();
+    labels.dedup();
+    labels
+        .into_iter()
+        .map(|label| {
+            let scores: Vec<&LabelScore> = cases
+                .iter()
+                .flat_map(|c| c.labels.iter())
+                .filter(|s| s.label == label)
+                .collect();
+            LabelSummary {
+                label,
+                name: names.get(label as usize).cloned().unwrap_or_default(),
+                mean_dice: mean(scores.iter().filter_map(|s| s.dice)),
+                // Infinite distances (label missing from one map) are reported per case
+                // but would make the mean meaningless.
+                mean_hd95_mm: mean(
+                    scores
+                        .iter()
+                        .filter_map(|s| s.hd95_mm)
+                        .filter(|d| d.is_finite()),
+                ),
+                cases: scores.iter().filter(|s| s.dice.is_some()).count(),
+            }
+        })
+        .collect()
+}
+
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    match v {
+        Some(x) if x.is_infinite() => "inf".into(),
+        Some(x) => format!("{x:.digits$}"),
+        None => "-".into(),
+    }
+}
+
+fn print_table(cases: &[CaseScores], summary: &[LabelSummary]) {
+    println!(
+        "{:<28} {:>5} {:>8} {:>10} {:>12} {:>12}",
+        "case", "label", "dice", "hd95 mm", "pred mL", "ref mL"
+    );
+    for c in cases {
+        for s in &c.labels {
+            println!(
+                "{:<28} {:>5} {:>8} {:>10} {:>12.2} {:>12.2}",
+                c.case,
+                s.label,
+                fmt(s.dice, 4),
+                fmt(s.hd95_mm, 2),
+                s.predicted_ml,
+                s.reference_ml
+            );
+        }
+    }
+    println!();
+    println!(
+        "{:<20} {:>5} {:>10} {:>14} {:>6}",
+        "label", "value", "mean dice", "mean hd95 mm", "cases"
+    );
+    for s in summary {
+        println!(
+            "{:<20} {:>5} {:>10} {:>14} {:>6}",
+            if s.name.is_empty() { "-" } else { &s.name },
+            s.label,
+            fmt(s.mean_dice, 4),
+            fmt(s.mean_hd95_mm, 2),
+            s.cases
+        );
+    }
+}
