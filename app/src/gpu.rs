@@ -1,5 +1,6 @@
-//! The compute device: burn on WebGPU when the browser offers it, burn's flex CPU backend
-//! (compiled into the WASM) otherwise. Initialised once, asynchronously, then cached.
+//! The compute device, chosen inside the inference worker: burn on WebGPU when the browser
+//! offers a usable adapter, burn's flex CPU backend (compiled into the WASM) otherwise.
+//! Initialised once per worker, asynchronously, then cached.
 //!
 //! Every read back to the host is async (`into_data_async`): blocking reads panic on wasm.
 
@@ -7,7 +8,8 @@ use std::cell::RefCell;
 
 use burn::tensor::wgpu::WgpuBackend;
 use burn::tensor::{Device, Tensor};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 /// Which backend the cached device runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,86 +19,155 @@ pub enum Backend {
     Flex,
 }
 
+impl Backend {
+    pub fn id(self) -> &'static str {
+        match self {
+            Backend::WebGpu => "webgpu",
+            Backend::Flex => "cpu",
+        }
+    }
+}
+
+/// Largest activation on the CPU path: flex's im2col needs ~27x the activation for a 3^3
+/// convolution, and wasm32 has 4 GiB in all.
+pub const CPU_BUDGET: u64 = 48 << 20;
+/// Cap on the GPU budget even when the adapter allows more.
+pub const GPU_BUDGET_CAP: u64 = 512 << 20;
+
 /// What the probe found, for the status line.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Probe {
-    /// WebGPU initialised and `sum([1, 2, 3])` came back as `sum`.
-    WebGpu { sum: f32 },
-    /// WebGPU is not usable (`reason`); the same op on flex gave `cpu_sum` (or its error).
-    Cpu {
-        reason: String,
-        cpu_sum: Result<f32, String>,
-    },
+pub struct Probe {
+    pub backend: Backend,
+    /// Why WebGPU is not used (None when it is).
+    pub fallback_reason: Option<String>,
+    /// Adapter description, e.g. "google swiftshader (fallback adapter)".
+    pub adapter: Option<String>,
+    /// `maxStorageBufferBindingSize` of the adapter, bytes.
+    pub max_binding: Option<u64>,
+    /// Bytes the largest activation may take (InferenceConfig::memory_budget).
+    pub budget: u64,
+    /// Result or error of `sum([1, 2, 3])` on the chosen device.
+    pub test: Result<f32, String>,
 }
 
 struct Chosen {
     device: Device,
-    backend: Backend,
     probe: Probe,
 }
 
 thread_local! {
-    /// The device chosen by [`init`], reused by everything that computes.
     static CHOSEN: RefCell<Option<Chosen>> = const { RefCell::new(None) };
 }
 
 /// The device chosen by [`init`], once it has finished.
-#[allow(dead_code)] // consumed by inference, which lands with the model bundle
-pub fn device() -> Option<(Device, Backend)> {
-    CHOSEN.with(|c| c.borrow().as_ref().map(|c| (c.device.clone(), c.backend)))
+pub fn device() -> Option<(Device, Probe)> {
+    CHOSEN.with(|c| c.borrow().as_ref().map(|c| (c.device.clone(), c.probe.clone())))
 }
 
-/// Initialise the compute device and check it with a tiny op. The first completed call
-/// decides; later calls return its result without touching WebGPU again (burn's wgpu
-/// runtime can be initialised only once per page).
-pub async fn init() -> Probe {
-    if let Some(probe) = CHOSEN.with(|c| c.borrow().as_ref().map(|c| c.probe.clone())) {
+/// Choose the compute device (WebGPU unless `cpu_only` or unusable) and check it with a tiny
+/// op. The first call decides; burn's wgpu runtime can be initialised only once per worker.
+pub async fn init(cpu_only: bool) -> Probe {
+    if let Some((_, probe)) = device() {
         return probe;
     }
-    let (device, backend, probe) = match webgpu_device().await {
-        Ok(gpu) => match smoke_test(&gpu).await {
-            Ok(sum) => (gpu, Backend::WebGpu, Probe::WebGpu { sum }),
-            Err(e) => {
-                cpu_fallback(format!(
-                    "WebGPU started but a test computation failed ({e})"
-                ))
-                .await
-            }
-        },
-        Err(reason) => cpu_fallback(reason).await,
+    let (device, probe) = if cpu_only {
+        cpu_fallback("you chose the CPU".into()).await
+    } else {
+        match webgpu_device().await {
+            Ok((gpu, adapter, max_binding, budget)) => match smoke_test(&gpu).await {
+                Ok(sum) => (
+                    gpu,
+                    Probe {
+                        backend: Backend::WebGpu,
+                        fallback_reason: None,
+                        adapter: Some(adapter),
+                        max_binding: Some(max_binding),
+                        budget,
+                        test: Ok(sum),
+                    },
+                ),
+                Err(e) => cpu_fallback(format!("WebGPU started but a test computation failed ({e})")).await,
+            },
+            Err(reason) => cpu_fallback(reason).await,
+        }
     };
     CHOSEN.with(|c| {
         *c.borrow_mut() = Some(Chosen {
             device,
-            backend,
             probe: probe.clone(),
         })
     });
     probe
 }
 
-async fn cpu_fallback(reason: String) -> (Device, Backend, Probe) {
+async fn cpu_fallback(reason: String) -> (Device, Probe) {
     let cpu = Device::flex();
-    let cpu_sum = smoke_test(&cpu).await;
-    (cpu, Backend::Flex, Probe::Cpu { reason, cpu_sum })
+    let test = smoke_test(&cpu).await;
+    (
+        cpu,
+        Probe {
+            backend: Backend::Flex,
+            fallback_reason: Some(reason),
+            adapter: None,
+            max_binding: None,
+            budget: CPU_BUDGET,
+            test,
+        },
+    )
 }
 
-/// burn's wgpu runtime pinned to the browser's WebGPU.
-async fn webgpu_device() -> Result<Device, String> {
-    // Without `navigator.gpu` there is nothing to ask; say so instead of a deeper error.
-    let window = web_sys::window().ok_or("no browser window (running outside a page?)")?;
-    let gpu = js_sys::Reflect::get(&window.navigator(), &JsValue::from_str("gpu"))
-        .unwrap_or(JsValue::UNDEFINED);
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// burn's wgpu runtime pinned to the browser's WebGPU, after checking that an adapter
+/// exists (so a browser without one gets a plain reason, not a deep error).
+/// Returns the device, an adapter description, maxStorageBufferBindingSize and the budget.
+async fn webgpu_device() -> Result<(Device, String, u64, u64), String> {
+    // Works in a window and in a worker: both have `navigator`.
+    let navigator = get(&js_sys::global(), "navigator");
+    let gpu = get(&navigator, "gpu");
     if gpu.is_undefined() || gpu.is_null() {
         return Err("this browser does not expose WebGPU (navigator.gpu is missing: WebGPU needs a \
                     browser that supports it, switched on, and a secure https:// or localhost page)"
             .into());
     }
-    Device::wgpu_options()
+    let request = get(&gpu, "requestAdapter")
+        .dyn_into::<js_sys::Function>()
+        .map_err(|_| "navigator.gpu.requestAdapter is not a function".to_string())?;
+    let promise = request
+        .call0(&gpu)
+        .map_err(|e| format!("asking for a WebGPU adapter failed ({})", crate::file::js_message(&e)))?;
+    let adapter = JsFuture::from(js_sys::Promise::from(promise))
+        .await
+        .map_err(|e| format!("asking for a WebGPU adapter failed ({})", crate::file::js_message(&e)))?;
+    if adapter.is_null() || adapter.is_undefined() {
+        return Err("the browser has WebGPU but offers no adapter (no usable GPU, or WebGPU is switched off)".into());
+    }
+    let limits = get(&adapter, "limits");
+    let num = |k: &str| get(&limits, k).as_f64().unwrap_or(0.0) as u64;
+    let max_binding = num("maxStorageBufferBindingSize");
+    let max_buffer = num("maxBufferSize");
+    let info = get(&adapter, "info");
+    let text = |k: &str| get(&info, k).as_string().unwrap_or_default();
+    let mut description = [text("vendor"), text("architecture"), text("description")]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if description.is_empty() {
+        description = "unnamed adapter".into();
+    }
+    if get(&info, "isFallbackAdapter").as_bool() == Some(true) || get(&adapter, "isFallbackAdapter").as_bool() == Some(true) {
+        description.push_str(" (software fallback adapter)");
+    }
+    let budget = max_binding.min(max_buffer).min(GPU_BUDGET_CAP).max(16 << 20);
+    let device = Device::wgpu_options()
         .graphics_api(WgpuBackend::WebGpu)
         .init_async()
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok((device, description, max_binding, budget))
 }
 
 /// `sum([1, 2, 3])` on `device`, read back asynchronously; anything but 6 is an error.

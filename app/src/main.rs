@@ -1,5 +1,6 @@
 //! brainfm in the browser: a Leptos (CSR) page that opens a brain MRI from the user's disk,
-//! decodes it with brainfm-core inside the tab, and shows it; plus a WebGPU probe through burn.
+//! decodes it with brainfm-core inside the tab, shows it in three planes, and segments it
+//! with core's `segment_volume` in a Web Worker on WebGPU (burn flex on the CPU as fallback).
 //!
 //! The whole app is wasm32-only (its dependencies are declared for wasm32 alone); a native
 //! build yields a small binary that explains how to build the real thing.
@@ -15,14 +16,26 @@ mod file;
 #[cfg(target_arch = "wasm32")]
 mod gpu;
 #[cfg(target_arch = "wasm32")]
+mod msg;
+#[cfg(target_arch = "wasm32")]
+mod runner;
+#[cfg(target_arch = "wasm32")]
 mod scan;
 #[cfg(target_arch = "wasm32")]
 mod ui;
+#[cfg(target_arch = "wasm32")]
+mod worker;
 
+/// One module, two roles: in the page it mounts the UI; in the inference worker
+/// (www/static/worker.js imports the same module) it serves inference requests.
 #[cfg(target_arch = "wasm32")]
 fn main() {
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(ui::App);
+    if web_sys::window().is_some() {
+        leptos::mount::mount_to_body(ui::App);
+    } else {
+        worker::start();
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]

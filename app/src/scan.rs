@@ -1,13 +1,15 @@
-//! Opening a scan: brainfm-core decodes the NIfTI bytes (the app never parses NIfTI itself);
-//! this module gathers the facts shown to the user and renders the middle axial slice.
+//! Opening a scan: brainfm-core decodes the NIfTI bytes (the app never parses NIfTI itself)
+//! and reorients it to RAS for display (a permutation / flip, no interpolation); this module
+//! gathers the facts shown to the user.
 
 use brainfm_core::volume::nifti::code_name;
 use brainfm_core::volume::{
-    orientation_code, read_nifti, reorient_to_ras, NiftiImage, ReadOptions, Volume, VolumeError,
+    orientation_code, read_nifti, reorient_to_ras, NiftiImage, ReadOptions, Reorientation, Volume,
+    VolumeError,
 };
 
 use crate::format;
-use crate::render::{self, Rgba, Stats};
+use crate::render::{self, Stats};
 
 /// What the page shows about an opened scan.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,20 +22,28 @@ pub struct ScanInfo {
     pub datatype: &'static str,
     /// Orientation letters of the file's array axes, e.g. "LPS"; "???" if undetermined.
     pub orientation: String,
-    /// The slice was drawn after reorienting to RAS (otherwise in the file's voxel order).
+    /// The views show the scan reoriented to RAS (otherwise in the file's voxel order).
     pub shown_in_ras: bool,
     pub stats: Stats,
-    /// Index of the rendered axial slice, and the number of axial slices.
-    pub slice: usize,
-    pub slices: usize,
     /// For 4D series: (shown volume, number of volumes).
     pub volume_of: Option<(usize, usize)>,
 }
 
-/// Decode `bytes` (the file `name`) and render its middle axial slice.
-/// Errors are plain sentences for the page.
-pub fn open(name: &str, bytes: &[u8]) -> Result<(ScanInfo, Rgba), String> {
-    let (image, volume_of) = match read_nifti(bytes, &ReadOptions::default()) {
+/// An opened scan: the original bytes (handed to the worker as they are), the volume as
+/// displayed, and how to bring the worker's labels (on the input grid) into display order.
+pub struct Loaded {
+    pub info: ScanInfo,
+    pub bytes: Vec<u8>,
+    /// The input grid (dims, spacing, affine) for mapping labels back.
+    pub input: Volume,
+    /// The displayed volume: RAS when `reorientation` is Some, else the input itself.
+    pub display: Volume,
+    pub reorientation: Option<Reorientation>,
+}
+
+/// Decode `bytes` (the file `name`). Errors are plain sentences for the page.
+pub fn open(name: &str, bytes: Vec<u8>) -> Result<Loaded, String> {
+    let (image, volume_of) = match read_nifti(&bytes, &ReadOptions::default()) {
         Ok(image) => (image, None),
         // A viewer may show one volume of a series; say which.
         Err(VolumeError::FourDimensional { volumes }) => {
@@ -42,7 +52,7 @@ pub fn open(name: &str, bytes: &[u8]) -> Result<(ScanInfo, Rgba), String> {
                 ..ReadOptions::default()
             };
             (
-                read_nifti(bytes, &opts).map_err(|e| e.to_string())?,
+                read_nifti(&bytes, &opts).map_err(|e| e.to_string())?,
                 Some((0, volumes)),
             )
         }
@@ -52,23 +62,10 @@ pub fn open(name: &str, bytes: &[u8]) -> Result<(ScanInfo, Rgba), String> {
     let orientation: String = orientation_code(&volume.affine).iter().collect();
     let stats = render::intensity_stats(&volume.data)
         .ok_or("every voxel is NaN or infinite; there is nothing to show")?;
-    // Reorient (permute/flip, no interpolation) so the middle slice is truly axial.
-    let ras;
-    let (shown, shown_in_ras) = match reorient_to_ras(&volume) {
-        Ok((reoriented, _)) => {
-            ras = reoriented;
-            (&ras, true)
-        }
-        Err(_) => (&volume, false),
+    let (display, reorientation) = match reorient_to_ras(&volume) {
+        Ok((ras, reo)) => (ras, Some(reo)),
+        Err(_) => (volume.clone(), None),
     };
-    let Volume {
-        dims,
-        spacing,
-        data,
-        ..
-    } = shown;
-    let slice = dims[2] / 2;
-    let rgba = render::axial_slice_rgba(data, *dims, *spacing, slice, stats.p01, stats.p99);
     let info = ScanInfo {
         name: name.to_string(),
         file_bytes: bytes.len(),
@@ -77,13 +74,35 @@ pub fn open(name: &str, bytes: &[u8]) -> Result<(ScanInfo, Rgba), String> {
         spacing: volume.spacing,
         datatype: code_name(header.datatype),
         orientation,
-        shown_in_ras,
+        shown_in_ras: reorientation.is_some(),
         stats,
-        slice,
-        slices: dims[2],
         volume_of,
     };
-    Ok((info, rgba))
+    Ok(Loaded {
+        info,
+        bytes,
+        input: volume,
+        display,
+        reorientation,
+    })
+}
+
+impl Loaded {
+    /// Labels on the input grid (x fastest) in display order.
+    pub fn labels_for_display(&self, labels: Vec<u16>) -> Result<Vec<u16>, String> {
+        if labels.len() != self.input.data.len() {
+            return Err(format!(
+                "the segmentation has {} voxels but the scan has {}",
+                labels.len(),
+                self.input.data.len()
+            ));
+        }
+        let grid = self.input.with_data(labels).map_err(|e| e.to_string())?;
+        match &self.reorientation {
+            Some(reo) => reo.apply(&grid).map(|g| g.data).map_err(|e| e.to_string()),
+            None => Ok(grid.data),
+        }
+    }
 }
 
 impl ScanInfo {
@@ -116,14 +135,6 @@ impl ScanInfo {
                 ),
             ),
             (
-                "Display window",
-                format!(
-                    "{} to {} (1st to 99th percentile)",
-                    format::number(s.p01.into()),
-                    format::number(s.p99.into())
-                ),
-            ),
-            (
                 "File",
                 format!(
                     "{}{}",
@@ -151,17 +162,16 @@ impl ScanInfo {
         facts
     }
 
-    /// Caption under the slice.
+    /// Caption under the views.
     pub fn caption(&self) -> String {
-        let view = if self.shown_in_ras {
-            "patient's right on the right (neurological view), anterior at the top"
+        if self.shown_in_ras {
+            "Neurological view: the patient's right on the screen's right; letters mark the \
+             anatomical directions. Click a view to move the crosshair; arrow keys step through slices."
+                .into()
         } else {
-            "orientation undetermined, so shown in voxel order (first array axis to the right, second up)"
-        };
-        format!(
-            "Axial slice {} of {} (the middle one); {view}.",
-            self.slice + 1,
-            self.slices
-        )
+            "The file's orientation could not be determined, so the views show its voxel order \
+             (no anatomical directions can be marked)."
+                .into()
+        }
     }
 }

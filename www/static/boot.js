@@ -13,3 +13,10 @@ try {
   }
   throw err;
 }
+
+// Offline use: a service worker (same origin) keeps the app's own files.
+if ("serviceWorker" in navigator && window.isSecureContext) {
+  navigator.serviceWorker.register("sw.js").catch((err) => {
+    console.warn(`brainfm: offline support unavailable (${err})`);
+  });
+}

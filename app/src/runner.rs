@@ -1,0 +1,163 @@
+//! The page's side of the inference worker: start it, send it work, turn its messages into
+//! typed events, and cancel by terminating it (then start a fresh one).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Float64Array, Uint16Array, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
+
+use crate::msg::{get, get_f64, get_string, obj};
+
+/// A finished segmentation as the worker sends it.
+#[derive(Clone)]
+pub struct Finished {
+    pub backend: String,
+    pub model_name: String,
+    pub model_load_ms: f64,
+    pub inference_ms: f64,
+    pub plan: String,
+    pub largest_activation: f64,
+    /// Labels on the input grid, x fastest.
+    pub labels: Vec<u16>,
+    pub volumes_ml: Vec<f64>,
+    pub names: Vec<String>,
+    /// The segmentation as .nii.gz bytes, on the input grid (core's write_labels).
+    pub nifti: Vec<u8>,
+}
+
+pub enum Event {
+    Ready { backend: String, text: String },
+    Progress { stage: String, done: usize, total: usize },
+    Done(Box<Finished>),
+    Error(String),
+}
+
+type Handler = Rc<dyn Fn(Event)>;
+
+pub struct Runner {
+    worker: Worker,
+    cpu_only: bool,
+    handler: Handler,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(ErrorEvent)>,
+}
+
+thread_local! {
+    static RUNNER: RefCell<Option<Runner>> = const { RefCell::new(None) };
+}
+
+/// (Re)start the worker; `handler` receives every event.
+pub fn start(cpu_only: bool, handler: Handler) -> Result<(), String> {
+    stop();
+    let opts = WorkerOptions::new();
+    opts.set_type(WorkerType::Module);
+    opts.set_name("brainfm-inference");
+    let worker = Worker::new_with_options("static/worker.js", &opts)
+        .map_err(|e| format!("the browser could not start the inference worker ({})", crate::file::js_message(&e)))?;
+    let h = handler.clone();
+    let w = worker.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        let data = ev.data();
+        match get_string(&data, "type").as_str() {
+            "hello" => {
+                let _ = w.post_message(&obj(&[("type", "init".into()), ("cpuOnly", cpu_only.into())]));
+            }
+            "ready" => h(Event::Ready {
+                backend: get_string(&data, "backend"),
+                text: get_string(&data, "text"),
+            }),
+            "progress" => h(Event::Progress {
+                stage: get_string(&data, "stage"),
+                done: get_f64(&data, "done") as usize,
+                total: get_f64(&data, "total") as usize,
+            }),
+            "done" => h(match finished(&data) {
+                Some(f) => Event::Done(Box::new(f)),
+                None => Event::Error("internal error: the worker's result was incomplete".into()),
+            }),
+            "error" => h(Event::Error(get_string(&data, "message"))),
+            _ => {}
+        }
+    });
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    let h = handler.clone();
+    let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |ev: ErrorEvent| {
+        let message = ev.message();
+        h(Event::Error(if message.is_empty() {
+            "the inference worker stopped with an error (see the browser console)".into()
+        } else {
+            format!("the inference worker stopped: {message}")
+        }));
+    });
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    RUNNER.with(|r| {
+        *r.borrow_mut() = Some(Runner {
+            worker,
+            cpu_only,
+            handler,
+            _on_message: on_message,
+            _on_error: on_error,
+        })
+    });
+    Ok(())
+}
+
+fn stop() {
+    RUNNER.with(|r| {
+        if let Some(old) = r.borrow_mut().take() {
+            old.worker.terminate();
+        }
+    });
+}
+
+/// Send a segmentation job. The bytes are copied into the worker.
+pub fn run(scan: &[u8], bundle: &[u8]) -> Result<(), String> {
+    RUNNER.with(|r| {
+        let r = r.borrow();
+        let runner = r.as_ref().ok_or("the inference worker is not running")?;
+        let msg = obj(&[
+            ("type", "run".into()),
+            ("scan", Uint8Array::from(scan).into()),
+            ("bundle", Uint8Array::from(bundle).into()),
+        ]);
+        runner
+            .worker
+            .post_message(&msg)
+            .map_err(|e| format!("could not send the job to the worker ({})", crate::file::js_message(&e)))
+    })
+}
+
+/// Stop whatever the worker is doing (terminate it) and start a fresh one with the same
+/// settings. Returns the error if the new one cannot start.
+pub fn cancel() -> Result<(), String> {
+    let current = RUNNER.with(|r| r.borrow().as_ref().map(|r| (r.cpu_only, r.handler.clone())));
+    match current {
+        Some((cpu_only, handler)) => start(cpu_only, handler),
+        None => Ok(()),
+    }
+}
+
+fn finished(data: &JsValue) -> Option<Finished> {
+    let labels = get(data, "labels").dyn_into::<Uint16Array>().ok()?.to_vec();
+    let volumes_ml = get(data, "volumes").dyn_into::<Float64Array>().ok()?.to_vec();
+    let nifti = get(data, "nifti").dyn_into::<Uint8Array>().ok()?.to_vec();
+    let names = js_sys::Array::from(&get(data, "names"))
+        .iter()
+        .map(|v| v.as_string().unwrap_or_default())
+        .collect();
+    Some(Finished {
+        backend: get_string(data, "backend"),
+        model_name: get_string(data, "modelName"),
+        model_load_ms: get_f64(data, "modelLoadMs"),
+        inference_ms: get_f64(data, "inferenceMs"),
+        plan: get_string(data, "plan"),
+        largest_activation: get_f64(data, "largestActivation"),
+        labels,
+        volumes_ml,
+        names,
+        nifti,
+    })
+}

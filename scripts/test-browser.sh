@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Build the web app with trunk (release) and run its tests in real headless Chromium
+# (tests/browser: playwright-core + Node's test runner; TAP output ends with "# pass N" /
+# "# fail N"). Artifacts (screenshots, exported files, metrics.json) land in
+# tests/browser/artifacts unless ARTIFACTS says otherwise.
+#
+# Needs: trunk 0.21.14, wasm-bindgen-cli, wasm-opt (scripts/web-tools.sh installs them),
+# Chromium (apt-get install chromium), Node 18+, and the brainfm CLI (BRAINFM_CLI; built
+# with cargo build -p brainfm-trainer if missing). SKIP_BUILD=1 reuses dist/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export PATH="$HOME/.cargo/bin:$root/node_modules/.bin:$PATH"
+# The wasm build has its own target dir (burn for wasm32 is a separate, long build).
+export CARGO_TARGET_DIR="${WASM_TARGET_DIR:-$HOME/.cache/brainfm-target}"
+
+if [ "${SKIP_BUILD:-0}" != "1" ]; then
+  for tool in trunk wasm-bindgen wasm-opt; do
+    command -v "$tool" >/dev/null || { echo "missing $tool: run scripts/web-tools.sh" >&2; exit 2; }
+  done
+  trunk build --release --offline
+fi
+wasm="dist/brainfm-app_bg.wasm"
+[ -f "$wasm" ] || { echo "no $wasm: the trunk build failed or dist/ is missing" >&2; exit 2; }
+echo "# wasm: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) bytes gzip -9"
+
+if [ -z "${BRAINFM_CLI:-}" ]; then
+  for c in "$root/target/debug/brainfm" "$HOME/.cache/bt2/debug/brainfm"; do
+    [ -x "$c" ] && BRAINFM_CLI="$c" && break
+  done
+fi
+if [ -z "${BRAINFM_CLI:-}" ]; then
+  (unset CARGO_TARGET_DIR; cargo build -p brainfm-trainer)
+  BRAINFM_CLI="$root/target/debug/brainfm"
+fi
+export BRAINFM_CLI
+export CHROMIUM="${CHROMIUM:-$(command -v chromium || echo /usr/bin/chromium)}"
+
+cd tests/browser
+[ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
+node --test --test-concurrency=1 --test-reporter=tap app.test.mjs

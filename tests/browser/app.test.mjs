@@ -1,0 +1,299 @@
+// brainfm web app in real headless Chromium (playwright-core, Node's built-in test runner).
+//
+// Needs: a trunk build in dist/ (DIST), Chromium at CHROMIUM (default /usr/bin/chromium),
+// the brainfm CLI at BRAINFM_CLI to make a test model bundle. Writes screenshots, the
+// exported files and metrics.json to ARTIFACTS (default tests/browser/artifacts).
+// Run: scripts/test-browser.sh (builds with trunk first).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import fs from "node:fs";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { readNifti } from "./nifti.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const DIST = path.resolve(process.env.DIST ?? path.join(root, "dist"));
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const CLI = process.env.BRAINFM_CLI ?? "/root/.cache/bt2/debug/brainfm";
+const ARTIFACTS = path.resolve(process.env.ARTIFACTS ?? path.join(here, "artifacts"));
+const SAMPLE = path.join(root, "www/sample/colin27_t1_2mm.nii.gz");
+// SwiftShader (WebGPU on the CPU) and wasm CPU inference are slow on small machines.
+const RUN_TIMEOUT = Number(process.env.RUN_TIMEOUT_MS ?? 15 * 60 * 1000);
+
+const FLAGS = [
+  "--headless=new", "--no-sandbox", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  "--disable-default-apps", "--disable-domain-reliability", "--metrics-recording-only",
+];
+
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+const metrics = {};
+let server;
+let origin;
+let bundlePath;
+
+const TYPES = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
+  ".wasm": "application/wasm", ".css": "text/css", ".gz": "application/gzip",
+  ".md": "text/markdown; charset=utf-8", ".json": "application/json",
+};
+
+before(() => {
+  assert.ok(fs.existsSync(path.join(DIST, "index.html")), `no build in ${DIST}: run trunk build first`);
+  bundlePath = path.join(ARTIFACTS, "tiny-test.bfm");
+  execFileSync(CLI, ["init", "--preset", "tiny", "--classes", "background,csf,gm,wm", "--spacing", "2",
+    "--patch", "48", "--seed", "7", "--output", bundlePath], { stdio: "pipe" });
+  server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://localhost");
+    let file = path.normalize(path.join(DIST, decodeURIComponent(url.pathname)));
+    if (!file.startsWith(DIST)) { res.writeHead(403).end(); return; }
+    if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, "index.html");
+    if (!fs.existsSync(file)) { res.writeHead(404).end("not found"); return; }
+    res.writeHead(200, { "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream", "Cache-Control": "no-cache" });
+    fs.createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => {
+    origin = `http://localhost:${server.address().port}`;
+    resolve();
+  }));
+});
+
+after(() => {
+  server?.close();
+  fs.writeFileSync(path.join(ARTIFACTS, "metrics.json"), JSON.stringify(metrics, null, 2));
+  console.log("# metrics", JSON.stringify(metrics));
+});
+
+/** A browser and page that record every request and every console error. */
+async function open({ webgpu }) {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: webgpu ? [...FLAGS, "--enable-unsafe-webgpu"] : FLAGS,
+  });
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1400, height: 1100 } });
+  const requests = [];
+  context.on("request", (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() }));
+  const page = await context.newPage();
+  const problems = [];
+  page.on("console", (m) => {
+    if (m.type() === "error" || /Content Security Policy|Refused to/.test(m.text())) problems.push(m.text());
+  });
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  return { browser, context, page, requests, problems };
+}
+
+function assertPrivate(requests) {
+  assert.ok(requests.length > 0, "no requests were recorded");
+  for (const r of requests) {
+    const u = new URL(r.url);
+    if (u.protocol === "blob:" || u.protocol === "data:") continue;
+    assert.equal(u.origin, origin, `request to another origin: ${r.method} ${r.url}`);
+    assert.ok(!r.body, `request with a body: ${r.method} ${r.url}`);
+    assert.equal(r.method, "GET", `non-GET request: ${r.method} ${r.url}`);
+  }
+}
+
+async function loadApp(page) {
+  const t0 = Date.now();
+  await page.goto(origin + "/");
+  await page.waitForSelector('[data-testid="file"]');
+  const interactive = Date.now() - t0;
+  await page.waitForFunction(() => document.querySelector('[data-testid="compute"]')?.dataset.backend, null, { timeout: 120_000 });
+  const computeReady = Date.now() - t0;
+  return { interactive, computeReady };
+}
+
+async function loadSampleAndModel(page) {
+  await page.click('[data-testid="sample"]');
+  await page.waitForSelector('[data-testid="facts"]', { timeout: 60_000 });
+  await page.setInputFiles('[data-testid="file"]', bundlePath);
+  await page.waitForSelector('[data-testid="model-info"]', { timeout: 60_000 });
+}
+
+async function segment(page) {
+  const t0 = Date.now();
+  await page.click('[data-testid="run"]');
+  await page.waitForFunction(() => {
+    const s = document.querySelector('[data-testid="run-status"]');
+    return s && (s.dataset.state === "done" || s.dataset.state === "failed");
+  }, null, { timeout: RUN_TIMEOUT, polling: 500 });
+  const status = page.locator('[data-testid="run-status"]');
+  const text = await status.textContent();
+  assert.equal(await status.getAttribute("data-state"), "done", `segmentation failed: ${text}`);
+  return {
+    wallMs: Date.now() - t0,
+    text,
+    backend: await status.getAttribute("data-backend"),
+    modelLoadMs: Number(await status.getAttribute("data-model-load-ms")),
+    inferenceMs: Number(await status.getAttribute("data-inference-ms")),
+    largestActivation: Number(await status.getAttribute("data-largest-activation")),
+  };
+}
+
+const overlayPixels = (page) => page.$$eval("canvas[data-overlay]", (cs) => cs.map((c) => Number(c.dataset.overlay)));
+
+test("WebGPU: load the app, the sample and a model; segment; export; nothing leaves the tab", { timeout: RUN_TIMEOUT + 300_000 }, async () => {
+  const { browser, page, requests, problems } = await open({ webgpu: true });
+  try {
+    const times = await loadApp(page);
+    metrics.webgpu_time_to_interactive_ms = times.interactive;
+    metrics.webgpu_compute_ready_ms = times.computeReady;
+    const compute = page.locator('[data-testid="compute"]');
+    assert.equal(await compute.getAttribute("data-backend"), "webgpu", `expected WebGPU: ${await compute.textContent()}`);
+    metrics.webgpu_adapter = await compute.textContent();
+
+    await loadSampleAndModel(page);
+    const facts = await page.textContent('[data-testid="facts"]');
+    assert.match(facts, /91 × 109 × 91/);
+    assert.match(facts, /RAS/);
+    // Orientation marks on the axial view.
+    const marks = await page.$$eval(".plane .mark", (ms) => ms.map((m) => m.textContent).join(""));
+    assert.equal(marks, "LRAPLRSIAPSI");
+    assert.deepEqual(await overlayPixels(page), [0, 0, 0]);
+
+    const run = await segment(page);
+    assert.equal(run.backend, "webgpu", run.text);
+    metrics.webgpu_run_wall_ms = run.wallMs;
+    metrics.webgpu_model_load_ms = run.modelLoadMs;
+    metrics.webgpu_inference_ms = run.inferenceMs;
+    metrics.webgpu_largest_activation_bytes = run.largestActivation;
+    metrics.webgpu_status = run.text;
+    const overlay = await overlayPixels(page);
+    assert.ok(overlay.every((n) => n > 0), `empty overlay in a view: ${overlay}`);
+    const ml = await page.$$eval('[data-testid="legend"] [data-testid="ml"]', (cs) => cs.map((c) => Number(c.textContent)));
+    assert.equal(ml.length, 4);
+    assert.ok(ml.slice(1).some((v) => v > 0), `no tissue volume: ${ml}`);
+
+    // Crosshair: clicking the axial view moves the coronal and sagittal slices.
+    const before = await page.textContent(".plane:nth-child(3) figcaption");
+    const box = await page.locator('[data-testid="view-axial"]').boundingBox();
+    await page.mouse.click(box.x + box.width * 0.3, box.y + box.height * 0.5);
+    assert.notEqual(await page.textContent(".plane:nth-child(3) figcaption"), before);
+    // Arrow keys step the axial slice.
+    const axial0 = await page.textContent(".plane:nth-child(1) figcaption");
+    await page.keyboard.press("ArrowUp");
+    assert.notEqual(await page.textContent(".plane:nth-child(1) figcaption"), axial0);
+
+    await page.screenshot({ path: path.join(ARTIFACTS, "webgpu-segmented.png"), fullPage: true });
+
+    // Export: the label map on the input's grid.
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.click('[data-testid="export-nifti"]')]);
+    const segFile = path.join(ARTIFACTS, "segmentation-webgpu.nii.gz");
+    await dl.saveAs(segFile);
+    const seg = readNifti(fs.readFileSync(segFile));
+    const input = readNifti(fs.readFileSync(SAMPLE));
+    assert.deepEqual(seg.dims.slice(0, 3), input.dims.slice(0, 3));
+    seg.affine.forEach((v, i) => assert.ok(Math.abs(v - input.affine[i]) < 1e-4, `affine[${i}] ${v} != ${input.affine[i]}`));
+    const labels = seg.voxels();
+    assert.ok(labels.every((l) => l >= 0 && l < 4), "labels outside 0..3");
+    assert.ok(labels.some((l) => l > 0), "segmentation is all background");
+    metrics.webgpu_label_counts = [0, 1, 2, 3].map((l) => labels.filter((v) => v === l).length);
+
+    const [csv] = await Promise.all([page.waitForEvent("download"), page.click('[data-testid="export-csv"]')]);
+    const csvFile = path.join(ARTIFACTS, "volumes-webgpu.csv");
+    await csv.saveAs(csvFile);
+    const rows = fs.readFileSync(csvFile, "utf8").trim().split("\n");
+    assert.equal(rows[0], "label,name,volume_ml");
+    assert.equal(rows.length, 5);
+    assert.match(rows[2], /^1,csf,\d+\.\d{3}$/);
+
+    // Against the native CLI on the same bundle and scan (same core pipeline): agreement.
+    if (process.env.SKIP_NATIVE !== "1") {
+      const nativeFile = path.join(ARTIFACTS, "segmentation-native.nii.gz");
+      execFileSync(CLI, ["predict", "--model", bundlePath, "--input", SAMPLE, "--output", nativeFile], { stdio: "pipe" });
+      const native = readNifti(fs.readFileSync(nativeFile)).voxels();
+      let same = 0;
+      for (let i = 0; i < native.length; i++) if (native[i] === labels[i]) same++;
+      metrics.webgpu_vs_native_agreement = same / native.length;
+      assert.ok(same / native.length > 0.98, `WebGPU and native labels agree on only ${(100 * same / native.length).toFixed(2)} %`);
+    }
+
+    assert.deepEqual(problems, [], "console errors or CSP violations");
+    assertPrivate(requests);
+    metrics.webgpu_requests = requests.map((r) => new URL(r.url).pathname);
+  } finally {
+    await page.screenshot({ path: path.join(ARTIFACTS, "webgpu-final.png"), fullPage: true }).catch(() => {});
+    await browser.close();
+  }
+});
+
+test("without WebGPU the app takes the CPU path and says so", { timeout: RUN_TIMEOUT + 300_000 }, async () => {
+  const { browser, page, requests, problems } = await open({ webgpu: false });
+  try {
+    const times = await loadApp(page);
+    metrics.cpu_time_to_interactive_ms = times.interactive;
+    const compute = page.locator('[data-testid="compute"]');
+    assert.equal(await compute.getAttribute("data-backend"), "cpu", await compute.textContent());
+    const notice = await compute.textContent();
+    assert.match(notice, /WebGPU not used/);
+    assert.match(notice, /CPU/);
+    metrics.cpu_notice = notice;
+    await loadSampleAndModel(page);
+    const run = await segment(page);
+    assert.equal(run.backend, "cpu", run.text);
+    metrics.cpu_run_wall_ms = run.wallMs;
+    metrics.cpu_model_load_ms = run.modelLoadMs;
+    metrics.cpu_inference_ms = run.inferenceMs;
+    metrics.cpu_status = run.text;
+    assert.ok((await overlayPixels(page)).every((n) => n > 0));
+    await page.screenshot({ path: path.join(ARTIFACTS, "cpu-segmented.png"), fullPage: true });
+    assert.deepEqual(problems, [], "console errors or CSP violations");
+    assertPrivate(requests);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("cancel stops a run and the page stays usable; a bad file gets a plain error", { timeout: 300_000 }, async () => {
+  const { browser, page, problems } = await open({ webgpu: false });
+  try {
+    await loadApp(page);
+    await loadSampleAndModel(page);
+    await page.click('[data-testid="run"]');
+    await page.waitForSelector('[data-testid="progress"]');
+    await page.click('[data-testid="cancel"]');
+    await page.waitForSelector('[data-testid="run-status"][data-state="cancelled"]');
+    // A fresh worker comes up and the run button works again.
+    await page.waitForFunction(() => document.querySelector('[data-testid="compute"]')?.dataset.backend === "cpu");
+    assert.equal(await page.isEnabled('[data-testid="run"]'), true);
+    // Not a NIfTI file.
+    const junk = path.join(ARTIFACTS, "junk.nii");
+    fs.writeFileSync(junk, "this is not a scan");
+    await page.setInputFiles('[data-testid="file"]', junk);
+    const err = await page.textContent('[data-testid="error"]', { timeout: 30_000 });
+    assert.match(err, /Could not open junk\.nii/);
+    // A damaged model bundle.
+    const bad = path.join(ARTIFACTS, "bad.bfm");
+    const bytes = fs.readFileSync(bundlePath);
+    bytes[bytes.length - 10] ^= 0xff;
+    fs.writeFileSync(bad, bytes);
+    await page.setInputFiles('[data-testid="file"]', bad);
+    const merr = await page.textContent('[data-testid="model-error"]', { timeout: 30_000 });
+    assert.match(merr, /Could not open bad\.bfm/);
+    metrics.bad_bundle_message = merr;
+    assert.deepEqual(problems, [], "console errors or CSP violations");
+  } finally {
+    await browser.close();
+  }
+});
+
+test("works offline once loaded (service worker)", { timeout: 180_000 }, async () => {
+  const { browser, context, page } = await open({ webgpu: false });
+  try {
+    await loadApp(page);
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+    // Let the install step finish caching.
+    await page.waitForFunction(() => caches.keys().then((k) => k.length > 0));
+    await context.setOffline(true);
+    await page.reload();
+    await page.waitForSelector('[data-testid="file"]', { timeout: 60_000 });
+    await page.click('[data-testid="sample"]');
+    await page.waitForSelector('[data-testid="facts"]', { timeout: 60_000 });
+  } finally {
+    await browser.close();
+  }
+});
