@@ -3,6 +3,7 @@
 mod commands;
 mod device;
 mod io;
+mod labelled;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,7 @@ enum Command {
     Info(commands::info::InfoArgs),
     Init(commands::init::InitArgs),
     Predict(commands::predict::PredictArgs),
+    Eval(commands::eval::EvalArgs),
 }
 
 fn main() {
@@ -43,6 +45,7 @@ fn main() {
         Command::Info(args) => commands::info::run(args),
         Command::Init(args) => commands::init::run(args),
         Command::Predict(args) => commands::predict::run(args),
+        Command::Eval(args) => commands::eval::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

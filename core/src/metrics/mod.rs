@@ -5,9 +5,11 @@
 mod classification;
 mod overlap;
 mod regression;
+mod segmentation;
 mod surface;
 
 pub use classification::{auroc, balanced_accuracy};
 pub use overlap::{dice, LabelCounts};
 pub use regression::{mae, pearson};
+pub use segmentation::{segmentation_scores, LabelScore};
 pub use surface::{euclidean_distance_transform, hd95};

@@ -1,12 +1,15 @@
 //! `brainfm predict`: segment a scan and write the labels on the scan's own grid.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use brainfm_core::infer::{segment_volume, InferenceConfig};
-use brainfm_core::volume::{write_labels, ReadOptions};
+use brainfm_core::bundle::Bundle;
+use brainfm_core::infer::{segment_volume, InferenceConfig, Segmentation};
+use brainfm_core::model::BrainNet;
+use brainfm_core::volume::{write_labels, ReadOptions, Volume};
+use burn::prelude::Device;
 use clap::Args;
 
 use crate::device::DeviceChoice;
@@ -25,24 +28,8 @@ pub struct PredictArgs {
     /// Output label map (.nii.gz), written on the exact grid of the input.
     #[arg(long, short)]
     output: PathBuf,
-    /// Compute device.
-    #[arg(long, value_enum, default_value = "cpu")]
-    device: DeviceChoice,
-    /// Fraction of overlap between neighbouring windows, in [0, 1).
-    #[arg(long, default_value_t = 0.5)]
-    overlap: f64,
-    /// Average over the 8 mirrorings of every window (8x slower, slightly better).
-    #[arg(long)]
-    tta: bool,
-    /// Patch edge in voxels; defaults to the model's.
-    #[arg(long)]
-    patch: Option<usize>,
-    /// Most patches per forward pass.
-    #[arg(long, default_value_t = 2)]
-    batch: usize,
-    /// Memory budget (MiB) for the largest activation tensor; patch and batch shrink to fit.
-    #[arg(long, default_value_t = 1024)]
-    memory_mib: u64,
+    #[command(flatten)]
+    inference: InferenceArgs,
     /// Which volume of a 4D file to segment (0-based).
     #[arg(long)]
     volume: Option<usize>,
@@ -55,6 +42,81 @@ pub struct PredictArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// A loaded model on its device with the inference settings: what `predict` and `eval`
+/// share, so both segment a scan the same way.
+pub struct Segmenter {
+    pub bundle: Bundle,
+    model: BrainNet,
+    device: Device,
+    pub device_choice: DeviceChoice,
+    pub inference: InferenceConfig,
+}
+
+/// Inference options common to `predict` and `eval`.
+#[derive(Args, Debug, Clone)]
+pub struct InferenceArgs {
+    /// Compute device.
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: DeviceChoice,
+    /// Fraction of overlap between neighbouring windows, in [0, 1).
+    #[arg(long, default_value_t = 0.5)]
+    pub overlap: f64,
+    /// Average over the 8 mirrorings of every window (8x slower, slightly better).
+    #[arg(long)]
+    pub tta: bool,
+    /// Patch edge in voxels; defaults to the model's.
+    #[arg(long)]
+    pub patch: Option<usize>,
+    /// Most patches per forward pass.
+    #[arg(long, default_value_t = 2)]
+    pub batch: usize,
+    /// Memory budget (MiB) for the largest activation tensor; patch and batch shrink to fit.
+    #[arg(long, default_value_t = 1024)]
+    pub memory_mib: u64,
+}
+
+impl Segmenter {
+    pub fn load(model_path: &Path, args: &InferenceArgs) -> Result<Self> {
+        let bundle = read_bundle(model_path)?;
+        let device = args.device.device()?;
+        let model = bundle
+            .load_model(&device)
+            .with_context(|| format!("cannot load {}", model_path.display()))?;
+        let inference = InferenceConfig {
+            patch: args
+                .patch
+                .map(|p| [p; 3])
+                .unwrap_or(bundle.meta().patch_size),
+            overlap: args.overlap,
+            mirror_tta: args.tta,
+            max_batch: args.batch,
+            memory_budget: args.memory_mib << 20,
+        };
+        Ok(Self {
+            bundle,
+            model,
+            device,
+            device_choice: args.device,
+            inference,
+        })
+    }
+
+    pub fn segment(&self, volume: &Volume, quiet: bool) -> Result<Segmentation> {
+        let bar = InferenceBar::new(quiet);
+        let result = pollster::block_on(segment_volume(
+            &self.model,
+            self.bundle.config(),
+            self.bundle.meta(),
+            volume,
+            &self.inference,
+            &self.device,
+            &mut |p| bar.update(p),
+        ));
+        bar.finish();
+        Ok(result?)
+    }
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
@@ -70,7 +132,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         );
     }
     let started = Instant::now();
-    let bundle = read_bundle(&args.model)?;
+    let segmenter = Segmenter::load(&args.model, &args.inference)?;
     let scan = read_scan(
         &args.input,
         &ReadOptions {
@@ -78,33 +140,9 @@ pub fn run(args: PredictArgs) -> Result<()> {
             volume: args.volume,
         },
     )?;
-    let device = args.device.device()?;
-    let model = bundle
-        .load_model(&device)
-        .with_context(|| format!("cannot load {}", args.model.display()))?;
-    let patch = args
-        .patch
-        .map(|p| [p; 3])
-        .unwrap_or(bundle.meta().patch_size);
-    let inference = InferenceConfig {
-        patch,
-        overlap: args.overlap,
-        mirror_tta: args.tta,
-        max_batch: args.batch,
-        memory_budget: args.memory_mib << 20,
-    };
-    let bar = InferenceBar::new(args.quiet);
-    let result = pollster::block_on(segment_volume(
-        &model,
-        bundle.config(),
-        bundle.meta(),
-        &scan.volume,
-        &inference,
-        &device,
-        &mut |p| bar.update(p),
-    ))
-    .with_context(|| format!("segmenting {} failed", args.input.display()))?;
-    bar.finish();
+    let result = segmenter
+        .segment(&scan.volume, args.quiet)
+        .with_context(|| format!("segmenting {} failed", args.input.display()))?;
 
     let mut bytes =
         write_labels(&scan.header, &result.labels).context("cannot encode the label map")?;
@@ -112,10 +150,11 @@ pub fn run(args: PredictArgs) -> Result<()> {
         bytes = gunzip(&bytes)?;
     }
     write_atomic(&args.output, &bytes)?;
+    let meta = segmenter.bundle.meta();
     if let Some(csv) = &args.volumes_csv {
         write_atomic(
             csv,
-            volumes_csv(&bundle.meta().class_names, &result.volumes_ml).as_bytes(),
+            volumes_csv(&meta.class_names, &result.volumes_ml).as_bytes(),
         )?;
     }
     let d = scan.volume.dims;
@@ -126,15 +165,14 @@ pub fn run(args: PredictArgs) -> Result<()> {
         d[1],
         d[2],
         started.elapsed().as_secs_f64(),
-        args.device,
+        segmenter.device_choice,
         result.plan.patch,
         result.plan.batch,
         result.processed_dims
     );
     let mut out = std::io::stdout().lock();
     for (label, ml) in result.volumes_ml.iter().enumerate() {
-        let name = bundle
-            .meta()
+        let name = meta
             .class_names
             .get(label)
             .map(String::as_str)
