@@ -9,4 +9,6 @@ pub mod metrics;
 pub mod model;
 pub mod rng;
 pub mod ssl;
+pub mod synth;
+pub mod train;
 pub mod volume;

@@ -1,0 +1,155 @@
+//! One synthetic subject from a label map.
+
+use serde::{Deserialize, Serialize};
+
+use super::field::{gaussian_blur, smooth_field};
+use super::SynthError;
+use crate::rng::Rng;
+use crate::volume::{LabelMap, Volume};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SynthConfig {
+    /// Contrast names (BIDS suffixes); each gets its own random intensities.
+    pub contrasts: Vec<String>,
+    /// Standard deviation (mm) of the displacement at the deformation control points.
+    pub deform_mm: f64,
+    /// Control points per axis of the deformation lattice (fewer = smoother).
+    pub deform_control: usize,
+    /// Range of per-label mean intensities (label 0, background, stays 0).
+    pub intensity: [f64; 2],
+    /// Range of per-label texture standard deviation, relative to the intensity range.
+    pub texture: [f64; 2],
+    /// Gaussian sigma (voxels) of partial-volume smoothing at label boundaries.
+    pub partial_volume: f64,
+    /// Range of the resolution blur sigma (voxels), drawn per contrast.
+    pub blur: [f64; 2],
+    /// Standard deviation of the log bias field.
+    pub bias: f64,
+    /// Range of the noise standard deviation, relative to the intensity range.
+    pub noise: [f64; 2],
+}
+
+impl Default for SynthConfig {
+    fn default() -> Self {
+        Self {
+            contrasts: vec!["T1w".into(), "T2w".into(), "FLAIR".into()],
+            deform_mm: 2.0,
+            deform_control: 6,
+            intensity: [0.1, 1.0],
+            texture: [0.0, 0.05],
+            partial_volume: 0.6,
+            blur: [0.3, 1.0],
+            bias: 0.25,
+            noise: [0.0, 0.03],
+        }
+    }
+}
+
+impl SynthConfig {
+    fn validate(&self) -> Result<(), SynthError> {
+        let bad = |m: &str| Err(SynthError::BadConfig(m.into()));
+        if self.contrasts.is_empty() {
+            return bad("at least one contrast is needed");
+        }
+        let ranges = [self.intensity, self.texture, self.blur, self.noise];
+        if ranges.iter().any(|r| !(r[0].is_finite() && r[1].is_finite() && r[0] <= r[1] && r[0] >= 0.0)) {
+            return bad("ranges must be finite, non-negative and ordered (low <= high)");
+        }
+        if ![self.deform_mm, self.partial_volume, self.bias].iter().all(|v| v.is_finite() && *v >= 0.0) {
+            return bad("deformation, partial-volume and bias settings must be finite and >= 0");
+        }
+        Ok(())
+    }
+}
+
+/// A synthetic subject: the deformed label map and one image per contrast, all on the
+/// label map's grid.
+#[derive(Clone, Debug)]
+pub struct SynthSubject {
+    pub labels: LabelMap,
+    pub images: Vec<(String, Volume)>,
+}
+
+/// Nearest-neighbour warp of the labels by a smooth random displacement.
+fn deform(labels: &LabelMap, cfg: &SynthConfig, rng: &mut Rng) -> LabelMap {
+    let dims = labels.dims;
+    let disp: Vec<Vec<f32>> = (0..3)
+        .map(|a| {
+            let sd_vox = cfg.deform_mm / labels.spacing[a].max(1e-6);
+            smooth_field(dims, cfg.deform_control, sd_vox, rng)
+        })
+        .collect();
+    let [nx, ny, nz] = dims;
+    let mut out = labels.data.clone();
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                let i = x + nx * (y + ny * z);
+                let src = |p: usize, d: f32, n: usize| (p as f32 + d).round().clamp(0.0, (n - 1) as f32) as usize;
+                let (sx, sy, sz) = (src(x, disp[0][i], nx), src(y, disp[1][i], ny), src(z, disp[2][i], nz));
+                out[i] = labels.data[sx + nx * (sy + ny * sz)];
+            }
+        }
+    }
+    LabelMap { data: out, ..labels.clone() }
+}
+
+/// Generate subject `seed` from `labels`. Label 0 is background and stays 0.
+pub fn synth_subject(labels: &LabelMap, cfg: &SynthConfig, seed: u64) -> Result<SynthSubject, SynthError> {
+    cfg.validate()?;
+    let max_label = labels.data.iter().copied().max().unwrap_or(0) as usize;
+    if labels.data.is_empty() || max_label == 0 {
+        return Err(SynthError::EmptyLabels);
+    }
+    let mut rng = Rng::new(seed);
+    let deformed = deform(labels, cfg, &mut rng);
+    let dims = deformed.dims;
+    let n = deformed.data.len();
+
+    // Soft brain mask: background stays exactly 0, so preprocessing's crop to non-zero
+    // and foreground z-score behave as on skull-stripped scans.
+    let mut mask: Vec<f32> = deformed.data.iter().map(|&l| if l > 0 { 1.0 } else { 0.0 }).collect();
+    gaussian_blur(&mut mask, dims, [1.0; 3]);
+
+    let mut images = Vec::with_capacity(cfg.contrasts.len());
+    for name in &cfg.contrasts {
+        let means: Vec<f32> = (0..=max_label)
+            .map(|l| if l == 0 { 0.0 } else { rng.range(cfg.intensity[0], cfg.intensity[1]) as f32 })
+            .collect();
+        let texture: Vec<f32> = (0..=max_label).map(|_| rng.range(cfg.texture[0], cfg.texture[1]) as f32).collect();
+        let mut img: Vec<f32> = deformed.data.iter().map(|&l| means[l as usize]).collect();
+        gaussian_blur(&mut img, dims, [cfg.partial_volume; 3]);
+        for (v, &l) in img.iter_mut().zip(&deformed.data) {
+            if l > 0 {
+                *v += texture[l as usize] * rng.normal() as f32;
+            }
+        }
+        let sigma = rng.range(cfg.blur[0], cfg.blur[1]);
+        gaussian_blur(&mut img, dims, [sigma; 3]);
+        let bias = smooth_field(dims, 4, cfg.bias, &mut rng);
+        let noise_sd = rng.range(cfg.noise[0], cfg.noise[1]) as f32;
+        for i in 0..n {
+            let v = img[i] * bias[i].exp() + noise_sd * rng.normal() as f32;
+            img[i] = if mask[i] < 0.01 { 0.0 } else { (v * mask[i].min(1.0)).max(0.0) };
+        }
+        images.push((name.clone(), Volume { dims, spacing: deformed.spacing, affine: deformed.affine, data: img }));
+    }
+    Ok(SynthSubject { labels: deformed, images })
+}
+
+/// Give non-brain head voxels (`head` above `threshold`, label 0) their own label
+/// `max + 1`, so synthetic heads have a scalp/skull compartment with its own contrast.
+pub fn add_head_label(labels: &LabelMap, head: &Volume, threshold: f32) -> Result<LabelMap, SynthError> {
+    if head.dims != labels.dims {
+        return Err(SynthError::DimsMismatch { expected: labels.dims, found: head.dims });
+    }
+    let extra = labels.data.iter().copied().max().unwrap_or(0).saturating_add(1);
+    let data = labels
+        .data
+        .iter()
+        .zip(&head.data)
+        .map(|(&l, &h)| if l == 0 && h > threshold { extra } else { l })
+        .collect();
+    Ok(LabelMap { data, ..labels.clone() })
+}

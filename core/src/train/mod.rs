@@ -1,0 +1,15 @@
+//! One training step, shared by the native trainer and the browser app: forward the
+//! objective, backward, clip the global gradient norm, AdamW with warm-up + cosine.
+//! The only tensor readback is one async read of the loss terms per step, so the same
+//! code runs on WebGPU (where blocking reads panic).
+
+pub mod clip;
+pub mod schedule;
+pub mod step;
+
+#[cfg(test)]
+mod tests;
+
+pub use clip::clip_global_norm;
+pub use schedule::LrSchedule;
+pub use step::{StepReport, TrainConfig, TrainError, Trainer};

@@ -1,0 +1,113 @@
+//! The training state and its step.
+
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::clip::clip_global_norm;
+use super::schedule::LrSchedule;
+use crate::model::BrainNet;
+use crate::rng::Rng;
+use crate::ssl::{compute, ObjectiveConfig, SslBatch, SslError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Objective(#[from] SslError),
+    #[error("reading the loss back from the device failed: {0}")]
+    Readback(String),
+    #[error("the model must live on an autodiff device (Device::autodiff()) to train")]
+    NotAutodiff,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub objective: ObjectiveConfig,
+    pub schedule: LrSchedule,
+    /// AdamW decoupled weight decay (PyTorch's default 0.01).
+    pub weight_decay: f64,
+    /// Global gradient-norm limit; `None` disables clipping.
+    pub clip_norm: Option<f64>,
+    /// Seeds every random draw of the step (masks, latent noise).
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// The FOMO25 winner's optimiser: AdamW lr 1e-4, warm-up then cosine, clip 1.0.
+    pub fn new(objective: ObjectiveConfig, total_steps: u64) -> Self {
+        Self {
+            objective,
+            schedule: LrSchedule { base_lr: 1e-4, warmup_steps: (total_steps / 20).max(1), total_steps, min_lr: 0.0 },
+            weight_decay: 0.01,
+            clip_norm: Some(1.0),
+            seed: 0,
+        }
+    }
+
+    pub fn optimizer(&self) -> ModuleOptimizer {
+        AdamWConfig::new().with_weight_decay(self.weight_decay as f32).with_epsilon(1e-8).init()
+    }
+}
+
+/// What one step did, read back from the device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    pub step: u64,
+    pub lr: f64,
+    pub loss: f32,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f32,
+    /// Unweighted objective terms (recon, cross, kl, cos_s, cos_m, anat).
+    pub terms: Vec<(String, f32)>,
+    /// True when the loss or gradients were not finite and the update was skipped.
+    pub skipped: bool,
+}
+
+/// Model + optimiser + step counter. The step counter is the whole RNG state: every draw
+/// of step `k` comes from `Rng::derive(seed, k)`, so a resumed run repeats the original.
+pub struct Trainer {
+    pub model: BrainNet,
+    pub optimizer: ModuleOptimizer,
+    pub config: TrainConfig,
+    /// Steps completed.
+    pub step: u64,
+}
+
+impl Trainer {
+    pub fn new(model: BrainNet, config: TrainConfig) -> Self {
+        let optimizer = config.optimizer();
+        Self { model, optimizer, config, step: 0 }
+    }
+
+    /// One optimisation step on `batch` (already on the model's device).
+    pub async fn train_step(&mut self, batch: &SslBatch) -> Result<StepReport, TrainError> {
+        let step = self.step;
+        let mut rng = Rng::derive(self.config.seed, step);
+        let out = compute(&self.model, batch, &self.config.objective, step, &mut rng)?;
+        if !out.loss.is_autodiff() {
+            return Err(TrainError::NotAutodiff);
+        }
+        let grads = GradientsParams::from_grads(out.loss.backward(), &self.model);
+        let (grads, norm) = clip_global_norm(&self.model, grads, self.config.clip_norm);
+
+        // One readback for everything the report needs.
+        let mut parts = vec![out.loss.inner(), norm.unwrap_or_else(|| Tensor::zeros([1], &batch.scans.device().inner()))];
+        parts.extend(out.terms.iter().map(|(_, t)| t.clone().inner()));
+        let values = Tensor::cat(parts, 0)
+            .into_data_async()
+            .await
+            .map_err(|e| TrainError::Readback(format!("{e:?}")))?
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
+        let (loss, grad_norm) = (values[0], values[1]);
+        let terms = out.terms.iter().zip(&values[2..]).map(|((n, _), v)| (n.to_string(), *v)).collect();
+        let lr = self.config.schedule.lr(step);
+        let skipped = !(loss.is_finite() && grad_norm.is_finite());
+        if !skipped {
+            self.model = self.optimizer.step(lr, self.model.clone(), grads);
+        }
+        self.step += 1;
+        Ok(StepReport { step, lr, loss, grad_norm, terms, skipped })
+    }
+}
