@@ -1,6 +1,7 @@
 //! `brainfm`: the native command line over brainfm-core.
 
 mod commands;
+mod data;
 mod device;
 mod io;
 mod labelled;
@@ -15,6 +16,8 @@ use clap::{Parser, Subcommand};
 ///   brainfm info base                        # parameters and FLOPs of a preset
 ///   brainfm init --preset tiny --classes background,brain --output tiny.bfm
 ///   brainfm predict --model tiny.bfm --input scan.nii.gz --output seg.nii.gz
+///   brainfm synth --labels aal.nii.gz --subjects 8 --spacing 2 --output synth
+///   brainfm pretrain --data synth --preset tiny --objective swap --steps 500 --output run
 #[derive(Parser, Debug)]
 #[command(name = "brainfm", version, about, long_about, verbatim_doc_comment)]
 struct Cli {
@@ -31,6 +34,8 @@ enum Command {
     Init(commands::init::InitArgs),
     Predict(commands::predict::PredictArgs),
     Eval(commands::eval::EvalArgs),
+    Synth(commands::synth::SynthArgs),
+    Pretrain(commands::pretrain::PretrainArgs),
 }
 
 fn main() {
@@ -46,6 +51,8 @@ fn main() {
         Command::Init(args) => commands::init::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Synth(args) => commands::synth::run(args),
+        Command::Pretrain(args) => commands::pretrain::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");
