@@ -34,6 +34,7 @@ enum Command {
     Init(commands::init::InitArgs),
     Predict(commands::predict::PredictArgs),
     Eval(commands::eval::EvalArgs),
+    Export(commands::export::ExportArgs),
     Synth(commands::synth::SynthArgs),
     Pretrain(commands::pretrain::PretrainArgs),
 }
@@ -51,6 +52,7 @@ fn main() {
         Command::Init(args) => commands::init::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Synth(args) => commands::synth::run(args),
         Command::Pretrain(args) => commands::pretrain::run(args),
     };

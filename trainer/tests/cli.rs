@@ -247,3 +247,79 @@ fn bad_inputs_are_clear_errors_naming_the_file() {
         "no output is written on failure"
     );
 }
+
+#[test]
+fn an_exported_half_precision_bundle_predicts_the_same_labels() {
+    let dir = scratch("export");
+    let model = tiny_bundle(&dir);
+    let web = dir.join("web.bfm");
+    let out = ok(&[
+        "export",
+        "--model",
+        model.to_str().unwrap(),
+        "--to",
+        "web",
+        "--half",
+        "--output",
+        web.to_str().unwrap(),
+    ]);
+    assert!(out.contains("gzipped"), "{out}");
+    let full_size = std::fs::metadata(&model).unwrap().len() as f64;
+    let web_size = std::fs::metadata(&web).unwrap().len() as f64;
+    assert!(web_size < 0.6 * full_size, "{web_size} vs {full_size}");
+    // A 40^3 phantom with a bright ball, 1 mm, RAS.
+    let n = 40;
+    let data: Vec<f32> = (0..n * n * n)
+        .map(|i| {
+            let (x, y, z) = (
+                (i % n) as f64 - 20.0,
+                ((i / n) % n) as f64 - 20.0,
+                (i / (n * n)) as f64 - 20.0,
+            );
+            if (x * x + y * y + z * z).sqrt() < 12.0 {
+                200.0
+            } else {
+                50.0 + (i % 7) as f32
+            }
+        })
+        .collect();
+    let eye = [
+        [1.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0, 0.0],
+        [0.0, 0.0, 1.0, 0.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ];
+    let input = dir.join("ball.nii.gz");
+    std::fs::write(
+        &input,
+        write_volume(None, &Volume::new([n; 3], [1.0; 3], eye, data).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let (a, b) = (dir.join("a.nii.gz"), dir.join("b.nii.gz"));
+    ok(&[
+        "predict",
+        "--quiet",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        a.to_str().unwrap(),
+    ]);
+    ok(&[
+        "predict",
+        "--quiet",
+        "--model",
+        web.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        b.to_str().unwrap(),
+    ]);
+    let (la, lb) = (read(&a).volume.data, read(&b).volume.data);
+    let agree = la.iter().zip(&lb).filter(|(x, y)| x == y).count() as f64 / la.len() as f64;
+    assert!(
+        agree >= 0.99,
+        "f16 and f32 bundles agree on {agree:.4} of voxels"
+    );
+}

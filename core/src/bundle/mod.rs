@@ -12,13 +12,16 @@
 //! ```
 
 mod error;
+mod export;
 mod header;
+mod safetensors;
 mod weights;
 
 #[cfg(test)]
 mod tests;
 
 pub use error::BundleError;
+pub use export::{export_for_inference, ExportOptions};
 pub use header::{BundleHeader, BundleMeta, Task, WeightsInfo};
 pub use weights::{load_weights, save_weights};
 

@@ -105,3 +105,54 @@ fn weights_for_another_configuration_are_a_mismatch() {
         Err(BundleError::WeightsMismatch(_))
     ));
 }
+
+fn logits(model: &BrainNet, dev: &Device) -> Tensor<5> {
+    dev.seed(7);
+    let x = Tensor::<5>::random([1, 1, 16, 16, 16], Distribution::Normal(0.0, 1.0), dev);
+    model.segment(x).unwrap()
+}
+
+#[test]
+fn export_drops_the_pretraining_decoder_and_keeps_the_outputs() {
+    let dev = Device::flex();
+    let (model, bundle) = tiny_bundle(&dev);
+    assert!(bundle.config().recon.is_some());
+    let exported = export_for_inference(&bundle, ExportOptions::default()).unwrap();
+    assert!(exported.config().recon.is_none());
+    assert!(exported.weights.len() < bundle.weights.len());
+    let reloaded = Bundle::from_bytes(&exported.to_bytes())
+        .unwrap()
+        .load_model(&dev)
+        .unwrap();
+    let diff: f32 = (logits(&model, &dev) - logits(&reloaded, &dev))
+        .abs()
+        .max()
+        .into_scalar();
+    assert_eq!(diff, 0.0);
+}
+
+#[test]
+fn half_precision_export_halves_the_weights_and_keeps_the_decisions() {
+    let dev = Device::flex();
+    let (model, bundle) = tiny_bundle(&dev);
+    let full = export_for_inference(&bundle, ExportOptions::default()).unwrap();
+    let half = export_for_inference(&bundle, ExportOptions { half: true }).unwrap();
+    let ratio = half.weights.len() as f64 / full.weights.len() as f64;
+    assert!(
+        (0.45..0.55).contains(&ratio),
+        "f16 weights are {ratio:.2} of f32"
+    );
+    let reloaded = Bundle::from_bytes(&half.to_bytes())
+        .unwrap()
+        .load_model(&dev)
+        .unwrap();
+    let (a, b) = (logits(&model, &dev), logits(&reloaded, &dev));
+    let scale: f32 = a.clone().abs().max().into_scalar();
+    let diff: f32 = (a.clone() - b.clone()).abs().max().into_scalar();
+    assert!(
+        diff <= 0.01 * scale.max(1.0),
+        "f16 changed logits by {diff} (scale {scale})"
+    );
+    let agree: f32 = a.argmax(1).equal(b.argmax(1)).float().mean().into_scalar();
+    assert!(agree >= 0.99, "argmax agreement {agree}");
+}

@@ -2,6 +2,7 @@
 
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 
+use super::safetensors::RawTensors;
 use super::BundleError;
 use crate::model::BrainNet;
 
@@ -19,7 +20,16 @@ pub fn save_weights(model: &BrainNet) -> Result<Vec<u8>, BundleError> {
 /// Load weights into a freshly built network; every parameter must be present with
 /// the right shape and nothing may be left over.
 pub fn load_weights(model: &mut BrainNet, bytes: &[u8]) -> Result<(), BundleError> {
-    let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec()));
+    // f16 bundles (`brainfm export --half`) are widened here: burn would otherwise keep
+    // the f16 dtype and mix precisions inside the network.
+    let mut raw = RawTensors::parse(bytes)?;
+    let bytes = if raw.has_dtype("F16") {
+        raw.convert("F16", "F32")?;
+        raw.to_bytes()
+    } else {
+        bytes.to_vec()
+    };
+    let mut store = SafetensorsStore::from_bytes(Some(bytes));
     let result = model
         .load_from(&mut store)
         .map_err(|e| BundleError::WeightsMismatch(e.to_string()))?;

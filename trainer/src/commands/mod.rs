@@ -1,4 +1,5 @@
 pub mod eval;
+pub mod export;
 pub mod info;
 pub mod init;
 pub mod predict;

@@ -1,0 +1,44 @@
+//! Deployment bundles: only the parts the task uses, optionally with f16 weights.
+
+use super::safetensors::RawTensors;
+use super::{Bundle, BundleError, Task};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// Store weights as f16 (half the size; devices still compute in f32).
+    pub half: bool,
+}
+
+/// A copy of `bundle` for inference: segmentation models lose the parts inference never
+/// runs (the pre-training reconstruction decoder, any global head), and weights become
+/// f16 when asked.
+pub fn export_for_inference(
+    bundle: &Bundle,
+    options: ExportOptions,
+) -> Result<Bundle, BundleError> {
+    let mut config = bundle.config().clone();
+    let mut meta = bundle.meta().clone();
+    let mut tensors = RawTensors::parse(&bundle.weights)?;
+    let mut drop_prefixes: Vec<&str> = Vec::new();
+    if meta.task == Task::Segmentation {
+        if config.seg.is_none() {
+            return Err(BundleError::BadHeader(
+                "a segmentation bundle without a segmentation decoder".into(),
+            ));
+        }
+        if config.recon.take().is_some() {
+            drop_prefixes.push("recon.");
+        }
+        if config.head.take().is_some() {
+            drop_prefixes.push("head.");
+        }
+    }
+    tensors
+        .tensors
+        .retain(|name, _| !drop_prefixes.iter().any(|p| name.starts_with(p)));
+    if options.half {
+        tensors.convert("F32", "F16")?;
+        meta.provenance = format!("{} [exported with f16 weights]", meta.provenance);
+    }
+    Ok(Bundle::from_parts(config, meta, tensors.to_bytes()))
+}
