@@ -43,6 +43,6 @@ fn main() {
     println!(
         "brainfm-app is the browser app; it only does something when built for wasm32.\n\
          Build it with trunk from the repository root:  trunk build --release --offline\n\
-         (see trunk.toml; the page lands in dist/)."
+         (see Trunk.toml; the page lands in dist/)."
     );
 }

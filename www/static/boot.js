@@ -1,5 +1,5 @@
 // Starts the brainfm WebAssembly app. A file of its own rather than trunk's inline loader,
-// so the page's Content-Security-Policy can forbid inline scripts (trunk.toml: pattern_script).
+// so the page's Content-Security-Policy can forbid inline scripts (Trunk.toml: pattern_script).
 import init from "../brainfm-app.js";
 
 const status = document.getElementById("boot");
