@@ -34,6 +34,12 @@ fn failure(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
 }
 
+fn predict_quietly(model: &str, input: &str, output: &str) {
+    ok(&[
+        "predict", "--quiet", "--model", model, "--input", input, "--output", output,
+    ]);
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("brainfm-cli-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -180,16 +186,11 @@ fn predict_handles_a_non_ras_anisotropic_scan() {
 
     let model = tiny_bundle(&dir);
     let seg = dir.join("seg.nii.gz");
-    ok(&[
-        "predict",
-        "--quiet",
-        "--model",
+    predict_quietly(
         model.to_str().unwrap(),
-        "--input",
         input.to_str().unwrap(),
-        "--output",
         seg.to_str().unwrap(),
-    ]);
+    );
     assert_same_grid(&input, &seg);
 }
 
@@ -296,26 +297,16 @@ fn an_exported_half_precision_bundle_predicts_the_same_labels() {
     )
     .unwrap();
     let (a, b) = (dir.join("a.nii.gz"), dir.join("b.nii.gz"));
-    ok(&[
-        "predict",
-        "--quiet",
-        "--model",
+    predict_quietly(
         model.to_str().unwrap(),
-        "--input",
         input.to_str().unwrap(),
-        "--output",
         a.to_str().unwrap(),
-    ]);
-    ok(&[
-        "predict",
-        "--quiet",
-        "--model",
+    );
+    predict_quietly(
         web.to_str().unwrap(),
-        "--input",
         input.to_str().unwrap(),
-        "--output",
         b.to_str().unwrap(),
-    ]);
+    );
     let (la, lb) = (read(&a).volume.data, read(&b).volume.data);
     let agree = la.iter().zip(&lb).filter(|(x, y)| x == y).count() as f64 / la.len() as f64;
     assert!(

@@ -75,15 +75,20 @@ impl ReconDecoder {
     }
 
     pub fn cost(&self, shape: Shape3) -> Cost {
-        let c = self.stages.iter().fold(
-            Cost {
-                macs: 0,
-                out_shape: shape,
-            },
-            |c, s| c.then(s.cost(c.out_shape)),
-        );
-        c.then(conv_cost(&self.output, c.out_shape))
+        stages_cost(&self.stages, &self.output, shape)
     }
+}
+
+/// MACs of up-sampling stages followed by the output convolution.
+fn stages_cost(stages: &[UpStage], output: &Conv3d, shape: Shape3) -> Cost {
+    let start = Cost {
+        macs: 0,
+        out_shape: shape,
+    };
+    let c = stages
+        .iter()
+        .fold(start, |c, s| c.then(s.cost(c.out_shape)));
+    c.then(conv_cost(output, c.out_shape))
 }
 
 /// U-Net decoder with skip connections from every encoder level but the deepest.
@@ -141,13 +146,6 @@ impl SegDecoder {
     }
 
     pub fn cost(&self, shape: Shape3) -> Cost {
-        let c = self.stages.iter().fold(
-            Cost {
-                macs: 0,
-                out_shape: shape,
-            },
-            |c, s| c.then(s.cost(c.out_shape)),
-        );
-        c.then(conv_cost(&self.output, c.out_shape))
+        stages_cost(&self.stages, &self.output, shape)
     }
 }
