@@ -102,7 +102,8 @@ async function loadApp(page) {
   await page.goto(origin + "/");
   await page.waitForSelector('[data-testid="file"]');
   const interactive = Date.now() - t0;
-  await page.waitForFunction(() => document.querySelector('[data-testid="compute"]')?.dataset.backend, null, { timeout: 120_000 });
+  // Selectors, not waitForFunction: the page's CSP forbids the eval that the latter needs.
+  await page.waitForSelector('[data-testid="compute"][data-backend]:not([data-backend=""])', { timeout: 120_000 });
   const computeReady = Date.now() - t0;
   return { interactive, computeReady };
 }
@@ -117,10 +118,8 @@ async function loadSampleAndModel(page) {
 async function segment(page) {
   const t0 = Date.now();
   await page.click('[data-testid="run"]');
-  await page.waitForFunction(() => {
-    const s = document.querySelector('[data-testid="run-status"]');
-    return s && (s.dataset.state === "done" || s.dataset.state === "failed");
-  }, null, { timeout: RUN_TIMEOUT, polling: 500 });
+  await page.waitForSelector('[data-testid="run-status"][data-state="done"], [data-testid="run-status"][data-state="failed"]',
+    { timeout: RUN_TIMEOUT });
   const status = page.locator('[data-testid="run-status"]');
   const text = await status.textContent();
   assert.equal(await status.getAttribute("data-state"), "done", `segmentation failed: ${text}`);
@@ -258,7 +257,7 @@ test("cancel stops a run and the page stays usable; a bad file gets a plain erro
     await page.click('[data-testid="cancel"]');
     await page.waitForSelector('[data-testid="run-status"][data-state="cancelled"]');
     // A fresh worker comes up and the run button works again.
-    await page.waitForFunction(() => document.querySelector('[data-testid="compute"]')?.dataset.backend === "cpu");
+    await page.waitForSelector('[data-testid="compute"][data-backend="cpu"]');
     assert.equal(await page.isEnabled('[data-testid="run"]'), true);
     // Not a NIfTI file.
     const junk = path.join(ARTIFACTS, "junk.nii");
@@ -285,9 +284,16 @@ test("works offline once loaded (service worker)", { timeout: 180_000 }, async (
   const { browser, context, page } = await open({ webgpu: false });
   try {
     await loadApp(page);
-    await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
-    // Let the install step finish caching.
-    await page.waitForFunction(() => caches.keys().then((k) => k.length > 0));
+    // Wait for the service worker and for its install step to have cached the app.
+    const cached = await page.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+      for (let i = 0; i < 300; i++) {
+        if ((await caches.keys()).length > 0) return true;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return false;
+    });
+    assert.ok(cached, "the service worker cached nothing");
     await context.setOffline(true);
     await page.reload();
     await page.waitForSelector('[data-testid="file"]', { timeout: 60_000 });
