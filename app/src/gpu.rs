@@ -161,7 +161,7 @@ async fn webgpu_device() -> Result<(Device, String, u64, u64), String> {
     if get(&info, "isFallbackAdapter").as_bool() == Some(true) || get(&adapter, "isFallbackAdapter").as_bool() == Some(true) {
         description.push_str(" (software fallback adapter)");
     }
-    let budget = max_binding.min(max_buffer).min(GPU_BUDGET_CAP).max(16 << 20);
+    let budget = max_binding.min(max_buffer).clamp(16 << 20, GPU_BUDGET_CAP);
     let device = Device::wgpu_options()
         .graphics_api(WgpuBackend::WebGpu)
         .init_async()

@@ -608,8 +608,8 @@ fn PlaneView(ctx: Ctx, plane: Plane, canvas: NodeRef<html::Canvas>) -> impl Into
         if rect.width() <= 0.0 || rect.height() <= 0.0 {
             return;
         }
-        let x = (ev.client_x() as f64 - rect.left()) * el.width() as f64 / rect.width();
-        let y = (ev.client_y() as f64 - rect.top()) * el.height() as f64 / rect.height();
+        let x = (ev.client_x() - rect.left()) * el.width() as f64 / rect.width();
+        let y = (ev.client_y() - rect.top()) * el.height() as f64 / rect.height();
         let Some(geom) = ctx.scan.with_value(|s| s.as_ref().map(|s| view_geom(s, plane))) else { return };
         let (c, r) = (geom.col_voxel(x), geom.row_voxel(y));
         ctx.cursor.update(|cur| {
