@@ -25,13 +25,11 @@ wasm="dist/brainfm-app_bg.wasm"
 echo "# wasm: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) bytes gzip -9"
 
 if [ -z "${BRAINFM_CLI:-}" ]; then
-  for c in "$root/target/debug/brainfm" "$HOME/.cache/bt2/debug/brainfm"; do
-    [ -x "$c" ] && BRAINFM_CLI="$c" && break
-  done
-fi
-if [ -z "${BRAINFM_CLI:-}" ]; then
-  (unset CARGO_TARGET_DIR; cargo build -p brainfm-trainer)
-  BRAINFM_CLI="$root/target/debug/brainfm"
+  # The native CLI (used to make a test bundle and to cross-check labels); built in the
+  # native target folder when missing.
+  native="${NATIVE_TARGET_DIR:-$HOME/.cache/brainfm-target}"
+  BRAINFM_CLI="$native/debug/brainfm"
+  [ -x "$BRAINFM_CLI" ] || CARGO_TARGET_DIR="$native" cargo build -j2 -p brainfm-trainer
 fi
 export BRAINFM_CLI
 export CHROMIUM="${CHROMIUM:-$(command -v chromium || echo /usr/bin/chromium)}"
