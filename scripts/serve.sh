@@ -9,4 +9,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/brainfm-target}"
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 port="${BRAINFM_PORT:-8080}"
 echo "serving brainfm on http://127.0.0.1:$port (Ctrl-C to stop)"
-exec trunk serve --release --offline --address 127.0.0.1 --port "$port"
+# No autoreload: its injected inline script would be refused by our Content-Security-Policy.
+exec trunk serve --release --offline --no-autoreload --address 127.0.0.1 --port "$port"
