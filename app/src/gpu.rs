@@ -61,7 +61,11 @@ thread_local! {
 
 /// The device chosen by [`init`], once it has finished.
 pub fn device() -> Option<(Device, Probe)> {
-    CHOSEN.with(|c| c.borrow().as_ref().map(|c| (c.device.clone(), c.probe.clone())))
+    CHOSEN.with(|c| {
+        c.borrow()
+            .as_ref()
+            .map(|c| (c.device.clone(), c.probe.clone()))
+    })
 }
 
 /// Choose the compute device (WebGPU unless `cpu_only` or unusable) and check it with a tiny
@@ -86,7 +90,12 @@ pub async fn init(cpu_only: bool) -> Probe {
                         test: Ok(sum),
                     },
                 ),
-                Err(e) => cpu_fallback(format!("WebGPU started but a test computation failed ({e})")).await,
+                Err(e) => {
+                    cpu_fallback(format!(
+                        "WebGPU started but a test computation failed ({e})"
+                    ))
+                    .await
+                }
             },
             Err(reason) => cpu_fallback(reason).await,
         }
@@ -135,12 +144,20 @@ async fn webgpu_device() -> Result<(Device, String, u64, u64), String> {
     let request = get(&gpu, "requestAdapter")
         .dyn_into::<js_sys::Function>()
         .map_err(|_| "navigator.gpu.requestAdapter is not a function".to_string())?;
-    let promise = request
-        .call0(&gpu)
-        .map_err(|e| format!("asking for a WebGPU adapter failed ({})", crate::file::js_message(&e)))?;
+    let promise = request.call0(&gpu).map_err(|e| {
+        format!(
+            "asking for a WebGPU adapter failed ({})",
+            crate::file::js_message(&e)
+        )
+    })?;
     let adapter = JsFuture::from(js_sys::Promise::from(promise))
         .await
-        .map_err(|e| format!("asking for a WebGPU adapter failed ({})", crate::file::js_message(&e)))?;
+        .map_err(|e| {
+            format!(
+                "asking for a WebGPU adapter failed ({})",
+                crate::file::js_message(&e)
+            )
+        })?;
     if adapter.is_null() || adapter.is_undefined() {
         return Err("the browser has WebGPU but offers no adapter (no usable GPU, or WebGPU is switched off)".into());
     }
@@ -158,7 +175,9 @@ async fn webgpu_device() -> Result<(Device, String, u64, u64), String> {
     if description.is_empty() {
         description = "unnamed adapter".into();
     }
-    if get(&info, "isFallbackAdapter").as_bool() == Some(true) || get(&adapter, "isFallbackAdapter").as_bool() == Some(true) {
+    if get(&info, "isFallbackAdapter").as_bool() == Some(true)
+        || get(&adapter, "isFallbackAdapter").as_bool() == Some(true)
+    {
         description.push_str(" (software fallback adapter)");
     }
     let budget = max_binding.min(max_buffer).clamp(16 << 20, GPU_BUDGET_CAP);

@@ -68,7 +68,6 @@ fn sane_spacing(s: f64) -> f64 {
     }
 }
 
-
 /// One of the three orthogonal views of a volume in RAS voxel order (x to the patient's
 /// right, y anterior, z superior: what `reorient_to_ras` produces).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,9 +97,27 @@ impl Plane {
     /// anterior to the left (sagittal), superior / anterior at the top.
     pub fn axes(self) -> PlaneAxes {
         match self {
-            Plane::Axial => PlaneAxes { fixed: 2, col: 0, col_rev: false, row: 1, row_rev: true },
-            Plane::Coronal => PlaneAxes { fixed: 1, col: 0, col_rev: false, row: 2, row_rev: true },
-            Plane::Sagittal => PlaneAxes { fixed: 0, col: 1, col_rev: true, row: 2, row_rev: true },
+            Plane::Axial => PlaneAxes {
+                fixed: 2,
+                col: 0,
+                col_rev: false,
+                row: 1,
+                row_rev: true,
+            },
+            Plane::Coronal => PlaneAxes {
+                fixed: 1,
+                col: 0,
+                col_rev: false,
+                row: 2,
+                row_rev: true,
+            },
+            Plane::Sagittal => PlaneAxes {
+                fixed: 0,
+                col: 1,
+                col_rev: true,
+                row: 2,
+                row_rev: true,
+            },
         }
     }
 
@@ -149,7 +166,8 @@ impl SliceGeom {
     pub fn new(plane: Plane, dims: [usize; 3], spacing: [f64; 3], mm_per_px: f64) -> Self {
         let ax = plane.axes();
         let size = |a: usize| {
-            ((dims[a] as f64 * sane_spacing(spacing[a]) / mm_per_px).round() as usize).clamp(1, 4096)
+            ((dims[a] as f64 * sane_spacing(spacing[a]) / mm_per_px).round() as usize)
+                .clamp(1, 4096)
         };
         SliceGeom {
             plane,
@@ -204,9 +222,9 @@ fn centre(v: usize, pixels: usize, voxels: usize, rev: bool) -> f64 {
 pub fn label_colour(l: usize) -> [u8; 3] {
     const FIXED: [[u8; 3]; 8] = [
         [0, 0, 0],
-        [60, 130, 255],  // csf-ish blue
-        [255, 90, 70],   // grey-matter red
-        [250, 230, 80],  // white-matter yellow
+        [60, 130, 255], // csf-ish blue
+        [255, 90, 70],  // grey-matter red
+        [250, 230, 80], // white-matter yellow
         [80, 220, 120],
         [220, 100, 255],
         [255, 160, 40],
@@ -299,7 +317,12 @@ pub fn render_slice(
                     }
                 }
             }
-            pixels.extend_from_slice(&[px[0].round() as u8, px[1].round() as u8, px[2].round() as u8, 255]);
+            pixels.extend_from_slice(&[
+                px[0].round() as u8,
+                px[1].round() as u8,
+                px[2].round() as u8,
+                255,
+            ]);
         }
     }
     (
@@ -338,7 +361,9 @@ mod tests {
     fn planes_map_ras_axes_to_the_screen() {
         // 2x3x4 volume, value = x + 10y + 100z.
         let dims = [2, 3, 4];
-        let data: Vec<f32> = (0..24).map(|i| (i % 2 + 10 * ((i / 2) % 3) + 100 * (i / 6)) as f32).collect();
+        let data: Vec<f32> = (0..24)
+            .map(|i| (i % 2 + 10 * ((i / 2) % 3) + 100 * (i / 6)) as f32)
+            .collect();
         let px = mm_per_pixel(dims, [1.0; 3], 4);
         assert_eq!(px, 1.0);
         let val = |plane: Plane, index: usize, c: usize, r: usize| {
@@ -406,7 +431,10 @@ mod tests {
         let dims = [4, 2, 3];
         let g = SliceGeom::new(Plane::Axial, dims, [1.0, 2.0, 5.0], 1.0);
         assert_eq!((g.width, g.height), (4, 4));
-        assert_eq!((g.row_voxel(0.5), g.row_voxel(1.5), g.row_voxel(2.5)), (1, 1, 0));
+        assert_eq!(
+            (g.row_voxel(0.5), g.row_voxel(1.5), g.row_voxel(2.5)),
+            (1, 1, 0)
+        );
     }
 
     #[test]

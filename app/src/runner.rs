@@ -29,8 +29,15 @@ pub struct Finished {
 }
 
 pub enum Event {
-    Ready { backend: String, text: String },
-    Progress { stage: String, done: usize, total: usize },
+    Ready {
+        backend: String,
+        text: String,
+    },
+    Progress {
+        stage: String,
+        done: usize,
+        total: usize,
+    },
     Done(Box<Finished>),
     Error(String),
 }
@@ -55,15 +62,22 @@ pub fn start(cpu_only: bool, handler: Handler) -> Result<(), String> {
     let opts = WorkerOptions::new();
     opts.set_type(WorkerType::Module);
     opts.set_name("brainfm-inference");
-    let worker = Worker::new_with_options("static/worker.js", &opts)
-        .map_err(|e| format!("the browser could not start the inference worker ({})", crate::file::js_message(&e)))?;
+    let worker = Worker::new_with_options("static/worker.js", &opts).map_err(|e| {
+        format!(
+            "the browser could not start the inference worker ({})",
+            crate::file::js_message(&e)
+        )
+    })?;
     let h = handler.clone();
     let w = worker.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
         let data = ev.data();
         match get_string(&data, "type").as_str() {
             "hello" => {
-                let _ = w.post_message(&obj(&[("type", "init".into()), ("cpuOnly", cpu_only.into())]));
+                let _ = w.post_message(&obj(&[
+                    ("type", "init".into()),
+                    ("cpuOnly", cpu_only.into()),
+                ]));
             }
             "ready" => h(Event::Ready {
                 backend: get_string(&data, "backend"),
@@ -123,10 +137,12 @@ pub fn run(scan: &[u8], bundle: &[u8]) -> Result<(), String> {
             ("scan", Uint8Array::from(scan).into()),
             ("bundle", Uint8Array::from(bundle).into()),
         ]);
-        runner
-            .worker
-            .post_message(&msg)
-            .map_err(|e| format!("could not send the job to the worker ({})", crate::file::js_message(&e)))
+        runner.worker.post_message(&msg).map_err(|e| {
+            format!(
+                "could not send the job to the worker ({})",
+                crate::file::js_message(&e)
+            )
+        })
     })
 }
 
@@ -142,7 +158,10 @@ pub fn cancel() -> Result<(), String> {
 
 fn finished(data: &JsValue) -> Option<Finished> {
     let labels = get(data, "labels").dyn_into::<Uint16Array>().ok()?.to_vec();
-    let volumes_ml = get(data, "volumes").dyn_into::<Float64Array>().ok()?.to_vec();
+    let volumes_ml = get(data, "volumes")
+        .dyn_into::<Float64Array>()
+        .ok()?
+        .to_vec();
     let nifti = get(data, "nifti").dyn_into::<Uint8Array>().ok()?.to_vec();
     let names = js_sys::Array::from(&get(data, "names"))
         .iter()

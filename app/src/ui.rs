@@ -216,8 +216,12 @@ impl Ctx {
         if self.running() {
             return;
         }
-        let scan = self.scan.with_value(|s| s.as_ref().map(|s| s.bytes.clone()));
-        let model = self.model.with_value(|m| m.as_ref().map(|m| m.bytes.clone()));
+        let scan = self
+            .scan
+            .with_value(|s| s.as_ref().map(|s| s.bytes.clone()));
+        let model = self
+            .model
+            .with_value(|m| m.as_ref().map(|m| m.bytes.clone()));
         let (Some(scan), Some(model)) = (scan, model) else {
             self.run
                 .set(RunState::Failed("open a scan and a model first".into()));
@@ -239,7 +243,8 @@ impl Ctx {
     /// Decode and show a scan (replacing any previous one and its segmentation).
     fn load_scan(self, name: String, bytes: Vec<u8>) {
         self.cancel_run();
-        self.scan_state.set(ScanState::Busy(format!("Decoding {name}…")));
+        self.scan_state
+            .set(ScanState::Busy(format!("Decoding {name}…")));
         spawn_local(async move {
             file::yield_to_paint().await;
             match scan::open(&name, bytes) {
@@ -256,9 +261,9 @@ impl Ctx {
                     self.scan_rev.update(|r| *r += 1);
                     self.seg_rev.update(|r| *r += 1);
                 }
-                Err(message) => self
-                    .scan_state
-                    .set(ScanState::Failed(format!("Could not open {name}: {message}"))),
+                Err(message) => self.scan_state.set(ScanState::Failed(format!(
+                    "Could not open {name}: {message}"
+                ))),
             }
         });
     }
@@ -300,7 +305,8 @@ impl Ctx {
         let name = f.name();
         let lower = name.to_lowercase();
         let is_model = lower.ends_with(".bfm");
-        let is_scan = lower.ends_with(".nii") || lower.ends_with(".nii.gz") || lower.ends_with(".gz");
+        let is_scan =
+            lower.ends_with(".nii") || lower.ends_with(".nii.gz") || lower.ends_with(".gz");
         if !is_model && !is_scan {
             self.scan_state.set(ScanState::Failed(format!(
                 "{name} is neither a NIfTI scan (.nii, .nii.gz) nor a brainfm model (.bfm)"
@@ -308,7 +314,8 @@ impl Ctx {
             return;
         }
         if is_scan {
-            self.scan_state.set(ScanState::Busy(format!("Reading {name}…")));
+            self.scan_state
+                .set(ScanState::Busy(format!("Reading {name}…")));
         }
         spawn_local(async move {
             match file::read_bytes(&f).await {
@@ -317,9 +324,9 @@ impl Ctx {
                 Err(message) if is_model => self
                     .model_info
                     .set(Some(Err(format!("Could not read {name}: {message}")))),
-                Err(message) => self
-                    .scan_state
-                    .set(ScanState::Failed(format!("Could not read {name}: {message}"))),
+                Err(message) => self.scan_state.set(ScanState::Failed(format!(
+                    "Could not read {name}: {message}"
+                ))),
             }
         });
     }
@@ -330,9 +337,9 @@ impl Ctx {
         spawn_local(async move {
             match fetch_bytes(SAMPLE_URL).await {
                 Ok(bytes) => self.load_scan(SAMPLE_NAME.into(), bytes),
-                Err(e) => self
-                    .scan_state
-                    .set(ScanState::Failed(format!("Could not load the sample scan: {e}"))),
+                Err(e) => self.scan_state.set(ScanState::Failed(format!(
+                    "Could not load the sample scan: {e}"
+                ))),
             }
         });
     }
@@ -345,7 +352,11 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| file::js_message(&e))?;
     let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response".to_string())?;
     if !resp.ok() {
-        return Err(format!("the server answered {} {}", resp.status(), resp.status_text()));
+        return Err(format!(
+            "the server answered {} {}",
+            resp.status(),
+            resp.status_text()
+        ));
     }
     let buf = JsFuture::from(resp.array_buffer().map_err(|e| file::js_message(&e))?)
         .await
@@ -376,21 +387,27 @@ fn download(name: &str, mime: &str, bytes: &[u8]) -> Result<(), String> {
         let _ = web_sys::Url::revoke_object_url(&url);
     });
     if let Some(w) = web_sys::window() {
-        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 10_000);
+        let _ =
+            w.set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 10_000);
     }
     Ok(())
 }
 
 fn stem(name: &str) -> String {
     let base = name.split(' ').next().unwrap_or(name);
-    base.trim_end_matches(".gz").trim_end_matches(".nii").to_string()
+    base.trim_end_matches(".gz")
+        .trim_end_matches(".nii")
+        .to_string()
 }
 
 /// label,name,volume_ml rows.
 fn volumes_csv(names: &[String], volumes: &[f64]) -> String {
     let mut out = String::from("label,name,volume_ml\n");
     for (l, v) in volumes.iter().enumerate() {
-        let name = names.get(l).cloned().unwrap_or_else(|| format!("label {l}"));
+        let name = names
+            .get(l)
+            .cloned()
+            .unwrap_or_else(|| format!("label {l}"));
         let name = if name.contains([',', '"']) {
             format!("\"{}\"", name.replace('"', "\"\""))
         } else {
@@ -428,7 +445,10 @@ pub fn App() -> impl IntoView {
     });
 
     let on_pick = move |ev: leptos::ev::Event| {
-        let Some(input) = ev.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
+        else {
             return;
         };
         if let Some(files) = input.files() {
@@ -554,7 +574,10 @@ fn WindowControls(ctx: Ctx) -> impl IntoView {
     let range = move || {
         ctx.scan_rev.track();
         ctx.scan
-            .with_value(|s| s.as_ref().map(|s| (s.info.stats.min as f64, s.info.stats.max as f64)))
+            .with_value(|s| {
+                s.as_ref()
+                    .map(|s| (s.info.stats.min as f64, s.info.stats.max as f64))
+            })
             .unwrap_or((0.0, 1.0))
     };
     let step = move || {
@@ -590,19 +613,25 @@ fn PlaneView(ctx: Ctx, plane: Plane, canvas: NodeRef<html::Canvas>) -> impl Into
     let ax = plane.axes();
     let dims = move || {
         ctx.scan_rev.track();
-        ctx.scan.with_value(|s| s.as_ref().map(|s| s.display.dims)).unwrap_or([1; 3])
+        ctx.scan
+            .with_value(|s| s.as_ref().map(|s| s.display.dims))
+            .unwrap_or([1; 3])
     };
     let ras = move || {
         ctx.scan_rev.track();
-        ctx.scan.with_value(|s| s.as_ref().map(|s| s.info.shown_in_ras).unwrap_or(false))
+        ctx.scan
+            .with_value(|s| s.as_ref().map(|s| s.info.shown_in_ras).unwrap_or(false))
     };
     let mark = move |i: usize| move || if ras() { plane.marks()[i] } else { "" };
     let step = move |delta: i64| {
         let n = dims()[ax.fixed] as i64;
-        ctx.cursor.update(|c| c[ax.fixed] = (c[ax.fixed] as i64 + delta).clamp(0, n - 1) as usize);
+        ctx.cursor
+            .update(|c| c[ax.fixed] = (c[ax.fixed] as i64 + delta).clamp(0, n - 1) as usize);
     };
     let point = move |ev: &leptos::ev::MouseEvent| {
-        let Some(el) = canvas.get_untracked() else { return };
+        let Some(el) = canvas.get_untracked() else {
+            return;
+        };
         let el: HtmlCanvasElement = el;
         let rect = el.get_bounding_client_rect();
         if rect.width() <= 0.0 || rect.height() <= 0.0 {
@@ -610,7 +639,12 @@ fn PlaneView(ctx: Ctx, plane: Plane, canvas: NodeRef<html::Canvas>) -> impl Into
         }
         let x = (ev.client_x() - rect.left()) * el.width() as f64 / rect.width();
         let y = (ev.client_y() - rect.top()) * el.height() as f64 / rect.height();
-        let Some(geom) = ctx.scan.with_value(|s| s.as_ref().map(|s| view_geom(s, plane))) else { return };
+        let Some(geom) = ctx
+            .scan
+            .with_value(|s| s.as_ref().map(|s| view_geom(s, plane)))
+        else {
+            return;
+        };
         let (c, r) = (geom.col_voxel(x), geom.row_voxel(y));
         ctx.cursor.update(|cur| {
             cur[ax.col] = c;
@@ -654,25 +688,45 @@ fn PlaneView(ctx: Ctx, plane: Plane, canvas: NodeRef<html::Canvas>) -> impl Into
 
 fn view_geom(s: &Loaded, plane: Plane) -> SliceGeom {
     let v = &s.display;
-    SliceGeom::new(plane, v.dims, v.spacing, mm_per_pixel(v.dims, v.spacing, VIEW_PX))
+    SliceGeom::new(
+        plane,
+        v.dims,
+        v.spacing,
+        mm_per_pixel(v.dims, v.spacing, VIEW_PX),
+    )
 }
 
-fn draw_views(ctx: Ctx, canvases: &[NodeRef<html::Canvas>; 3], cursor: [usize; 3], win: (f64, f64), styles: &[LabelStyle]) {
+fn draw_views(
+    ctx: Ctx,
+    canvases: &[NodeRef<html::Canvas>; 3],
+    cursor: [usize; 3],
+    win: (f64, f64),
+    styles: &[LabelStyle],
+) {
     ctx.scan.with_value(|s| {
         let Some(s) = s else { return };
         ctx.seg.with_value(|seg| {
-            let labels = seg.as_ref().map(|g| &g.labels[..]).filter(|l| l.len() == s.display.data.len());
+            let labels = seg
+                .as_ref()
+                .map(|g| &g.labels[..])
+                .filter(|l| l.len() == s.display.data.len());
             let lut: Vec<[u8; 4]> = styles
                 .iter()
                 .enumerate()
                 .map(|(l, st)| {
                     let [r, g, b] = label_colour(l);
-                    let a = if st.visible && l != 0 { (st.opacity.clamp(0.0, 1.0) * 255.0).round() as u8 } else { 0 };
+                    let a = if st.visible && l != 0 {
+                        (st.opacity.clamp(0.0, 1.0) * 255.0).round() as u8
+                    } else {
+                        0
+                    };
                     [r, g, b, a]
                 })
                 .collect();
             for (plane, canvas) in Plane::ALL.into_iter().zip(canvases) {
-                let Some(el) = canvas.get_untracked() else { continue };
+                let Some(el) = canvas.get_untracked() else {
+                    continue;
+                };
                 let geom = view_geom(s, plane);
                 let ax = plane.axes();
                 let (img, shown) = render_slice(
@@ -685,14 +739,24 @@ fn draw_views(ctx: Ctx, canvases: &[NodeRef<html::Canvas>; 3], cursor: [usize; 3
                     win.0 as f32,
                     win.1 as f32,
                 );
-                let _ = paint(&el, &img, geom.col_pixel(cursor[ax.col]), geom.row_pixel(cursor[ax.row]));
+                let _ = paint(
+                    &el,
+                    &img,
+                    geom.col_pixel(cursor[ax.col]),
+                    geom.row_pixel(cursor[ax.row]),
+                );
                 let _ = el.set_attribute("data-overlay", &shown.to_string());
             }
         })
     })
 }
 
-fn paint(canvas: &HtmlCanvasElement, img: &crate::render::Rgba, cx: f64, cy: f64) -> Result<(), JsValue> {
+fn paint(
+    canvas: &HtmlCanvasElement,
+    img: &crate::render::Rgba,
+    cx: f64,
+    cy: f64,
+) -> Result<(), JsValue> {
     if canvas.width() != img.width || canvas.height() != img.height {
         canvas.set_width(img.width);
         canvas.set_height(img.height);
@@ -701,7 +765,11 @@ fn paint(canvas: &HtmlCanvasElement, img: &crate::render::Rgba, cx: f64, cy: f64
         .get_context("2d")?
         .ok_or_else(|| JsValue::from_str("no 2D context"))?
         .unchecked_into();
-    let data = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&img.pixels[..]), img.width, img.height)?;
+    let data = ImageData::new_with_u8_clamped_array_and_sh(
+        Clamped(&img.pixels[..]),
+        img.width,
+        img.height,
+    )?;
     ctx.put_image_data(&data, 0, 0)?;
     ctx.set_stroke_style_str("rgba(0, 255, 0, 0.7)");
     ctx.set_line_width(1.0);
@@ -719,7 +787,12 @@ fn paint(canvas: &HtmlCanvasElement, img: &crate::render::Rgba, cx: f64, cy: f64
 #[component]
 fn RunPanel(ctx: Ctx) -> impl IntoView {
     let has_model = move || matches!(ctx.model_info.get(), Some(Ok(_)));
-    let can_run = move || loaded_scan(ctx) && has_model() && ctx.compute.get().is_some() && !matches!(ctx.run.get(), RunState::Running { .. });
+    let can_run = move || {
+        loaded_scan(ctx)
+            && has_model()
+            && ctx.compute.get().is_some()
+            && !matches!(ctx.run.get(), RunState::Running { .. })
+    };
     view! {
         <section class="run">
             <div class="buttons">

@@ -58,19 +58,29 @@ async fn handle(data: JsValue) {
             post(&msg);
         }
         Some("run") => {
-            let scan = get(&data, "scan").dyn_into::<Uint8Array>().map(|a| a.to_vec());
-            let bundle = get(&data, "bundle").dyn_into::<Uint8Array>().map(|a| a.to_vec());
+            let scan = get(&data, "scan")
+                .dyn_into::<Uint8Array>()
+                .map(|a| a.to_vec());
+            let bundle = get(&data, "bundle")
+                .dyn_into::<Uint8Array>()
+                .map(|a| a.to_vec());
             let result = match (scan, bundle) {
                 (Ok(scan), Ok(bundle)) => run(&scan, &bundle).await,
                 _ => Err("internal error: the page sent no scan or no model".into()),
             };
             if let Err(message) = result {
-                post(&obj(&[("type", "error".into()), ("message", message.into())]));
+                post(&obj(&[
+                    ("type", "error".into()),
+                    ("message", message.into()),
+                ]));
             }
         }
         other => post(&obj(&[
             ("type", "error".into()),
-            ("message", format!("internal error: unknown request {other:?}").into()),
+            (
+                "message",
+                format!("internal error: unknown request {other:?}").into(),
+            ),
         ])),
     }
 }
@@ -103,7 +113,8 @@ fn stage_name(s: Stage) -> &'static str {
 }
 
 async fn run(scan: &[u8], bundle_bytes: &[u8]) -> Result<(), String> {
-    let (device, probe) = gpu::device().ok_or("the compute device is not ready yet; try again in a moment")?;
+    let (device, probe) =
+        gpu::device().ok_or("the compute device is not ready yet; try again in a moment")?;
     let image = match read_nifti(scan, &ReadOptions::default()) {
         Ok(image) => image,
         Err(VolumeError::FourDimensional { .. }) => read_nifti(
@@ -118,14 +129,20 @@ async fn run(scan: &[u8], bundle_bytes: &[u8]) -> Result<(), String> {
     };
     let t0 = js_sys::Date::now();
     let bundle = Bundle::from_bytes(bundle_bytes).map_err(|e| format!("the model file: {e}"))?;
-    let model = bundle.load_model(&device).map_err(|e| format!("the model file: {e}"))?;
+    let model = bundle
+        .load_model(&device)
+        .map_err(|e| format!("the model file: {e}"))?;
     let t_loaded = js_sys::Date::now();
     let meta = bundle.meta();
     let inference = InferenceConfig {
         patch: meta.patch_size,
         overlap: 0.5,
         mirror_tta: false,
-        max_batch: if probe.backend == Backend::WebGpu { 2 } else { 1 },
+        max_batch: if probe.backend == Backend::WebGpu {
+            2
+        } else {
+            1
+        },
         memory_budget: probe.budget,
     };
     let mut report = |p: Progress| {
@@ -137,14 +154,25 @@ async fn run(scan: &[u8], bundle_bytes: &[u8]) -> Result<(), String> {
         ]));
         ControlFlow::Continue(())
     };
-    let seg = segment_volume(&model, bundle.config(), meta, &image.volume, &inference, &device, &mut report)
-        .await
-        .map_err(|e| match probe.backend {
-            Backend::WebGpu => format!("{e} (on WebGPU; switch to the CPU and retry if the GPU is the problem)"),
-            Backend::Flex => e.to_string(),
-        })?;
+    let seg = segment_volume(
+        &model,
+        bundle.config(),
+        meta,
+        &image.volume,
+        &inference,
+        &device,
+        &mut report,
+    )
+    .await
+    .map_err(|e| match probe.backend {
+        Backend::WebGpu => {
+            format!("{e} (on WebGPU; switch to the CPU and retry if the GPU is the problem)")
+        }
+        Backend::Flex => e.to_string(),
+    })?;
     let t_done = js_sys::Date::now();
-    let nifti = write_labels(&image.header, &seg.labels).map_err(|e| format!("writing the segmentation: {e}"))?;
+    let nifti = write_labels(&image.header, &seg.labels)
+        .map_err(|e| format!("writing the segmentation: {e}"))?;
 
     let labels = Uint16Array::new_with_length(seg.labels.data.len() as u32);
     labels.copy_from(&seg.labels.data);
@@ -180,7 +208,15 @@ async fn run(scan: &[u8], bundle_bytes: &[u8]) -> Result<(), String> {
         ("names", names.into()),
         ("nifti", file.clone().into()),
     ]);
-    set(&msg, "dims", &Array::of3(&(seg.labels.dims[0] as f64).into(), &(seg.labels.dims[1] as f64).into(), &(seg.labels.dims[2] as f64).into()));
+    set(
+        &msg,
+        "dims",
+        &Array::of3(
+            &(seg.labels.dims[0] as f64).into(),
+            &(seg.labels.dims[1] as f64).into(),
+            &(seg.labels.dims[2] as f64).into(),
+        ),
+    );
     let transfer = Array::of2(&labels.buffer(), &file.buffer());
     post_transfer(&msg, &transfer);
     Ok(())

@@ -18,7 +18,11 @@ use burn::tensor::Distribution;
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
@@ -33,15 +37,33 @@ fn main() {
     let device = Device::flex().autodiff();
     device.seed(0);
     let model = preset.config(None).init(&device).expect("model");
-    let mut trainer = Trainer::new(model, TrainConfig::new(ObjectiveConfig::new(objective), 100));
-    let scans = Tensor::<5>::random([batch, 1, patch, patch, patch], Distribution::Normal(0.0, 1.0), &device);
-    let b = SslBatch { scans, subjects: (0..batch).map(|i| i / 2).collect() };
+    let mut trainer = Trainer::new(
+        model,
+        TrainConfig::new(ObjectiveConfig::new(objective), 100),
+    );
+    let scans = Tensor::<5>::random(
+        [batch, 1, patch, patch, patch],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let b = SslBatch {
+        scans,
+        subjects: (0..batch).map(|i| i / 2).collect(),
+    };
     let mut times = Vec::new();
     for k in 0..=steps {
         let t = Instant::now();
         let r = pollster::block_on(trainer.train_step(&b)).expect("step");
         let s = t.elapsed().as_secs_f64();
-        eprintln!("step {k}: {s:.2}s loss {:.4}{}", r.loss, if k == 0 { " (warm-up, not counted)" } else { "" });
+        eprintln!(
+            "step {k}: {s:.2}s loss {:.4}{}",
+            r.loss,
+            if k == 0 {
+                " (warm-up, not counted)"
+            } else {
+                ""
+            }
+        );
         if k > 0 {
             times.push(s);
         }

@@ -5,7 +5,12 @@ use std::process::Command;
 
 use brainfm_core::volume::{header_from_grid, write_labels, write_volume, LabelMap, Volume};
 
-const EYE: [[f64; 4]; 4] = [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]];
+const EYE: [[f64; 4]; 4] = [
+    [1.0, 0.0, 0.0, 0.0],
+    [0.0, 1.0, 0.0, 0.0],
+    [0.0, 0.0, 1.0, 0.0],
+    [0.0, 0.0, 0.0, 1.0],
+];
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("brainfm-eval-{}-{name}", std::process::id()));
@@ -31,8 +36,15 @@ fn write_map(path: &Path, n: usize, data: Vec<u16>) {
 }
 
 fn brainfm(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_brainfm")).args(args).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_brainfm"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
@@ -47,12 +59,22 @@ fn brute_hd95(a: &[u16], b: &[u16], n: usize) -> f64 {
                         continue;
                     }
                     let inside = |x: i64, y: i64, z: i64| {
-                        (0..n as i64).contains(&x) && (0..n as i64).contains(&y) && (0..n as i64).contains(&z) && m[x as usize + n * (y as usize + n * z as usize)] == 1
+                        (0..n as i64).contains(&x)
+                            && (0..n as i64).contains(&y)
+                            && (0..n as i64).contains(&z)
+                            && m[x as usize + n * (y as usize + n * z as usize)] == 1
                     };
                     let (x, y, z) = (i as i64, j as i64, k as i64);
-                    let all_in = [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)]
-                        .iter()
-                        .all(|(dx, dy, dz)| inside(x + dx, y + dy, z + dz));
+                    let all_in = [
+                        (1, 0, 0),
+                        (-1, 0, 0),
+                        (0, 1, 0),
+                        (0, -1, 0),
+                        (0, 0, 1),
+                        (0, 0, -1),
+                    ]
+                    .iter()
+                    .all(|(dx, dy, dz)| inside(x + dx, y + dy, z + dz));
                     if !all_in {
                         s.push([x, y, z]);
                     }
@@ -65,7 +87,15 @@ fn brute_hd95(a: &[u16], b: &[u16], n: usize) -> f64 {
     let directed = |from: &[[i64; 3]], to: &[[i64; 3]]| -> f64 {
         let mut d: Vec<f64> = from
             .iter()
-            .map(|p| to.iter().map(|q| (((p[0] - q[0]).pow(2) + (p[1] - q[1]).pow(2) + (p[2] - q[2]).pow(2)) as f64).sqrt()).fold(f64::INFINITY, f64::min))
+            .map(|p| {
+                to.iter()
+                    .map(|q| {
+                        (((p[0] - q[0]).pow(2) + (p[1] - q[1]).pow(2) + (p[2] - q[2]).pow(2))
+                            as f64)
+                            .sqrt()
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            })
             .collect();
         d.sort_by(f64::total_cmp);
         let pos = 0.95 * (d.len() - 1) as f64;
@@ -81,19 +111,31 @@ fn eval_matches_a_hand_built_overlap() {
     let n = 12;
     let pred = cube(n, [2, 2, 2], [6, 6, 6]); // 64 voxels
     let reference = cube(n, [3, 3, 3], [8, 7, 7]); // 5*4*4 = 80 voxels
-    // Overlap [3,6)^3 = 27 voxels: Dice = 54 / 144.
+                                                   // Overlap [3,6)^3 = 27 voxels: Dice = 54 / 144.
     let expected_dice = 54.0 / 144.0;
     let expected_hd95 = brute_hd95(&pred, &reference, n);
     write_map(&dir.join("p.nii.gz"), n, pred);
     write_map(&dir.join("r.nii.gz"), n, reference);
     let json = dir.join("scores.json");
-    let table = brainfm(&["eval", "--pred", dir.join("p.nii.gz").to_str().unwrap(), "--reference", dir.join("r.nii.gz").to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let table = brainfm(&[
+        "eval",
+        "--pred",
+        dir.join("p.nii.gz").to_str().unwrap(),
+        "--reference",
+        dir.join("r.nii.gz").to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert!(table.contains("mean dice"), "{table}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     let score = &report["cases"][0]["labels"][0];
     assert_eq!(score["label"], 1);
     assert!((score["dice"].as_f64().unwrap() - expected_dice).abs() < 1e-12);
-    assert!((score["hd95_mm"].as_f64().unwrap() - expected_hd95).abs() < 1e-9, "{score} vs {expected_hd95}");
+    assert!(
+        (score["hd95_mm"].as_f64().unwrap() - expected_hd95).abs() < 1e-9,
+        "{score} vs {expected_hd95}"
+    );
     assert!((score["predicted_ml"].as_f64().unwrap() - 0.064).abs() < 1e-12);
     assert!((score["reference_ml"].as_f64().unwrap() - 0.080).abs() < 1e-12);
     assert!((report["summary"][0]["mean_dice"].as_f64().unwrap() - expected_dice).abs() < 1e-12);
@@ -110,28 +152,68 @@ fn eval_segments_an_nnunet_dataset_with_a_model() {
     let n = 32;
     let ball: Vec<u16> = (0..n * n * n)
         .map(|i| {
-            let (x, y, z) = ((i % n) as f64 - 15.5, ((i / n) % n) as f64 - 15.5, (i / (n * n)) as f64 - 15.5);
+            let (x, y, z) = (
+                (i % n) as f64 - 15.5,
+                ((i / n) % n) as f64 - 15.5,
+                (i / (n * n)) as f64 - 15.5,
+            );
             ((x * x + y * y + z * z).sqrt() < 9.0) as u16
         })
         .collect();
-    let image = Volume::new([n; 3], [1.0; 3], EYE, ball.iter().map(|&l| 100.0 + 50.0 * l as f32).collect()).unwrap();
-    std::fs::write(data.join("imagesTr/ball_0000.nii.gz"), write_volume(None, &image).unwrap()).unwrap();
+    let image = Volume::new(
+        [n; 3],
+        [1.0; 3],
+        EYE,
+        ball.iter().map(|&l| 100.0 + 50.0 * l as f32).collect(),
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("imagesTr/ball_0000.nii.gz"),
+        write_volume(None, &image).unwrap(),
+    )
+    .unwrap();
     write_map(&data.join("labelsTr/ball.nii.gz"), n, ball);
     let model = dir.join("m.bfm");
-    brainfm(&["init", "--preset", "tiny", "--classes", "background,ball", "--spacing", "2", "--output", model.to_str().unwrap()]);
+    brainfm(&[
+        "init",
+        "--preset",
+        "tiny",
+        "--classes",
+        "background,ball",
+        "--spacing",
+        "2",
+        "--output",
+        model.to_str().unwrap(),
+    ]);
     let json = dir.join("scores.json");
-    brainfm(&["eval", "--quiet", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--json", json.to_str().unwrap()]);
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    brainfm(&[
+        "eval",
+        "--quiet",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     assert_eq!(report["cases"].as_array().unwrap().len(), 1);
     assert_eq!(report["summary"][0]["name"], "ball");
-    let reference_ml = report["cases"][0]["labels"][0]["reference_ml"].as_f64().unwrap();
+    let reference_ml = report["cases"][0]["labels"][0]["reference_ml"]
+        .as_f64()
+        .unwrap();
     assert!((reference_ml - ball_volume_ml(n)).abs() < 1e-9);
 }
 
 fn ball_volume_ml(n: usize) -> f64 {
     (0..n * n * n)
         .filter(|i| {
-            let (x, y, z) = ((i % n) as f64 - 15.5, ((i / n) % n) as f64 - 15.5, (i / (n * n)) as f64 - 15.5);
+            let (x, y, z) = (
+                (i % n) as f64 - 15.5,
+                ((i / n) % n) as f64 - 15.5,
+                (i / (n * n)) as f64 - 15.5,
+            );
             (x * x + y * y + z * z).sqrt() < 9.0
         })
         .count() as f64

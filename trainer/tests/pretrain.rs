@@ -14,8 +14,15 @@ use burn::prelude::*;
 const AAL: &str = "/usr/share/mricron/templates/aal.nii.gz";
 
 fn brainfm(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_brainfm")).args(args).output().expect("brainfm runs");
-    assert!(out.status.success(), "brainfm {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_brainfm"))
+        .args(args)
+        .output()
+        .expect("brainfm runs");
+    assert!(
+        out.status.success(),
+        "brainfm {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
@@ -28,7 +35,21 @@ fn scratch(name: &str) -> PathBuf {
 
 fn synth(out: &Path, subjects: usize, seed: u64) {
     let s = out.to_str().unwrap();
-    brainfm(&["synth", "--labels", AAL, "--subjects", &subjects.to_string(), "--spacing", "4", "--deform-mm", "6", "--seed", &seed.to_string(), "--output", s]);
+    brainfm(&[
+        "synth",
+        "--labels",
+        AAL,
+        "--subjects",
+        &subjects.to_string(),
+        "--spacing",
+        "4",
+        "--deform-mm",
+        "6",
+        "--seed",
+        &seed.to_string(),
+        "--output",
+        s,
+    ]);
 }
 
 /// Last logged loss (and recon term) per step: a resumed run re-logs steps after its checkpoint.
@@ -48,8 +69,28 @@ fn losses(metrics: &Path) -> BTreeMap<u64, (f64, f64)> {
 
 fn pretrain_args<'a>(data: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
     vec![
-        "pretrain", "--data", data, "--output", out, "--preset", "tiny", "--objective", "swap", "--steps", steps, "--patch", "16",
-        "--batch", "2", "--lr", "2e-3", "--spacing", "4", "--quiet", "--seed", "3",
+        "pretrain",
+        "--data",
+        data,
+        "--output",
+        out,
+        "--preset",
+        "tiny",
+        "--objective",
+        "swap",
+        "--steps",
+        steps,
+        "--patch",
+        "16",
+        "--batch",
+        "2",
+        "--lr",
+        "2e-3",
+        "--spacing",
+        "4",
+        "--quiet",
+        "--seed",
+        "3",
     ]
 }
 
@@ -72,9 +113,14 @@ fn swap_pretraining_cuts_the_loss_and_separates_subjects() {
 
     let l = losses(&run.join("metrics.jsonl"));
     assert_eq!(l.len(), 240);
-    let mean = |r: std::ops::Range<u64>| r.clone().map(|k| l[&k].1).sum::<f64>() / (r.end - r.start) as f64;
+    let mean = |r: std::ops::Range<u64>| {
+        r.clone().map(|k| l[&k].1).sum::<f64>() / (r.end - r.start) as f64
+    };
     let (first, last) = (mean(0..20), mean(220..240));
-    assert!(last < 0.6 * first, "reconstruction loss {first:.4} -> {last:.4}: not cut by 40 %");
+    assert!(
+        last < 0.6 * first,
+        "reconstruction loss {first:.4} -> {last:.4}: not cut by 40 %"
+    );
 
     // Held-out subjects: z_s of two contrasts of one subject must be closer than z_s of
     // different subjects (also in different contrasts, so contrast alone cannot decide).
@@ -91,7 +137,8 @@ fn swap_pretraining_cuts_the_loss_and_separates_subjects() {
         for z in 0..16 {
             for y in 0..16 {
                 for x in 0..16 {
-                    patch[x + 16 * (y + 16 * z)] = pre.volume.data[(c[0] + x) + d[0] * ((c[1] + y) + d[1] * (c[2] + z))];
+                    patch[x + 16 * (y + 16 * z)] =
+                        pre.volume.data[(c[0] + x) + d[0] * ((c[1] + y) + d[1] * (c[2] + z))];
                 }
             }
         }
@@ -99,8 +146,13 @@ fn swap_pretraining_cuts_the_loss_and_separates_subjects() {
         model.represent(x).latents.unwrap().subject_mean
     };
     let contrasts = ["T1w", "T2w", "FLAIR"];
-    let z: Vec<Vec<Tensor<5>>> = (1..=3).map(|s| contrasts.iter().map(|c| latent(s, c)).collect()).collect();
-    let cos = |a: &Tensor<5>, b: &Tensor<5>| pollster::block_on(cosine_per_voxel(a.clone(), b.clone()).into_scalar_async::<f32>()).unwrap();
+    let z: Vec<Vec<Tensor<5>>> = (1..=3)
+        .map(|s| contrasts.iter().map(|c| latent(s, c)).collect())
+        .collect();
+    let cos = |a: &Tensor<5>, b: &Tensor<5>| {
+        pollster::block_on(cosine_per_voxel(a.clone(), b.clone()).into_scalar_async::<f32>())
+            .unwrap()
+    };
     let (mut same, mut diff) = (vec![], vec![]);
     for s in 0..3 {
         for t in 0..3 {
@@ -108,15 +160,28 @@ fn swap_pretraining_cuts_the_loss_and_separates_subjects() {
                 for b in 0..3 {
                     if a != b && (s < t || (s == t && a < b)) {
                         let d = 1.0 - cos(&z[s][a], &z[t][b]);
-                        if s == t { same.push(d) } else { diff.push(d) }
+                        if s == t {
+                            same.push(d)
+                        } else {
+                            diff.push(d)
+                        }
                     }
                 }
             }
         }
     }
     let avg = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
-    eprintln!("held-out z_s cosine distance: same subject {:.4}, different subjects {:.4}", avg(&same), avg(&diff));
-    assert!(avg(&same) < avg(&diff), "same-subject distance {} not below different-subject {}", avg(&same), avg(&diff));
+    eprintln!(
+        "held-out z_s cosine distance: same subject {:.4}, different subjects {:.4}",
+        avg(&same),
+        avg(&diff)
+    );
+    assert!(
+        avg(&same) < avg(&diff),
+        "same-subject distance {} not below different-subject {}",
+        avg(&same),
+        avg(&diff)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -138,10 +203,17 @@ fn a_killed_run_resumes_to_the_same_losses() {
     // Same run, killed (SIGKILL) once it is past its second checkpoint.
     let mut args = pretrain_args(ds, cut.to_str().unwrap(), "40");
     args.extend(["--checkpoint-every", "8"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_brainfm")).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brainfm"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let n = std::fs::read_to_string(cut.join("metrics.jsonl")).map(|t| t.lines().count()).unwrap_or(0);
+        let n = std::fs::read_to_string(cut.join("metrics.jsonl"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
         if n >= 19 || Instant::now() > deadline {
             break;
         }
@@ -154,14 +226,22 @@ fn a_killed_run_resumes_to_the_same_losses() {
     args.push("--resume");
     brainfm(&args);
 
-    let (a, b) = (losses(&full.join("metrics.jsonl")), losses(&cut.join("metrics.jsonl")));
+    let (a, b) = (
+        losses(&full.join("metrics.jsonl")),
+        losses(&cut.join("metrics.jsonl")),
+    );
     assert_eq!(a.len(), 40);
     assert_eq!(b.len(), 40);
     for (k, (x, _)) in &a {
         let y = b[k].0;
-        assert!((x - y).abs() <= 1e-3 * x.abs().max(1.0), "step {k}: uninterrupted {x} vs resumed {y} (killed after {killed_at} steps)");
+        assert!(
+            (x - y).abs() <= 1e-3 * x.abs().max(1.0),
+            "step {k}: uninterrupted {x} vs resumed {y} (killed after {killed_at} steps)"
+        );
     }
     // The resumed run re-did the steps after its last checkpoint and logged the resume.
-    assert!(std::fs::read_to_string(cut.join("metrics.jsonl")).unwrap().contains("\"resume\""));
+    assert!(std::fs::read_to_string(cut.join("metrics.jsonl"))
+        .unwrap()
+        .contains("\"resume\""));
     let _ = std::fs::remove_dir_all(&dir);
 }

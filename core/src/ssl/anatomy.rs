@@ -24,8 +24,12 @@ pub fn subject_averaging(subjects: &[usize]) -> Vec<f32> {
 pub fn subject_mean_per_scan(z: Tensor<5>, subjects: &[usize]) -> Tensor<5> {
     let dims = z.dims();
     let n = dims[0];
-    let m = Tensor::<2>::from_data(TensorData::new(subject_averaging(subjects), [n, n]), &z.device());
-    m.matmul(z.reshape([n, dims[1] * dims[2] * dims[3] * dims[4]])).reshape(dims)
+    let m = Tensor::<2>::from_data(
+        TensorData::new(subject_averaging(subjects), [n, n]),
+        &z.device(),
+    );
+    m.matmul(z.reshape([n, dims[1] * dims[2] * dims[3] * dims[4]]))
+        .reshape(dims)
 }
 
 /// Mean over scans of subjects with two or more scans of `1 - cos(z_i, subject mean)`;
@@ -35,7 +39,13 @@ pub fn anatomy_consistency(z_subject: Tensor<5>, subjects: &[usize]) -> Tensor<1
     let n = subjects.len();
     let weights: Vec<f32> = subjects
         .iter()
-        .map(|s| if subjects.iter().filter(|&t| t == s).count() > 1 { 1.0 } else { 0.0 })
+        .map(|s| {
+            if subjects.iter().filter(|&t| t == s).count() > 1 {
+                1.0
+            } else {
+                0.0
+            }
+        })
         .collect();
     let used: f32 = weights.iter().sum();
     if used == 0.0 {
@@ -44,7 +54,9 @@ pub fn anatomy_consistency(z_subject: Tensor<5>, subjects: &[usize]) -> Tensor<1
     let mean = subject_mean_per_scan(z_subject.clone(), subjects);
     let cos = cosine_per_scan(z_subject, mean);
     let w = Tensor::<1>::from_data(TensorData::new(weights, [n]), &device);
-    (cos.neg().add_scalar(1.0) * w).sum().div_scalar(used as f64)
+    (cos.neg().add_scalar(1.0) * w)
+        .sum()
+        .div_scalar(used as f64)
 }
 
 /// Pair weights for [`weighted_pair_cosine`](super::latent::weighted_pair_cosine): every

@@ -14,13 +14,19 @@ pub fn sample_latent(mean: Tensor<5>, logvar: Tensor<5>, rng: &mut Rng) -> Tenso
     let dims = mean.dims();
     let n: usize = dims.iter().product();
     let eps = Tensor::<5>::from_data(TensorData::new(rng.normals(n), dims), &mean.device());
-    mean + eps * logvar.clamp(-LOGVAR_LIMIT, LOGVAR_LIMIT).mul_scalar(0.5).exp()
+    mean + eps
+        * logvar
+            .clamp(-LOGVAR_LIMIT, LOGVAR_LIMIT)
+            .mul_scalar(0.5)
+            .exp()
 }
 
 /// `KL(N(mean, exp(logvar)) || N(0, 1))`, averaged over every latent element.
 pub fn kl_divergence(mean: Tensor<5>, logvar: Tensor<5>) -> Tensor<1> {
     let logvar = logvar.clamp(-LOGVAR_LIMIT, LOGVAR_LIMIT);
-    (logvar.clone().add_scalar(1.0) - mean.square() - logvar.exp()).mean().mul_scalar(-0.5)
+    (logvar.clone().add_scalar(1.0) - mean.square() - logvar.exp())
+        .mean()
+        .mul_scalar(-0.5)
 }
 
 /// Cosine similarity along channels at every voxel (`F.cosine_similarity(a, b, dim=1)`),
@@ -56,5 +62,8 @@ pub fn cosine_per_scan(a: Tensor<5>, b: Tensor<5>) -> Tensor<1> {
     let [n, _, d, h, w] = a.dims();
     let dot = (a.clone() * b.clone()).sum_dim(1);
     let norms = (a.square().sum_dim(1).sqrt() * b.square().sum_dim(1).sqrt()).clamp_min(1e-8);
-    (dot / norms).reshape([n, d * h * w]).mean_dim(1).reshape([n])
+    (dot / norms)
+        .reshape([n, d * h * w])
+        .mean_dim(1)
+        .reshape([n])
 }

@@ -18,20 +18,31 @@ pub struct MaskConfig {
 impl MaskConfig {
     /// FOMO25 winner: 4-voxel cubes, 60 %.
     pub fn fomo25() -> Self {
-        Self { block: 4, ratio: 0.6 }
+        Self {
+            block: 4,
+            ratio: 0.6,
+        }
     }
 
     /// nnssl / SSL3D winner: 16-voxel cubes, 75 %.
     pub fn nnssl() -> Self {
-        Self { block: 16, ratio: 0.75 }
+        Self {
+            block: 16,
+            ratio: 0.75,
+        }
     }
 
     pub fn validate(&self) -> Result<(), SslError> {
         if self.block == 0 {
-            return Err(SslError::BadMask("block size must be at least 1 voxel".into()));
+            return Err(SslError::BadMask(
+                "block size must be at least 1 voxel".into(),
+            ));
         }
         if !(0.0..1.0).contains(&self.ratio) {
-            return Err(SslError::BadMask(format!("ratio {} must be in [0, 1)", self.ratio)));
+            return Err(SslError::BadMask(format!(
+                "ratio {} must be in [0, 1)",
+                self.ratio
+            )));
         }
         Ok(())
     }
@@ -46,10 +57,19 @@ impl Default for MaskConfig {
 /// One mask per scan, `1.0` where masked, laid out `[n, d, h, w]` (last axis fastest).
 /// Blocks tile the patch from the origin; edge blocks are clipped. Exactly
 /// `round(ratio * blocks)` blocks are masked per scan.
-pub fn block_mask(n: usize, dims: [usize; 3], cfg: &MaskConfig, rng: &mut Rng) -> Result<Vec<f32>, SslError> {
+pub fn block_mask(
+    n: usize,
+    dims: [usize; 3],
+    cfg: &MaskConfig,
+    rng: &mut Rng,
+) -> Result<Vec<f32>, SslError> {
     cfg.validate()?;
     let b = cfg.block;
-    let cells = [dims[0].div_ceil(b), dims[1].div_ceil(b), dims[2].div_ceil(b)];
+    let cells = [
+        dims[0].div_ceil(b),
+        dims[1].div_ceil(b),
+        dims[2].div_ceil(b),
+    ];
     let total = cells[0] * cells[1] * cells[2];
     let masked = ((cfg.ratio * total as f64).round() as usize).min(total);
     let voxels = dims[0] * dims[1] * dims[2];
@@ -63,7 +83,11 @@ pub fn block_mask(n: usize, dims: [usize; 3], cfg: &MaskConfig, rng: &mut Rng) -
         }
         let dst = &mut out[scan * voxels..(scan + 1) * voxels];
         for &cell in &order[..masked] {
-            let (cz, cy, cx) = (cell / (cells[1] * cells[2]), (cell / cells[2]) % cells[1], cell % cells[2]);
+            let (cz, cy, cx) = (
+                cell / (cells[1] * cells[2]),
+                (cell / cells[2]) % cells[1],
+                cell % cells[2],
+            );
             for z in cz * b..((cz + 1) * b).min(dims[0]) {
                 for y in cy * b..((cy + 1) * b).min(dims[1]) {
                     let row = (z * dims[1] + y) * dims[2];
@@ -76,9 +100,18 @@ pub fn block_mask(n: usize, dims: [usize; 3], cfg: &MaskConfig, rng: &mut Rng) -
 }
 
 /// [`block_mask`] as a `[n, 1, d, h, w]` tensor on `device`.
-pub fn mask_tensor(n: usize, dims: [usize; 3], cfg: &MaskConfig, rng: &mut Rng, device: &Device) -> Result<Tensor<5>, SslError> {
+pub fn mask_tensor(
+    n: usize,
+    dims: [usize; 3],
+    cfg: &MaskConfig,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Tensor<5>, SslError> {
     let data = block_mask(n, dims, cfg, rng)?;
-    Ok(Tensor::from_data(TensorData::new(data, [n, 1, dims[0], dims[1], dims[2]]), device))
+    Ok(Tensor::from_data(
+        TensorData::new(data, [n, 1, dims[0], dims[1], dims[2]]),
+        device,
+    ))
 }
 
 /// Zero-fill the masked voxels.

@@ -17,7 +17,9 @@ pub mod swap;
 mod tests;
 
 pub use anatomy::{anatomy_consistency, same_subject_pairs, subject_mean_per_scan};
-pub use latent::{cosine_per_scan, cosine_per_voxel, kl_divergence, sample_latent, weighted_pair_cosine};
+pub use latent::{
+    cosine_per_scan, cosine_per_voxel, kl_divergence, sample_latent, weighted_pair_cosine,
+};
 pub use mask::{apply_mask, block_mask, mask_tensor, MaskConfig};
 pub use objective::{compute, Objective, ObjectiveConfig, ObjectiveOutput, SslBatch};
 pub use recon::{masked_mse, reconstruction_loss, smooth_l1, ReconLoss};
@@ -26,7 +28,10 @@ pub use swap::{swap_loss, SwapTerms, SwapWeights};
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SslError {
     #[error("the {objective} objective needs {what}")]
-    ModelLacks { objective: &'static str, what: &'static str },
+    ModelLacks {
+        objective: &'static str,
+        what: &'static str,
+    },
     #[error("invalid batch: {0}")]
     BadBatch(String),
     #[error("invalid masking: {0}")]

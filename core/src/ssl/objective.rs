@@ -34,7 +34,9 @@ impl Objective {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Objective::Mae, Objective::Swap, Objective::SwapAnat].into_iter().find(|o| o.name() == s)
+        [Objective::Mae, Objective::Swap, Objective::SwapAnat]
+            .into_iter()
+            .find(|o| o.name() == s)
     }
 }
 
@@ -62,7 +64,13 @@ impl ObjectiveConfig {
             Objective::Mae => (MaskConfig::nnssl(), ReconLoss::MaskedMse),
             _ => (MaskConfig::fomo25(), ReconLoss::SmoothL1 { beta: 0.1 }),
         };
-        Self { objective, mask, recon, swap: SwapWeights::default(), anatomy: default_anatomy() }
+        Self {
+            objective,
+            mask,
+            recon,
+            swap: SwapWeights::default(),
+            anatomy: default_anatomy(),
+        }
     }
 }
 
@@ -77,10 +85,15 @@ impl SslBatch {
     pub fn validate(&self) -> Result<(), SslError> {
         let [n, c, ..] = self.scans.dims();
         if c != 1 {
-            return Err(SslError::BadBatch(format!("scans must have 1 channel, got {c}")));
+            return Err(SslError::BadBatch(format!(
+                "scans must have 1 channel, got {c}"
+            )));
         }
         if n != self.subjects.len() || n == 0 {
-            return Err(SslError::BadBatch(format!("{n} scans but {} subject ids", self.subjects.len())));
+            return Err(SslError::BadBatch(format!(
+                "{n} scans but {} subject ids",
+                self.subjects.len()
+            )));
         }
         Ok(())
     }
@@ -93,7 +106,13 @@ pub struct ObjectiveOutput {
 }
 
 /// One forward pass of the configured objective.
-pub fn compute(model: &BrainNet, batch: &SslBatch, cfg: &ObjectiveConfig, step: u64, rng: &mut Rng) -> Result<ObjectiveOutput, SslError> {
+pub fn compute(
+    model: &BrainNet,
+    batch: &SslBatch,
+    cfg: &ObjectiveConfig,
+    step: u64,
+    rng: &mut Rng,
+) -> Result<ObjectiveOutput, SslError> {
     batch.validate()?;
     let [n, _, d, h, w] = batch.scans.dims();
     let mask = mask_tensor(n, [d, h, w], &cfg.mask, rng, &batch.scans.device())?;
@@ -103,18 +122,39 @@ pub fn compute(model: &BrainNet, batch: &SslBatch, cfg: &ObjectiveConfig, step: 
             let pred = if model.latent.is_some() && model.recon.is_some() {
                 let rep = model.represent(input);
                 let deep = rep.deep();
-                model.reconstruct(deep).map_err(|_| SslError::ModelLacks { objective: "mae", what: "a decoder" })?
+                model.reconstruct(deep).map_err(|_| SslError::ModelLacks {
+                    objective: "mae",
+                    what: "a decoder",
+                })?
             } else {
-                model.segment(input).map_err(|_| SslError::ModelLacks { objective: "mae", what: "a decoder" })?
+                model.segment(input).map_err(|_| SslError::ModelLacks {
+                    objective: "mae",
+                    what: "a decoder",
+                })?
             };
             if pred.dims()[1] != 1 {
-                return Err(SslError::ModelLacks { objective: "mae", what: "a 1-channel reconstruction decoder" });
+                return Err(SslError::ModelLacks {
+                    objective: "mae",
+                    what: "a 1-channel reconstruction decoder",
+                });
             }
             let loss = reconstruction_loss(&cfg.recon, pred, batch.scans.clone(), mask);
-            Ok(ObjectiveOutput { loss: loss.clone(), terms: vec![("recon", loss)] })
+            Ok(ObjectiveOutput {
+                loss: loss.clone(),
+                terms: vec![("recon", loss)],
+            })
         }
         Objective::Swap | Objective::SwapAnat => {
-            let t = swap_loss(model, batch.scans.clone(), &batch.subjects, mask, &cfg.recon, &cfg.swap, step, rng)?;
+            let t = swap_loss(
+                model,
+                batch.scans.clone(),
+                &batch.subjects,
+                mask,
+                &cfg.recon,
+                &cfg.swap,
+                step,
+                rng,
+            )?;
             let mut loss = t.total;
             let mut terms = vec![
                 ("recon", t.self_recon),

@@ -35,7 +35,12 @@ pub fn smooth_l1(pred: Tensor<5>, target: Tensor<5>, beta: f64) -> Tensor<1> {
     linear.mask_where(small, quadratic).mean()
 }
 
-pub fn reconstruction_loss(kind: &ReconLoss, pred: Tensor<5>, target: Tensor<5>, mask: Tensor<5>) -> Tensor<1> {
+pub fn reconstruction_loss(
+    kind: &ReconLoss,
+    pred: Tensor<5>,
+    target: Tensor<5>,
+    mask: Tensor<5>,
+) -> Tensor<1> {
     match kind {
         ReconLoss::MaskedMse => masked_mse(pred, target, mask),
         ReconLoss::SmoothL1 { beta } => smooth_l1(pred, target, *beta),

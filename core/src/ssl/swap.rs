@@ -36,7 +36,14 @@ pub struct SwapWeights {
 
 impl Default for SwapWeights {
     fn default() -> Self {
-        Self { self_recon: 3.0, cross_recon: 1.0, kl_max: 1e-3, kl_ramp_steps: 1000, subject_pull: 0.5, modality_push: 0.5 }
+        Self {
+            self_recon: 3.0,
+            cross_recon: 1.0,
+            kl_max: 1e-3,
+            kl_ramp_steps: 1000,
+            subject_pull: 0.5,
+            modality_push: 0.5,
+        }
     }
 }
 
@@ -75,15 +82,24 @@ pub fn swap_loss(
     step: u64,
     rng: &mut Rng,
 ) -> Result<SwapTerms, SslError> {
-    let lacks = |what| SslError::ModelLacks { objective: "swap", what };
+    let lacks = |what| SslError::ModelLacks {
+        objective: "swap",
+        what,
+    };
     let rep = model.represent(apply_mask(scans.clone(), mask.clone()));
-    let lat = rep.latents.ok_or(lacks("a subject/modality latent split"))?;
+    let lat = rep
+        .latents
+        .ok_or(lacks("a subject/modality latent split"))?;
     let z_s = sample_latent(lat.subject_mean.clone(), lat.subject_logvar.clone(), rng);
     let z_m = sample_latent(lat.modality_mean.clone(), lat.modality_logvar.clone(), rng);
     let z_s_subject = subject_mean_per_scan(z_s.clone(), subjects);
 
-    let own = model.reconstruct(Tensor::cat(vec![z_s, z_m.clone()], 1)).map_err(|_| lacks("a reconstruction decoder"))?;
-    let swapped = model.reconstruct(Tensor::cat(vec![z_s_subject, z_m], 1)).map_err(|_| lacks("a reconstruction decoder"))?;
+    let own = model
+        .reconstruct(Tensor::cat(vec![z_s, z_m.clone()], 1))
+        .map_err(|_| lacks("a reconstruction decoder"))?;
+    let swapped = model
+        .reconstruct(Tensor::cat(vec![z_s_subject, z_m], 1))
+        .map_err(|_| lacks("a reconstruction decoder"))?;
     // Losses average over scans; x2 turns that into the winner's sum over a pair.
     let self_recon = reconstruction_loss(recon, own, scans.clone(), mask.clone()).mul_scalar(2.0);
     let cross_recon = reconstruction_loss(recon, swapped, scans, mask).mul_scalar(2.0);
@@ -105,8 +121,20 @@ pub fn swap_loss(
         + kl.clone().mul_scalar(weights.kl_weight(step));
     if has_pairs {
         total = total
-            + subject_cos.clone().neg().add_scalar(1.0).mul_scalar(weights.subject_pull)
+            + subject_cos
+                .clone()
+                .neg()
+                .add_scalar(1.0)
+                .mul_scalar(weights.subject_pull)
             + modality_cos.clone().mul_scalar(weights.modality_push);
     }
-    Ok(SwapTerms { self_recon, cross_recon, kl, subject_cos, modality_cos, subject_mean: lat.subject_mean, total })
+    Ok(SwapTerms {
+        self_recon,
+        cross_recon,
+        kl,
+        subject_cos,
+        modality_cos,
+        subject_mean: lat.subject_mean,
+        total,
+    })
 }

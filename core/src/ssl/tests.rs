@@ -21,7 +21,10 @@ fn t5(data: Vec<f32>, dims: [usize; 5]) -> Tensor<5> {
 
 #[test]
 fn block_mask_hides_exactly_the_ratio_in_aligned_cubes() {
-    let cfg = MaskConfig { block: 4, ratio: 0.6 };
+    let cfg = MaskConfig {
+        block: 4,
+        ratio: 0.6,
+    };
     let dims = [16, 12, 8];
     let m = block_mask(3, dims, &cfg, &mut Rng::new(5)).unwrap();
     let voxels = 16 * 12 * 8;
@@ -29,7 +32,11 @@ fn block_mask_hides_exactly_the_ratio_in_aligned_cubes() {
     let expected = (0.6f64 * blocks as f64).round() as usize * 64;
     for scan in 0..3 {
         let s = &m[scan * voxels..(scan + 1) * voxels];
-        assert_eq!(s.iter().filter(|&&v| v == 1.0).count(), expected, "scan {scan}");
+        assert_eq!(
+            s.iter().filter(|&&v| v == 1.0).count(),
+            expected,
+            "scan {scan}"
+        );
         // Every 4^3 cube is all hidden or all visible.
         for cz in 0..4 {
             for cy in 0..3 {
@@ -55,20 +62,55 @@ fn block_mask_hides_exactly_the_ratio_in_aligned_cubes() {
 
 #[test]
 fn block_mask_clips_edge_blocks_and_rejects_bad_configs() {
-    let cfg = MaskConfig { block: 16, ratio: 0.75 };
+    let cfg = MaskConfig {
+        block: 16,
+        ratio: 0.75,
+    };
     let m = block_mask(1, [20, 20, 20], &cfg, &mut Rng::new(1)).unwrap();
     assert_eq!(m.len(), 8000);
-    assert_eq!(MaskConfig { block: 0, ratio: 0.5 }.validate().is_err(), true);
-    assert!(block_mask(1, [8, 8, 8], &MaskConfig { block: 2, ratio: 1.5 }, &mut Rng::new(1)).is_err());
-    let none = block_mask(1, [8, 8, 8], &MaskConfig { block: 2, ratio: 0.0 }, &mut Rng::new(1)).unwrap();
+    assert_eq!(
+        MaskConfig {
+            block: 0,
+            ratio: 0.5
+        }
+        .validate()
+        .is_err(),
+        true
+    );
+    assert!(block_mask(
+        1,
+        [8, 8, 8],
+        &MaskConfig {
+            block: 2,
+            ratio: 1.5
+        },
+        &mut Rng::new(1)
+    )
+    .is_err());
+    let none = block_mask(
+        1,
+        [8, 8, 8],
+        &MaskConfig {
+            block: 2,
+            ratio: 0.0,
+        },
+        &mut Rng::new(1),
+    )
+    .unwrap();
     assert!(none.iter().all(|&v| v == 0.0));
 }
 
 #[test]
 fn masked_mse_counts_only_hidden_voxels() {
     let target = t5(vec![0.0; 8], [1, 1, 2, 2, 2]);
-    let mask = t5(vec![1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [1, 1, 2, 2, 2]);
-    let pred = t5(vec![1.0, 3.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0], [1, 1, 2, 2, 2]);
+    let mask = t5(
+        vec![1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [1, 1, 2, 2, 2],
+    );
+    let pred = t5(
+        vec![1.0, 3.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0],
+        [1, 1, 2, 2, 2],
+    );
     let v = scalar(masked_mse(pred, target.clone(), mask.clone()));
     assert!((v - 5.0).abs() < 1e-4, "masked mse {v}");
     let visible = t5(vec![0.0; 8], [1, 1, 2, 2, 2]);
@@ -115,7 +157,10 @@ fn cosines_of_equal_opposite_and_paired_latents() {
     assert!((scalar(cosine_per_voxel(a.clone(), a.clone())) - 1.0).abs() < 1e-5);
     assert!((scalar(cosine_per_voxel(a.clone(), a.clone().neg())) + 1.0).abs() < 1e-5);
     // The Gram-matrix pair cosine equals the direct one for scans 0 and 1.
-    let direct = scalar(cosine_per_voxel(a.clone().slice([0..1]), a.clone().slice([1..2])));
+    let direct = scalar(cosine_per_voxel(
+        a.clone().slice([0..1]),
+        a.clone().slice([1..2]),
+    ));
     let w = same_subject_pairs(&[7, 7]).unwrap();
     let gram = scalar(weighted_pair_cosine(a, &w));
     assert!((direct - gram).abs() < 1e-5, "direct {direct} gram {gram}");
@@ -124,10 +169,16 @@ fn cosines_of_equal_opposite_and_paired_latents() {
 
 #[test]
 fn subject_means_and_anatomy_consistency_follow_subject_ids() {
-    assert_eq!(subject_averaging(&[0, 1, 0]), vec![0.5, 0.0, 0.5, 0.0, 1.0, 0.0, 0.5, 0.0, 0.5]);
+    assert_eq!(
+        subject_averaging(&[0, 1, 0]),
+        vec![0.5, 0.0, 0.5, 0.0, 1.0, 0.0, 0.5, 0.0, 0.5]
+    );
     let z = t5(vec![1.0, 0.0, 10.0, 0.0, 3.0, 0.0], [3, 2, 1, 1, 1]);
     let m = subject_mean_per_scan(z, &[0, 1, 0]);
-    let got = pollster::block_on(m.into_data_async()).unwrap().try_to_vec::<f32>().unwrap();
+    let got = pollster::block_on(m.into_data_async())
+        .unwrap()
+        .try_to_vec::<f32>()
+        .unwrap();
     assert_eq!(got, vec![2.0, 0.0, 10.0, 0.0, 2.0, 0.0]);
 
     // Scans of subject 0 agree, subject 1 has one scan: consistency loss 0.
@@ -136,14 +187,20 @@ fn subject_means_and_anatomy_consistency_follow_subject_ids() {
     // Orthogonal subject latents: each is 45 degrees from the mean, loss 1 - cos 45.
     let orth = t5(vec![1.0, 0.0, 5.0, -1.0, 0.0, 1.0], [3, 2, 1, 1, 1]);
     let v = scalar(anatomy_consistency(orth, &[0, 1, 0]));
-    assert!((v - (1.0 - std::f32::consts::FRAC_1_SQRT_2)).abs() < 1e-4, "anatomy {v}");
+    assert!(
+        (v - (1.0 - std::f32::consts::FRAC_1_SQRT_2)).abs() < 1e-4,
+        "anatomy {v}"
+    );
     let single = t5(vec![1.0, 0.0, 0.0, 1.0], [2, 2, 1, 1, 1]);
     assert_eq!(scalar(anatomy_consistency(single, &[0, 1])), 0.0);
 }
 
 fn tiny_batch(ad: &Device) -> SslBatch {
     let scans = Tensor::<5>::random([4, 1, 16, 16, 16], Distribution::Normal(0.0, 1.0), ad);
-    SslBatch { scans, subjects: vec![0, 0, 1, 1] }
+    SslBatch {
+        scans,
+        subjects: vec![0, 0, 1, 1],
+    }
 }
 
 #[test]
@@ -151,9 +208,29 @@ fn swap_total_is_the_weighted_sum_of_its_terms_and_trains_the_latents() {
     let ad = dev().autodiff();
     let model = Preset::Tiny.config(None).init(&ad).unwrap();
     let batch = tiny_batch(&ad);
-    let weights = SwapWeights { kl_ramp_steps: 10, ..SwapWeights::default() };
-    let mask = mask_tensor(4, [16, 16, 16], &MaskConfig::fomo25(), &mut Rng::new(0), &ad).unwrap();
-    let t = swap_loss(&model, batch.scans.clone(), &batch.subjects, mask, &ReconLoss::default(), &weights, 5, &mut Rng::new(1)).unwrap();
+    let weights = SwapWeights {
+        kl_ramp_steps: 10,
+        ..SwapWeights::default()
+    };
+    let mask = mask_tensor(
+        4,
+        [16, 16, 16],
+        &MaskConfig::fomo25(),
+        &mut Rng::new(0),
+        &ad,
+    )
+    .unwrap();
+    let t = swap_loss(
+        &model,
+        batch.scans.clone(),
+        &batch.subjects,
+        mask,
+        &ReconLoss::default(),
+        &weights,
+        5,
+        &mut Rng::new(1),
+    )
+    .unwrap();
     let (rec, cross, kl, cs, cm) = (
         scalar(t.self_recon.clone()),
         scalar(t.cross_recon.clone()),
@@ -163,13 +240,23 @@ fn swap_total_is_the_weighted_sum_of_its_terms_and_trains_the_latents() {
     );
     let expected = 3.0 * rec + cross + 0.5e-3 * kl + 0.5 * (1.0 - cs) + 0.5 * cm;
     let total = scalar(t.total.clone());
-    assert!(rec > 0.0 && cross > 0.0 && kl >= 0.0, "rec {rec} cross {cross} kl {kl}");
-    assert!((total - expected).abs() < 1e-4 * expected.abs().max(1.0), "total {total} expected {expected}");
+    assert!(
+        rec > 0.0 && cross > 0.0 && kl >= 0.0,
+        "rec {rec} cross {cross} kl {kl}"
+    );
+    assert!(
+        (total - expected).abs() < 1e-4 * expected.abs().max(1.0),
+        "total {total} expected {expected}"
+    );
     assert!((weights.kl_weight(20) - 1e-3).abs() < 1e-12 && weights.kl_weight(0) == 0.0);
     let grads = t.total.backward();
     let lat = model.latent.as_ref().unwrap();
     for conv in [&lat.subject_mean, &lat.modality_mean, &lat.subject_logvar] {
-        let g = conv.weight.val().grad(&grads).expect("latent conv gets a gradient");
+        let g = conv
+            .weight
+            .val()
+            .grad(&grads)
+            .expect("latent conv gets a gradient");
         assert!(scalar(g.abs().sum()) > 0.0);
     }
 }
@@ -190,12 +277,48 @@ fn objectives_run_on_their_presets_and_refuse_models_without_the_parts() {
     let mut no_latent = Preset::Tiny.config(None);
     no_latent.latent = None;
     no_latent.recon = None;
-    no_latent.seg = Some(crate::model::decoder::SegDecoderConfig::new(40, vec![8, 16, 32, 40], 1));
+    no_latent.seg = Some(crate::model::decoder::SegDecoderConfig::new(
+        40,
+        vec![8, 16, 32, 40],
+        1,
+    ));
     let plain = no_latent.init(&ad).unwrap();
-    let err = compute(&plain, &batch, &ObjectiveConfig::new(Objective::Swap), 0, &mut Rng::new(2)).err();
-    assert!(matches!(err, Some(SslError::ModelLacks { objective: "swap", .. })));
+    let err = compute(
+        &plain,
+        &batch,
+        &ObjectiveConfig::new(Objective::Swap),
+        0,
+        &mut Rng::new(2),
+    )
+    .err();
+    assert!(matches!(
+        err,
+        Some(SslError::ModelLacks {
+            objective: "swap",
+            ..
+        })
+    ));
     // ... but it trains as an MAE through its 1-channel skip decoder.
-    assert!(compute(&plain, &batch, &ObjectiveConfig::new(Objective::Mae), 0, &mut Rng::new(2)).is_ok());
-    let bad = SslBatch { scans: batch.scans.clone(), subjects: vec![0] };
-    assert!(matches!(compute(&tiny, &bad, &ObjectiveConfig::new(Objective::Mae), 0, &mut Rng::new(2)), Err(SslError::BadBatch(_))));
+    assert!(compute(
+        &plain,
+        &batch,
+        &ObjectiveConfig::new(Objective::Mae),
+        0,
+        &mut Rng::new(2)
+    )
+    .is_ok());
+    let bad = SslBatch {
+        scans: batch.scans.clone(),
+        subjects: vec![0],
+    };
+    assert!(matches!(
+        compute(
+            &tiny,
+            &bad,
+            &ObjectiveConfig::new(Objective::Mae),
+            0,
+            &mut Rng::new(2)
+        ),
+        Err(SslError::BadBatch(_))
+    ));
 }

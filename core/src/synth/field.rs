@@ -10,7 +10,11 @@ pub fn smooth_field(dims: [usize; 3], control: usize, sd: f64, rng: &mut Rng) ->
     let at = |x: usize, y: usize, z: usize| coarse[x + c * (y + c * z)];
     // Position of voxel i on the lattice axis: 0 .. c-1 across the grid.
     let axis = |i: usize, n: usize| -> (usize, f32) {
-        let p = if n > 1 { i as f32 * (c - 1) as f32 / (n - 1) as f32 } else { 0.0 };
+        let p = if n > 1 {
+            i as f32 * (c - 1) as f32 / (n - 1) as f32
+        } else {
+            0.0
+        };
         let i0 = (p.floor() as usize).min(c - 2);
         (i0, p - i0 as f32)
     };
@@ -39,7 +43,9 @@ pub fn smooth_field(dims: [usize; 3], control: usize, sd: f64, rng: &mut Rng) ->
 
 fn kernel(sigma: f64) -> Vec<f32> {
     let radius = (3.0 * sigma).ceil() as isize;
-    let k: Vec<f64> = (-radius..=radius).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp()).collect();
+    let k: Vec<f64> = (-radius..=radius)
+        .map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp())
+        .collect();
     let s: f64 = k.iter().sum();
     k.iter().map(|v| (v / s) as f32).collect()
 }

@@ -53,10 +53,16 @@ impl SynthConfig {
             return bad("at least one contrast is needed");
         }
         let ranges = [self.intensity, self.texture, self.blur, self.noise];
-        if ranges.iter().any(|r| !(r[0].is_finite() && r[1].is_finite() && r[0] <= r[1] && r[0] >= 0.0)) {
+        if ranges
+            .iter()
+            .any(|r| !(r[0].is_finite() && r[1].is_finite() && r[0] <= r[1] && r[0] >= 0.0))
+        {
             return bad("ranges must be finite, non-negative and ordered (low <= high)");
         }
-        if ![self.deform_mm, self.partial_volume, self.bias].iter().all(|v| v.is_finite() && *v >= 0.0) {
+        if ![self.deform_mm, self.partial_volume, self.bias]
+            .iter()
+            .all(|v| v.is_finite() && *v >= 0.0)
+        {
             return bad("deformation, partial-volume and bias settings must be finite and >= 0");
         }
         Ok(())
@@ -86,17 +92,30 @@ fn deform(labels: &LabelMap, cfg: &SynthConfig, rng: &mut Rng) -> LabelMap {
         for y in 0..ny {
             for x in 0..nx {
                 let i = x + nx * (y + ny * z);
-                let src = |p: usize, d: f32, n: usize| (p as f32 + d).round().clamp(0.0, (n - 1) as f32) as usize;
-                let (sx, sy, sz) = (src(x, disp[0][i], nx), src(y, disp[1][i], ny), src(z, disp[2][i], nz));
+                let src = |p: usize, d: f32, n: usize| {
+                    (p as f32 + d).round().clamp(0.0, (n - 1) as f32) as usize
+                };
+                let (sx, sy, sz) = (
+                    src(x, disp[0][i], nx),
+                    src(y, disp[1][i], ny),
+                    src(z, disp[2][i], nz),
+                );
                 out[i] = labels.data[sx + nx * (sy + ny * sz)];
             }
         }
     }
-    LabelMap { data: out, ..labels.clone() }
+    LabelMap {
+        data: out,
+        ..labels.clone()
+    }
 }
 
 /// Generate subject `seed` from `labels`. Label 0 is background and stays 0.
-pub fn synth_subject(labels: &LabelMap, cfg: &SynthConfig, seed: u64) -> Result<SynthSubject, SynthError> {
+pub fn synth_subject(
+    labels: &LabelMap,
+    cfg: &SynthConfig,
+    seed: u64,
+) -> Result<SynthSubject, SynthError> {
     cfg.validate()?;
     let max_label = labels.data.iter().copied().max().unwrap_or(0) as usize;
     if labels.data.is_empty() || max_label == 0 {
@@ -109,15 +128,27 @@ pub fn synth_subject(labels: &LabelMap, cfg: &SynthConfig, seed: u64) -> Result<
 
     // Soft brain mask: background stays exactly 0, so preprocessing's crop to non-zero
     // and foreground z-score behave as on skull-stripped scans.
-    let mut mask: Vec<f32> = deformed.data.iter().map(|&l| if l > 0 { 1.0 } else { 0.0 }).collect();
+    let mut mask: Vec<f32> = deformed
+        .data
+        .iter()
+        .map(|&l| if l > 0 { 1.0 } else { 0.0 })
+        .collect();
     gaussian_blur(&mut mask, dims, [1.0; 3]);
 
     let mut images = Vec::with_capacity(cfg.contrasts.len());
     for name in &cfg.contrasts {
         let means: Vec<f32> = (0..=max_label)
-            .map(|l| if l == 0 { 0.0 } else { rng.range(cfg.intensity[0], cfg.intensity[1]) as f32 })
+            .map(|l| {
+                if l == 0 {
+                    0.0
+                } else {
+                    rng.range(cfg.intensity[0], cfg.intensity[1]) as f32
+                }
+            })
             .collect();
-        let texture: Vec<f32> = (0..=max_label).map(|_| rng.range(cfg.texture[0], cfg.texture[1]) as f32).collect();
+        let texture: Vec<f32> = (0..=max_label)
+            .map(|_| rng.range(cfg.texture[0], cfg.texture[1]) as f32)
+            .collect();
         let mut img: Vec<f32> = deformed.data.iter().map(|&l| means[l as usize]).collect();
         gaussian_blur(&mut img, dims, [cfg.partial_volume; 3]);
         for (v, &l) in img.iter_mut().zip(&deformed.data) {
@@ -131,25 +162,56 @@ pub fn synth_subject(labels: &LabelMap, cfg: &SynthConfig, seed: u64) -> Result<
         let noise_sd = rng.range(cfg.noise[0], cfg.noise[1]) as f32;
         for i in 0..n {
             let v = img[i] * bias[i].exp() + noise_sd * rng.normal() as f32;
-            img[i] = if mask[i] < 0.01 { 0.0 } else { (v * mask[i].min(1.0)).max(0.0) };
+            img[i] = if mask[i] < 0.01 {
+                0.0
+            } else {
+                (v * mask[i].min(1.0)).max(0.0)
+            };
         }
-        images.push((name.clone(), Volume { dims, spacing: deformed.spacing, affine: deformed.affine, data: img }));
+        images.push((
+            name.clone(),
+            Volume {
+                dims,
+                spacing: deformed.spacing,
+                affine: deformed.affine,
+                data: img,
+            },
+        ));
     }
-    Ok(SynthSubject { labels: deformed, images })
+    Ok(SynthSubject {
+        labels: deformed,
+        images,
+    })
 }
 
 /// Give non-brain head voxels (`head` above `threshold`, label 0) their own label
 /// `max + 1`, so synthetic heads have a scalp/skull compartment with its own contrast.
-pub fn add_head_label(labels: &LabelMap, head: &Volume, threshold: f32) -> Result<LabelMap, SynthError> {
+pub fn add_head_label(
+    labels: &LabelMap,
+    head: &Volume,
+    threshold: f32,
+) -> Result<LabelMap, SynthError> {
     if head.dims != labels.dims {
-        return Err(SynthError::DimsMismatch { expected: labels.dims, found: head.dims });
+        return Err(SynthError::DimsMismatch {
+            expected: labels.dims,
+            found: head.dims,
+        });
     }
-    let extra = labels.data.iter().copied().max().unwrap_or(0).saturating_add(1);
+    let extra = labels
+        .data
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .saturating_add(1);
     let data = labels
         .data
         .iter()
         .zip(&head.data)
         .map(|(&l, &h)| if l == 0 && h > threshold { extra } else { l })
         .collect();
-    Ok(LabelMap { data, ..labels.clone() })
+    Ok(LabelMap {
+        data,
+        ..labels.clone()
+    })
 }

@@ -22,5 +22,8 @@ pub enum SynthError {
     #[error("invalid synthesis setting: {0}")]
     BadConfig(String),
     #[error("the head image has dims {found:?} but the label map has {expected:?}")]
-    DimsMismatch { expected: [usize; 3], found: [usize; 3] },
+    DimsMismatch {
+        expected: [usize; 3],
+        found: [usize; 3],
+    },
 }

@@ -9,8 +9,17 @@ fn spheres() -> LabelMap {
     for z in 0..n {
         for y in 0..n {
             for x in 0..n {
-                let r2 = [x, y, z].iter().map(|&c| (c as f32 - 11.5).powi(2)).sum::<f32>();
-                data[x + n * (y + n * z)] = if r2 < 16.0 { 2 } else if r2 < 81.0 { 1 } else { 0 };
+                let r2 = [x, y, z]
+                    .iter()
+                    .map(|&c| (c as f32 - 11.5).powi(2))
+                    .sum::<f32>();
+                data[x + n * (y + n * z)] = if r2 < 16.0 {
+                    2
+                } else if r2 < 81.0 {
+                    1
+                } else {
+                    0
+                };
             }
         }
     }
@@ -19,11 +28,22 @@ fn spheres() -> LabelMap {
         affine[i][i] = 2.0;
     }
     affine[3][3] = 1.0;
-    LabelMap { dims: [n; 3], spacing: [2.0; 3], affine, data }
+    LabelMap {
+        dims: [n; 3],
+        spacing: [2.0; 3],
+        affine,
+        data,
+    }
 }
 
 fn mean_where(img: &Volume, labels: &LabelMap, l: u16) -> f32 {
-    let v: Vec<f32> = img.data.iter().zip(&labels.data).filter(|(_, &m)| m == l).map(|(&v, _)| v).collect();
+    let v: Vec<f32> = img
+        .data
+        .iter()
+        .zip(&labels.data)
+        .filter(|(_, &m)| m == l)
+        .map(|(&v, _)| v)
+        .collect();
     v.iter().sum::<f32>() / v.len() as f32
 }
 
@@ -36,7 +56,10 @@ fn blur_preserves_the_mean_and_smooths_a_spike() {
     let total: f32 = d.iter().sum();
     assert!((total - 1.0).abs() < 0.02, "mass {total}");
     let centre = d[4 + 9 * (3 + 7 * 2)];
-    assert!(centre < 0.1 && centre > d[5 + 9 * (3 + 7 * 2)], "centre {centre}");
+    assert!(
+        centre < 0.1 && centre > d[5 + 9 * (3 + 7 * 2)],
+        "centre {centre}"
+    );
 }
 
 #[test]
@@ -44,9 +67,18 @@ fn smooth_field_is_seeded_and_smooth() {
     let a = smooth_field([16, 16, 16], 4, 1.0, &mut Rng::new(1));
     assert_eq!(a, smooth_field([16, 16, 16], 4, 1.0, &mut Rng::new(1)));
     assert_ne!(a, smooth_field([16, 16, 16], 4, 1.0, &mut Rng::new(2)));
-    let max_step = a.windows(2).enumerate().filter(|(i, _)| (i + 1) % 16 != 0).map(|(_, w)| (w[1] - w[0]).abs()).fold(0f32, f32::max);
-    let spread = a.iter().cloned().fold(f32::MIN, f32::max) - a.iter().cloned().fold(f32::MAX, f32::min);
-    assert!(max_step < spread / 3.0, "neighbour step {max_step} vs spread {spread}");
+    let max_step = a
+        .windows(2)
+        .enumerate()
+        .filter(|(i, _)| (i + 1) % 16 != 0)
+        .map(|(_, w)| (w[1] - w[0]).abs())
+        .fold(0f32, f32::max);
+    let spread =
+        a.iter().cloned().fold(f32::MIN, f32::max) - a.iter().cloned().fold(f32::MAX, f32::min);
+    assert!(
+        max_step < spread / 3.0,
+        "neighbour step {max_step} vs spread {spread}"
+    );
 }
 
 #[test]
@@ -56,7 +88,13 @@ fn contrasts_share_anatomy_but_not_intensities() {
     assert_eq!(s.images.len(), 3);
     assert_eq!(s.images[0].0, "T1w");
     // The deformation moved some labels, but the anatomy is still two nested spheres.
-    let moved = s.labels.data.iter().zip(&labels.data).filter(|(a, b)| a != b).count();
+    let moved = s
+        .labels
+        .data
+        .iter()
+        .zip(&labels.data)
+        .filter(|(a, b)| a != b)
+        .count();
     assert!(moved > 0 && moved < labels.data.len() / 5, "moved {moved}");
     for (_, img) in &s.images {
         assert_eq!(img.dims, labels.dims);
@@ -66,9 +104,14 @@ fn contrasts_share_anatomy_but_not_intensities() {
     }
     // Label-wise intensity contrast differs between two contrasts (different ordering
     // or ratio of the two labels).
-    let ratio = |k: usize| mean_where(&s.images[k].1, &s.labels, 2) / mean_where(&s.images[k].1, &s.labels, 1);
+    let ratio = |k: usize| {
+        mean_where(&s.images[k].1, &s.labels, 2) / mean_where(&s.images[k].1, &s.labels, 1)
+    };
     let (r0, r1, r2) = (ratio(0), ratio(1), ratio(2));
-    assert!((r0 - r1).abs() > 0.05 || (r0 - r2).abs() > 0.05, "ratios {r0} {r1} {r2}");
+    assert!(
+        (r0 - r1).abs() > 0.05 || (r0 - r2).abs() > 0.05,
+        "ratios {r0} {r1} {r2}"
+    );
     // Seeded: the same seed gives the same subject; another seed another deformation.
     let again = synth_subject(&labels, &SynthConfig::default(), 7).unwrap();
     assert_eq!(again.images[1].1.data, s.images[1].1.data);
@@ -80,16 +123,33 @@ fn contrasts_share_anatomy_but_not_intensities() {
 fn synthesis_refuses_empty_labels_and_bad_settings() {
     let mut empty = spheres();
     empty.data.iter_mut().for_each(|v| *v = 0);
-    assert_eq!(synth_subject(&empty, &SynthConfig::default(), 0).err(), Some(SynthError::EmptyLabels));
-    let cfg = SynthConfig { blur: [2.0, 1.0], ..SynthConfig::default() };
-    assert!(matches!(synth_subject(&spheres(), &cfg, 0), Err(SynthError::BadConfig(_))));
+    assert_eq!(
+        synth_subject(&empty, &SynthConfig::default(), 0).err(),
+        Some(SynthError::EmptyLabels)
+    );
+    let cfg = SynthConfig {
+        blur: [2.0, 1.0],
+        ..SynthConfig::default()
+    };
+    assert!(matches!(
+        synth_subject(&spheres(), &cfg, 0),
+        Err(SynthError::BadConfig(_))
+    ));
 }
 
 #[test]
 fn head_label_marks_bright_non_brain_voxels() {
     let labels = spheres();
-    let head = Volume { dims: labels.dims, spacing: labels.spacing, affine: labels.affine, data: vec![1.0; labels.data.len()] };
+    let head = Volume {
+        dims: labels.dims,
+        spacing: labels.spacing,
+        affine: labels.affine,
+        data: vec![1.0; labels.data.len()],
+    };
     let with_head = add_head_label(&labels, &head, 0.5).unwrap();
     assert!(with_head.data.iter().all(|&l| l != 0));
-    assert_eq!(with_head.data.iter().filter(|&&l| l == 3).count(), labels.data.iter().filter(|&&l| l == 0).count());
+    assert_eq!(
+        with_head.data.iter().filter(|&&l| l == 3).count(),
+        labels.data.iter().filter(|&&l| l == 0).count()
+    );
 }

@@ -39,15 +39,30 @@ impl ModuleVisitor for Scale<'_> {
 /// Scale all gradients by `min(1, max_norm / (norm + 1e-6))`. Returns the norm before
 /// clipping as a `[1]` tensor (on the gradients' device, not read back). The scale stays
 /// a tensor so clipping never waits for the device.
-pub fn clip_global_norm<M: Module>(model: &M, mut grads: GradientsParams, max_norm: Option<f64>) -> (GradientsParams, Option<Tensor<1>>) {
-    let mut sum = SumSquares { grads: &grads, sum: None };
+pub fn clip_global_norm<M: Module>(
+    model: &M,
+    mut grads: GradientsParams,
+    max_norm: Option<f64>,
+) -> (GradientsParams, Option<Tensor<1>>) {
+    let mut sum = SumSquares {
+        grads: &grads,
+        sum: None,
+    };
     model.visit(&mut sum);
     let Some(norm) = sum.sum.map(|s| s.sqrt()) else {
         return (grads, None);
     };
     if let Some(max_norm) = max_norm {
-        let scale = norm.clone().add_scalar(1e-6).recip().mul_scalar(max_norm).clamp_max(1.0);
-        model.visit(&mut Scale { grads: &mut grads, scale });
+        let scale = norm
+            .clone()
+            .add_scalar(1e-6)
+            .recip()
+            .mul_scalar(max_norm)
+            .clamp_max(1.0);
+        model.visit(&mut Scale {
+            grads: &mut grads,
+            scale,
+        });
     }
     (grads, Some(norm))
 }

@@ -37,7 +37,12 @@ impl TrainConfig {
     pub fn new(objective: ObjectiveConfig, total_steps: u64) -> Self {
         Self {
             objective,
-            schedule: LrSchedule { base_lr: 1e-4, warmup_steps: (total_steps / 20).max(1), total_steps, min_lr: 0.0 },
+            schedule: LrSchedule {
+                base_lr: 1e-4,
+                warmup_steps: (total_steps / 20).max(1),
+                total_steps,
+                min_lr: 0.0,
+            },
             weight_decay: 0.01,
             clip_norm: Some(1.0),
             seed: 0,
@@ -45,7 +50,10 @@ impl TrainConfig {
     }
 
     pub fn optimizer(&self) -> ModuleOptimizer {
-        AdamWConfig::new().with_weight_decay(self.weight_decay as f32).with_epsilon(1e-8).init()
+        AdamWConfig::new()
+            .with_weight_decay(self.weight_decay as f32)
+            .with_epsilon(1e-8)
+            .init()
     }
 }
 
@@ -76,7 +84,12 @@ pub struct Trainer {
 impl Trainer {
     pub fn new(model: BrainNet, config: TrainConfig) -> Self {
         let optimizer = config.optimizer();
-        Self { model, optimizer, config, step: 0 }
+        Self {
+            model,
+            optimizer,
+            config,
+            step: 0,
+        }
     }
 
     /// One optimisation step on `batch` (already on the model's device).
@@ -91,7 +104,10 @@ impl Trainer {
         let (grads, norm) = clip_global_norm(&self.model, grads, self.config.clip_norm);
 
         // One readback for everything the report needs.
-        let mut parts = vec![out.loss.inner(), norm.unwrap_or_else(|| Tensor::zeros([1], &batch.scans.device().inner()))];
+        let mut parts = vec![
+            out.loss.inner(),
+            norm.unwrap_or_else(|| Tensor::zeros([1], &batch.scans.device().inner())),
+        ];
         parts.extend(out.terms.iter().map(|(_, t)| t.clone().inner()));
         let values = Tensor::cat(parts, 0)
             .into_data_async()
@@ -101,13 +117,25 @@ impl Trainer {
             .try_into_vec::<f32>()
             .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
         let (loss, grad_norm) = (values[0], values[1]);
-        let terms = out.terms.iter().zip(&values[2..]).map(|((n, _), v)| (n.to_string(), *v)).collect();
+        let terms = out
+            .terms
+            .iter()
+            .zip(&values[2..])
+            .map(|((n, _), v)| (n.to_string(), *v))
+            .collect();
         let lr = self.config.schedule.lr(step);
         let skipped = !(loss.is_finite() && grad_norm.is_finite());
         if !skipped {
             self.model = self.optimizer.step(lr, self.model.clone(), grads);
         }
         self.step += 1;
-        Ok(StepReport { step, lr, loss, grad_norm, terms, skipped })
+        Ok(StepReport {
+            step,
+            lr,
+            loss,
+            grad_norm,
+            terms,
+            skipped,
+        })
     }
 }

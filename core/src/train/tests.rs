@@ -14,7 +14,12 @@ fn scalar(t: Tensor<1>) -> f32 {
 
 #[test]
 fn schedule_warms_up_linearly_then_follows_a_cosine() {
-    let s = LrSchedule { base_lr: 1e-3, warmup_steps: 10, total_steps: 110, min_lr: 1e-5 };
+    let s = LrSchedule {
+        base_lr: 1e-3,
+        warmup_steps: 10,
+        total_steps: 110,
+        min_lr: 1e-5,
+    };
     assert!((s.lr(0) - 1e-4).abs() < 1e-12);
     assert!((s.lr(9) - 1e-3).abs() < 1e-12);
     assert!((s.lr(10) - 1e-3).abs() < 1e-12);
@@ -28,7 +33,12 @@ fn global_norm_clipping_scales_every_gradient_by_one_factor() {
     let ad = Device::flex().autodiff();
     let model = Preset::Tiny.config(None).init(&ad).unwrap();
     let x = Tensor::<5>::random([1, 1, 16, 16, 16], Distribution::Normal(0.0, 1.0), &ad);
-    let loss = model.reconstruct(model.represent(x).deep()).unwrap().square().sum().mul_scalar(100.0);
+    let loss = model
+        .reconstruct(model.represent(x).deep())
+        .unwrap()
+        .square()
+        .sum()
+        .mul_scalar(100.0);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let w = model.latent.as_ref().unwrap().subject_mean.weight.id;
     let before: Tensor<5> = grads.get(w).unwrap();
@@ -37,7 +47,11 @@ fn global_norm_clipping_scales_every_gradient_by_one_factor() {
     assert!(norm > 1.0, "test needs a large gradient, got norm {norm}");
     let after: Tensor<5> = clipped.get(w).unwrap();
     let ratio = scalar(after.clone().abs().sum()) / scalar(before.abs().sum());
-    assert!((ratio - 1.0 / norm).abs() < 1e-3 * ratio, "ratio {ratio} vs 1/norm {}", 1.0 / norm);
+    assert!(
+        (ratio - 1.0 / norm).abs() < 1e-3 * ratio,
+        "ratio {ratio} vs 1/norm {}",
+        1.0 / norm
+    );
     let (_, again) = clip_global_norm(&model, clipped, None);
     assert!((scalar(again.unwrap()) - 1.0).abs() < 1e-3);
 }
@@ -48,7 +62,10 @@ fn batch(ad: &Device, seed: u64) -> SslBatch {
     let base = Tensor::<5>::random([2, 1, 4, 4, 4], Distribution::Normal(0.0, 1.0), ad);
     let scans = base.repeat_dim(2, 4).repeat_dim(3, 4).repeat_dim(4, 4);
     let scans = Tensor::cat(vec![scans.clone(), scans.mul_scalar(-0.5)], 0);
-    SslBatch { scans, subjects: vec![0, 1, 0, 1] }
+    SslBatch {
+        scans,
+        subjects: vec![0, 1, 0, 1],
+    }
 }
 
 fn trainer(objective: Objective, steps: u64) -> Trainer {
@@ -64,22 +81,38 @@ fn trainer(objective: Objective, steps: u64) -> Trainer {
 fn steps_cut_the_loss_on_a_fixed_batch() {
     let mut t = trainer(Objective::Swap, 40);
     let b = batch(&Device::flex().autodiff(), 1);
-    let losses: Vec<f32> = (0..40).map(|_| pollster::block_on(t.train_step(&b)).unwrap().loss).collect();
+    let losses: Vec<f32> = (0..40)
+        .map(|_| pollster::block_on(t.train_step(&b)).unwrap().loss)
+        .collect();
     let first = losses[..5].iter().sum::<f32>() / 5.0;
     let last = losses[35..].iter().sum::<f32>() / 5.0;
-    assert!(last < 0.8 * first, "loss went {first} -> {last}: {losses:?}");
+    assert!(
+        last < 0.8 * first,
+        "loss went {first} -> {last}: {losses:?}"
+    );
     assert_eq!(t.step, 40);
 }
 
 #[test]
 fn saved_model_and_optimizer_resume_the_same_run() {
     let b = batch(&Device::flex().autodiff(), 2);
-    let run = |t: &mut Trainer, n: usize| -> Vec<f32> { (0..n).map(|_| pollster::block_on(t.train_step(&b)).unwrap().loss).collect() };
+    let run = |t: &mut Trainer, n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| pollster::block_on(t.train_step(&b)).unwrap().loss)
+            .collect()
+    };
     // Other tests draw from the device RNG concurrently: start both runs from one init.
-    let init = trainer(Objective::Mae, 8).model.into_record().into_bytes().unwrap();
+    let init = trainer(Objective::Mae, 8)
+        .model
+        .into_record()
+        .into_bytes()
+        .unwrap();
     let from_init = || {
         let mut t = trainer(Objective::Mae, 8);
-        t.model = t.model.clone().load_record(ModuleRecord::from_bytes(init.clone()).unwrap());
+        t.model = t
+            .model
+            .clone()
+            .load_record(ModuleRecord::from_bytes(init.clone()).unwrap());
         t
     };
     let mut full = from_init();
@@ -94,12 +127,18 @@ fn saved_model_and_optimizer_resume_the_same_run() {
 
     // A fresh process: new random init, then the checkpoint on top.
     let mut resumed = trainer(Objective::Mae, 8);
-    resumed.model = resumed.model.clone().load_record(ModuleRecord::from_bytes(model_bytes).unwrap());
+    resumed.model = resumed
+        .model
+        .clone()
+        .load_record(ModuleRecord::from_bytes(model_bytes).unwrap());
     resumed.optimizer = resumed.config.optimizer().from_bytes(optim_bytes).unwrap();
     resumed.step = step;
     let tail = run(&mut resumed, 4);
     let got: Vec<f32> = head.into_iter().chain(tail).collect();
     for (k, (a, e)) in got.iter().zip(&expected).enumerate() {
-        assert!((a - e).abs() <= 1e-4 * e.abs().max(1.0), "step {k}: resumed {a} vs uninterrupted {e}\n{got:?}\n{expected:?}");
+        assert!(
+            (a - e).abs() <= 1e-4 * e.abs().max(1.0),
+            "step {k}: resumed {a} vs uninterrupted {e}\n{got:?}\n{expected:?}"
+        );
     }
 }

@@ -126,9 +126,21 @@ struct CheckpointHeader {
 const CKPT_MAGIC: &[u8; 8] = b"BFMCKPT\0";
 
 fn write_checkpoint(path: &Path, trainer: &Trainer, spec: RunSpec) -> Result<()> {
-    let model = trainer.model.clone().into_record().into_bytes().map_err(|e| anyhow::anyhow!("cannot serialise the model: {e:?}"))?;
-    let optim = trainer.optimizer.into_bytes().map_err(|e| anyhow::anyhow!("cannot serialise the optimiser: {e:?}"))?;
-    let header = serde_json::to_vec(&CheckpointHeader { step: trainer.step, spec, model_len: model.len() as u64 })?;
+    let model = trainer
+        .model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("cannot serialise the model: {e:?}"))?;
+    let optim = trainer
+        .optimizer
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("cannot serialise the optimiser: {e:?}"))?;
+    let header = serde_json::to_vec(&CheckpointHeader {
+        step: trainer.step,
+        spec,
+        model_len: model.len() as u64,
+    })?;
     let mut out = Vec::with_capacity(16 + header.len() + model.len() + optim.len());
     out.extend_from_slice(CKPT_MAGIC);
     out.extend_from_slice(&(header.len() as u64).to_le_bytes());
@@ -140,12 +152,19 @@ fn write_checkpoint(path: &Path, trainer: &Trainer, spec: RunSpec) -> Result<()>
 
 fn read_checkpoint(path: &Path) -> Result<(CheckpointHeader, Vec<u8>, Vec<u8>)> {
     let bytes = read_bytes(path, "checkpoint")?;
-    let bad = || anyhow::anyhow!("{} is not a brainfm checkpoint (or is truncated)", path.display());
+    let bad = || {
+        anyhow::anyhow!(
+            "{} is not a brainfm checkpoint (or is truncated)",
+            path.display()
+        )
+    };
     if bytes.len() < 16 || &bytes[..8] != CKPT_MAGIC {
         return Err(bad());
     }
     let hlen = u64::from_le_bytes(bytes[8..16].try_into()?) as usize;
-    let header: CheckpointHeader = serde_json::from_slice(bytes.get(16..16 + hlen).ok_or_else(bad)?).with_context(|| format!("{} has a corrupt header", path.display()))?;
+    let header: CheckpointHeader =
+        serde_json::from_slice(bytes.get(16..16 + hlen).ok_or_else(bad)?)
+            .with_context(|| format!("{} has a corrupt header", path.display()))?;
     let m0 = 16 + hlen;
     let m1 = m0 + header.model_len as usize;
     let model = bytes.get(m0..m1).ok_or_else(bad)?.to_vec();
@@ -154,11 +173,17 @@ fn read_checkpoint(path: &Path) -> Result<(CheckpointHeader, Vec<u8>, Vec<u8>)> 
 
 /// A run killed mid-write leaves a partial last line; cut it so the log stays JSONL.
 fn drop_partial_line(path: &Path) -> Result<()> {
-    let Ok(text) = std::fs::read(path) else { return Ok(()) };
+    let Ok(text) = std::fs::read(path) else {
+        return Ok(());
+    };
     if text.last().is_some_and(|&b| b != b'\n') {
         let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let f = OpenOptions::new().write(true).open(path).with_context(|| format!("cannot repair {}", path.display()))?;
-        f.set_len(keep as u64).with_context(|| format!("cannot repair {}", path.display()))?;
+        let f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot repair {}", path.display()))?;
+        f.set_len(keep as u64)
+            .with_context(|| format!("cannot repair {}", path.display()))?;
     }
     Ok(())
 }
@@ -166,7 +191,10 @@ fn drop_partial_line(path: &Path) -> Result<()> {
 pub fn run(args: PretrainArgs) -> Result<()> {
     let preset = Preset::parse(&args.preset)?;
     let Some(objective) = Objective::parse(&args.objective) else {
-        bail!("--objective must be mae, swap or swap+anat, got '{}'", args.objective);
+        bail!(
+            "--objective must be mae, swap or swap+anat, got '{}'",
+            args.objective
+        );
     };
     if args.batch == 0 || args.steps == 0 {
         bail!("--batch and --steps must be at least 1");
@@ -174,10 +202,17 @@ pub fn run(args: PretrainArgs) -> Result<()> {
     let config = preset.config(None);
     let patch = args.patch.unwrap_or(preset.default_patch());
     if patch == 0 || patch % config.stride() != 0 {
-        bail!("--patch {patch} must be a positive multiple of {} for the {} preset", config.stride(), preset.name());
+        bail!(
+            "--patch {patch} must be a positive multiple of {} for the {} preset",
+            config.stride(),
+            preset.name()
+        );
     }
     let mut ocfg = ObjectiveConfig::new(objective);
-    ocfg.mask = MaskConfig { block: args.mask_block.unwrap_or(ocfg.mask.block), ratio: args.mask_ratio.unwrap_or(ocfg.mask.ratio) };
+    ocfg.mask = MaskConfig {
+        block: args.mask_block.unwrap_or(ocfg.mask.block),
+        ratio: args.mask_ratio.unwrap_or(ocfg.mask.ratio),
+    };
     ocfg.mask.validate()?;
     ocfg.swap.kl_ramp_steps = args.kl_ramp.unwrap_or(args.steps / 4);
     let mut tcfg = TrainConfig::new(ocfg, args.steps);
@@ -186,7 +221,15 @@ pub fn run(args: PretrainArgs) -> Result<()> {
         tcfg.schedule.warmup_steps = w;
     }
     tcfg.seed = args.seed;
-    let spec = RunSpec { preset: preset.name().into(), model: config.clone(), train: tcfg.clone(), patch, batch: args.batch, augment: !args.no_augment, spacing: args.spacing };
+    let spec = RunSpec {
+        preset: preset.name().into(),
+        model: config.clone(),
+        train: tcfg.clone(),
+        patch,
+        batch: args.batch,
+        augment: !args.no_augment,
+        spacing: args.spacing,
+    };
 
     let device = args.device.device()?.autodiff();
     device.seed(args.seed);
@@ -197,54 +240,123 @@ pub fn run(args: PretrainArgs) -> Result<()> {
         if header.spec != spec {
             bail!("{} was written with different settings (preset, objective, patch, batch, lr, steps or seed); resume with the original arguments", ckpt.display());
         }
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model)).map_err(|e| anyhow::anyhow!("{}: bad model record: {e:?}", ckpt.display()))?;
-        trainer.model = trainer.model.clone().try_load_record(record).map_err(|e| anyhow::anyhow!("{}: model does not fit: {e:?}", ckpt.display()))?;
-        trainer.optimizer = trainer.config.optimizer().from_bytes(Bytes::from_bytes_vec(optim)).map_err(|e| anyhow::anyhow!("{}: bad optimiser state: {e:?}", ckpt.display()))?;
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model))
+            .map_err(|e| anyhow::anyhow!("{}: bad model record: {e:?}", ckpt.display()))?;
+        trainer.model = trainer
+            .model
+            .clone()
+            .try_load_record(record)
+            .map_err(|e| anyhow::anyhow!("{}: model does not fit: {e:?}", ckpt.display()))?;
+        trainer.optimizer = trainer
+            .config
+            .optimizer()
+            .from_bytes(Bytes::from_bytes_vec(optim))
+            .map_err(|e| anyhow::anyhow!("{}: bad optimiser state: {e:?}", ckpt.display()))?;
         trainer.step = header.step;
     } else if args.resume {
         bail!("--resume: no checkpoint at {}", ckpt.display());
     }
 
-    let prep = PreprocessConfig { target_spacing: [args.spacing; 3], pad_multiple: config.stride(), min_size: [patch; 3], ..PreprocessConfig::default() };
+    let prep = PreprocessConfig {
+        target_spacing: [args.spacing; 3],
+        pad_multiple: config.stride(),
+        min_size: [patch; 3],
+        ..PreprocessConfig::default()
+    };
     let subjects = discover(&args.data)?;
-    let cache = args.cache.clone().unwrap_or_else(|| args.output.join("cache"));
+    let cache = args
+        .cache
+        .clone()
+        .unwrap_or_else(|| args.output.join("cache"));
     let t0 = Instant::now();
     let cached = Arc::new(build_cache(&subjects, &prep, &cache)?);
     let scans: usize = cached.iter().map(|s| s.scans()).sum();
     if !args.quiet {
-        let contrasts: std::collections::BTreeSet<&str> = cached.iter().flat_map(|s| s.contrasts.iter().map(String::as_str)).collect();
-        eprintln!("{} subjects, {scans} scans ({contrasts:?}) preprocessed/cached in {:.1}s ({})", cached.len(), t0.elapsed().as_secs_f64(), cache.display());
+        let contrasts: std::collections::BTreeSet<&str> = cached
+            .iter()
+            .flat_map(|s| s.contrasts.iter().map(String::as_str))
+            .collect();
+        eprintln!(
+            "{} subjects, {scans} scans ({contrasts:?}) preprocessed/cached in {:.1}s ({})",
+            cached.len(),
+            t0.elapsed().as_secs_f64(),
+            cache.display()
+        );
     }
-    let lcfg = LoaderConfig { patch, subjects_per_batch: args.batch, scans_per_subject: if objective == Objective::Mae { 1 } else { 2 }, foreground: 0.67, augment: !args.no_augment, workers: args.workers, seed: args.seed };
+    let lcfg = LoaderConfig {
+        patch,
+        subjects_per_batch: args.batch,
+        scans_per_subject: if objective == Objective::Mae { 1 } else { 2 },
+        foreground: 0.67,
+        augment: !args.no_augment,
+        workers: args.workers,
+        seed: args.seed,
+    };
     let mut loader = Loader::new(cached, lcfg, trainer.step);
 
     let metrics = args.output.join("metrics.jsonl");
     if trainer.step > 0 {
         drop_partial_line(&metrics)?;
     }
-    let mut log = OpenOptions::new().create(true).append(true).open(args.output.join("metrics.jsonl")).with_context(|| format!("cannot open {}", args.output.join("metrics.jsonl").display()))?;
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(args.output.join("metrics.jsonl"))
+        .with_context(|| {
+            format!(
+                "cannot open {}",
+                args.output.join("metrics.jsonl").display()
+            )
+        })?;
     if trainer.step > 0 {
-        writeln!(log, "{}", serde_json::json!({"event": "resume", "step": trainer.step}))?;
+        writeln!(
+            log,
+            "{}",
+            serde_json::json!({"event": "resume", "step": trainer.step})
+        )?;
     }
-    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(args.steps) };
-    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} steps {msg} [{elapsed} eta {eta}]").expect("static template").progress_chars("=> "));
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(args.steps)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps {msg} [{elapsed} eta {eta}]")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
     bar.set_position(trainer.step);
     while trainer.step < args.steps {
         let wait = Instant::now();
         let host = loader.next_batch().context("data loader stopped")?;
         let wait_s = wait.elapsed().as_secs_f64();
         let step_t = Instant::now();
-        let scans = Tensor::<5>::from_data(TensorData::new(host.data, [host.n, 1, patch, patch, patch]), &device);
-        let report = pollster::block_on(trainer.train_step(&SslBatch { scans, subjects: host.subjects }))?;
+        let scans = Tensor::<5>::from_data(
+            TensorData::new(host.data, [host.n, 1, patch, patch, patch]),
+            &device,
+        );
+        let report = pollster::block_on(trainer.train_step(&SslBatch {
+            scans,
+            subjects: host.subjects,
+        }))?;
         let step_s = step_t.elapsed().as_secs_f64();
         let vps = host.n as f64 / (step_s + wait_s);
-        let terms: serde_json::Map<String, serde_json::Value> = report.terms.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect();
+        let terms: serde_json::Map<String, serde_json::Value> = report
+            .terms
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::json!(v)))
+            .collect();
         let line = serde_json::json!({"step": report.step, "loss": report.loss, "lr": report.lr, "grad_norm": report.grad_norm, "terms": terms,
                 "skipped": report.skipped, "step_s": step_s, "loader_wait_s": wait_s, "volumes_per_s": vps});
         // One write per line: a killed run leaves at most one partial line, dropped on resume.
         log.write_all(format!("{line}\n").as_bytes())?;
         log.flush()?;
-        bar.set_message(format!("loss {:.4} | {:.2} vol/s | loader wait {:.0} ms", report.loss, vps, wait_s * 1e3));
+        bar.set_message(format!(
+            "loss {:.4} | {:.2} vol/s | loader wait {:.0} ms",
+            report.loss,
+            vps,
+            wait_s * 1e3
+        ));
         bar.inc(1);
         if trainer.step % args.checkpoint_every.max(1) == 0 || trainer.step == args.steps {
             write_checkpoint(&ckpt, &trainer, spec.clone())?;
@@ -258,7 +370,13 @@ pub fn run(args: PretrainArgs) -> Result<()> {
         class_names: vec![],
         preprocess: prep,
         patch_size: [patch; 3],
-        provenance: format!("brainfm pretrain --objective {} on {} ({} steps, seed {})", objective.name(), args.data.display(), args.steps, args.seed),
+        provenance: format!(
+            "brainfm pretrain --objective {} on {} ({} steps, seed {})",
+            objective.name(),
+            args.data.display(),
+            args.steps,
+            args.seed
+        ),
         created_by: format!("brainfm {}", env!("CARGO_PKG_VERSION")),
     };
     let bundle = Bundle::from_model(&trainer.model.valid(), config, meta)?;

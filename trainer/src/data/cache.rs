@@ -37,11 +37,19 @@ impl CachedSubject {
 }
 
 fn key(path: &Path, cfg: &PreprocessConfig) -> Result<String> {
-    let meta = fs::metadata(path).with_context(|| format!("cannot read scan {}", path.display()))?;
-    let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let meta =
+        fs::metadata(path).with_context(|| format!("cannot read scan {}", path.display()))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
     let cfg = serde_json::to_string(cfg)?;
     let abs = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    Ok(sha256_hex(format!("{}|{}|{mtime}|{cfg}|v1", abs.display(), meta.len()).as_bytes())[..20].to_string())
+    Ok(
+        sha256_hex(format!("{}|{}|{mtime}|{cfg}|v1", abs.display(), meta.len()).as_bytes())[..20]
+            .to_string(),
+    )
 }
 
 fn header_path(cache: &Path, key: &str) -> PathBuf {
@@ -49,35 +57,63 @@ fn header_path(cache: &Path, key: &str) -> PathBuf {
 }
 
 /// Preprocess (or reuse) one scan; `target` forces the grid of the subject's first scan.
-fn cached_scan(path: &Path, cfg: &PreprocessConfig, cache: &Path, target: Option<[usize; 3]>) -> Result<([usize; 3], Mmap)> {
-    let k = format!("{}{}", key(path, cfg)?, target.map_or(String::new(), |d| format!("-{}x{}x{}", d[0], d[1], d[2])));
+fn cached_scan(
+    path: &Path,
+    cfg: &PreprocessConfig,
+    cache: &Path,
+    target: Option<[usize; 3]>,
+) -> Result<([usize; 3], Mmap)> {
+    let k = format!(
+        "{}{}",
+        key(path, cfg)?,
+        target.map_or(String::new(), |d| format!("-{}x{}x{}", d[0], d[1], d[2]))
+    );
     let data_path = cache.join(format!("{k}.f16"));
     let dims_path = header_path(cache, &k);
     if !(data_path.exists() && dims_path.exists()) {
         let img = read_scan(path, &ReadOptions::default())?;
-        let pre = preprocess(&img.volume, cfg).with_context(|| format!("cannot preprocess {}", path.display()))?;
+        let pre = preprocess(&img.volume, cfg)
+            .with_context(|| format!("cannot preprocess {}", path.display()))?;
         let mut vol = pre.volume;
         if let Some(d) = target.filter(|d| *d != vol.dims) {
-            vol = resample_to_dims(&vol, d).with_context(|| format!("cannot bring {} onto its subject's grid", path.display()))?;
+            vol = resample_to_dims(&vol, d).with_context(|| {
+                format!("cannot bring {} onto its subject's grid", path.display())
+            })?;
         }
-        let bytes: Vec<u8> = vol.data.iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect();
+        let bytes: Vec<u8> = vol
+            .data
+            .iter()
+            .flat_map(|v| f16::from_f32(*v).to_le_bytes())
+            .collect();
         write_atomic(&data_path, &bytes)?;
         write_atomic(&dims_path, serde_json::to_string(&vol.dims)?.as_bytes())?;
     }
-    let dims: [usize; 3] = serde_json::from_slice(&fs::read(&dims_path).with_context(|| format!("cannot read {}", dims_path.display()))?)
-        .with_context(|| format!("cache entry {} is corrupt; delete it", dims_path.display()))?;
-    let file = fs::File::open(&data_path).with_context(|| format!("cannot open {}", data_path.display()))?;
+    let dims: [usize; 3] = serde_json::from_slice(
+        &fs::read(&dims_path).with_context(|| format!("cannot read {}", dims_path.display()))?,
+    )
+    .with_context(|| format!("cache entry {} is corrupt; delete it", dims_path.display()))?;
+    let file = fs::File::open(&data_path)
+        .with_context(|| format!("cannot open {}", data_path.display()))?;
     // SAFETY: cache files are written once through temp + rename and never modified in place.
-    let map = unsafe { Mmap::map(&file) }.with_context(|| format!("cannot memory-map {}", data_path.display()))?;
+    let map = unsafe { Mmap::map(&file) }
+        .with_context(|| format!("cannot memory-map {}", data_path.display()))?;
     if map.len() != 2 * dims.iter().product::<usize>() {
-        bail!("cache entry {} has the wrong size; delete it", data_path.display());
+        bail!(
+            "cache entry {} has the wrong size; delete it",
+            data_path.display()
+        );
     }
     Ok((dims, map))
 }
 
 /// Preprocess every subject (in parallel) into `cache` and map the results.
-pub fn build_cache(subjects: &[SubjectScans], cfg: &PreprocessConfig, cache: &Path) -> Result<Vec<CachedSubject>> {
-    fs::create_dir_all(cache).with_context(|| format!("cannot create cache folder {}", cache.display()))?;
+pub fn build_cache(
+    subjects: &[SubjectScans],
+    cfg: &PreprocessConfig,
+    cache: &Path,
+) -> Result<Vec<CachedSubject>> {
+    fs::create_dir_all(cache)
+        .with_context(|| format!("cannot create cache folder {}", cache.display()))?;
     subjects
         .par_iter()
         .map(|s| {
@@ -86,7 +122,11 @@ pub fn build_cache(subjects: &[SubjectScans], cfg: &PreprocessConfig, cache: &Pa
             for scan in &s.scans[1..] {
                 volumes.push(cached_scan(&scan.path, cfg, cache, Some(dims))?.1);
             }
-            Ok(CachedSubject { dims, contrasts: s.scans.iter().map(|x| x.contrast.clone()).collect(), volumes })
+            Ok(CachedSubject {
+                dims,
+                contrasts: s.scans.iter().map(|x| x.contrast.clone()).collect(),
+                volumes,
+            })
         })
         .collect()
 }

@@ -21,13 +21,21 @@ pub struct SubjectScans {
 }
 
 fn is_nifti(p: &Path) -> bool {
-    let n = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let n = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     n.ends_with(".nii") || n.ends_with(".nii.gz")
 }
 
 fn stem(p: &Path) -> String {
-    let n = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    n.trim_end_matches(".gz").trim_end_matches(".nii").to_string()
+    let n = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    n.trim_end_matches(".gz")
+        .trim_end_matches(".nii")
+        .to_string()
 }
 
 fn list(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -40,19 +48,34 @@ fn list(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn dir_name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+    p.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
 }
 
 /// Label maps, masks and other derived images are not training scans.
 fn is_derived(contrast: &str) -> bool {
-    matches!(contrast, "dseg" | "mask" | "probseg" | "seg" | "label" | "labels")
+    matches!(
+        contrast,
+        "dseg" | "mask" | "probseg" | "seg" | "label" | "labels"
+    )
 }
 
 fn bids(root: &Path) -> Result<Vec<SubjectScans>> {
     let mut out = Vec::new();
-    for sub in list(root)?.into_iter().filter(|p| p.is_dir() && dir_name(p).starts_with("sub-")) {
-        let sessions: Vec<PathBuf> = list(&sub)?.into_iter().filter(|p| p.is_dir() && dir_name(p).starts_with("ses-")).collect();
-        let groups = if sessions.is_empty() { vec![sub.clone()] } else { sessions };
+    for sub in list(root)?
+        .into_iter()
+        .filter(|p| p.is_dir() && dir_name(p).starts_with("sub-"))
+    {
+        let sessions: Vec<PathBuf> = list(&sub)?
+            .into_iter()
+            .filter(|p| p.is_dir() && dir_name(p).starts_with("ses-"))
+            .collect();
+        let groups = if sessions.is_empty() {
+            vec![sub.clone()]
+        } else {
+            sessions
+        };
         for g in groups {
             let anat = g.join("anat");
             if !anat.is_dir() {
@@ -69,7 +92,11 @@ fn bids(root: &Path) -> Result<Vec<SubjectScans>> {
                 .filter(|s| !is_derived(&s.contrast))
                 .collect();
             if !scans.is_empty() {
-                let id = g.strip_prefix(root).unwrap_or(&g).to_string_lossy().replace('/', "_");
+                let id = g
+                    .strip_prefix(root)
+                    .unwrap_or(&g)
+                    .to_string_lossy()
+                    .replace('/', "_");
                 out.push(SubjectScans { id, scans });
             }
         }
@@ -83,12 +110,21 @@ fn nnunet(images: &Path) -> Result<Vec<SubjectScans>> {
         let s = stem(&p);
         match s.rsplit_once('_') {
             Some((case, ch)) if ch.len() == 4 && ch.chars().all(|c| c.is_ascii_digit()) => {
-                cases.entry(case.to_string()).or_default().push(Scan { path: p, contrast: ch.to_string() })
+                cases.entry(case.to_string()).or_default().push(Scan {
+                    path: p,
+                    contrast: ch.to_string(),
+                })
             }
-            _ => bail!("{} does not follow nnU-Net's CASE_XXXX.nii.gz naming", p.display()),
+            _ => bail!(
+                "{} does not follow nnU-Net's CASE_XXXX.nii.gz naming",
+                p.display()
+            ),
         }
     }
-    Ok(cases.into_iter().map(|(id, scans)| SubjectScans { id, scans }).collect())
+    Ok(cases
+        .into_iter()
+        .map(|(id, scans)| SubjectScans { id, scans })
+        .collect())
 }
 
 fn flat(dir: &Path) -> Result<Vec<SubjectScans>> {
@@ -96,21 +132,35 @@ fn flat(dir: &Path) -> Result<Vec<SubjectScans>> {
     for p in list(dir)?.into_iter().filter(|p| is_nifti(p)) {
         let s = stem(&p);
         // `subj01_T1w.nii.gz` and `subj01_T2w.nii.gz` are two contrasts of `subj01`.
-        let (id, contrast) = s.rsplit_once('_').map(|(a, b)| (a.to_string(), b.to_string())).unwrap_or((s.clone(), "scan".into()));
+        let (id, contrast) = s
+            .rsplit_once('_')
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .unwrap_or((s.clone(), "scan".into()));
         if !is_derived(&contrast) {
-            groups.entry(id).or_default().push(Scan { path: p, contrast });
+            groups
+                .entry(id)
+                .or_default()
+                .push(Scan { path: p, contrast });
         }
     }
-    Ok(groups.into_iter().map(|(id, scans)| SubjectScans { id, scans }).collect())
+    Ok(groups
+        .into_iter()
+        .map(|(id, scans)| SubjectScans { id, scans })
+        .collect())
 }
 
 /// Find the subjects under `root`: BIDS if it has `sub-*` folders, nnU-Net raw if it has
 /// `imagesTr`, else a flat folder of NIfTI files grouped by the name before the last `_`.
 pub fn discover(root: &Path) -> Result<Vec<SubjectScans>> {
     if !root.is_dir() {
-        bail!("data folder {} does not exist or is not a folder", root.display());
+        bail!(
+            "data folder {} does not exist or is not a folder",
+            root.display()
+        );
     }
-    let has_sub = list(root)?.iter().any(|p| p.is_dir() && dir_name(p).starts_with("sub-"));
+    let has_sub = list(root)?
+        .iter()
+        .any(|p| p.is_dir() && dir_name(p).starts_with("sub-"));
     let subjects = if has_sub {
         bids(root)?
     } else if root.join("imagesTr").is_dir() {
@@ -155,7 +205,10 @@ mod tests {
         touch(&n.join("imagesTr/case_001_0001.nii.gz"));
         touch(&n.join("imagesTr/case_002_0000.nii.gz"));
         let s = discover(&n).unwrap();
-        assert_eq!((s.len(), s[0].id.as_str(), s[0].scans.len()), (2, "case_001", 2));
+        assert_eq!(
+            (s.len(), s[0].id.as_str(), s[0].scans.len()),
+            (2, "case_001", 2)
+        );
 
         let f = tmp.join("flat");
         touch(&f.join("a_T1w.nii.gz"));

@@ -57,10 +57,13 @@ fn crop_start(rng: &mut Rng, s: &CachedSubject, p: usize, fg: f64) -> [usize; 3]
 fn intensity_augment(v: &mut [f32], p: usize, rng: &mut Rng) {
     if rng.bool(0.3) {
         // Gamma on the [0, 1]-rescaled patch, then back (nnU-Net's gamma transform).
-        let (lo, hi) = v.iter().fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        let (lo, hi) = v
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
         let g = rng.range(0.7, 1.5) as f32;
         if hi > lo {
-            v.iter_mut().for_each(|x| *x = lo + (hi - lo) * ((*x - lo) / (hi - lo)).powf(g));
+            v.iter_mut()
+                .for_each(|x| *x = lo + (hi - lo) * ((*x - lo) / (hi - lo)).powf(g));
         }
     }
     if rng.bool(0.3) {
@@ -102,8 +105,10 @@ pub fn make_batch(subjects: &[CachedSubject], cfg: &LoaderConfig, k: u64) -> Hos
                             continue;
                         }
                         let o = [x, y, z];
-                        let t: [usize; 3] = std::array::from_fn(|a| if flip[a] { p - 1 - o[a] } else { o[a] });
-                        v[t[0] + p * (t[1] + p * t[2])] = s.voxel(scan, src[0] + s.dims[0] * (src[1] + s.dims[1] * src[2]));
+                        let t: [usize; 3] =
+                            std::array::from_fn(|a| if flip[a] { p - 1 - o[a] } else { o[a] });
+                        v[t[0] + p * (t[1] + p * t[2])] =
+                            s.voxel(scan, src[0] + s.dims[0] * (src[1] + s.dims[1] * src[2]));
                     }
                 }
             }
@@ -114,7 +119,11 @@ pub fn make_batch(subjects: &[CachedSubject], cfg: &LoaderConfig, k: u64) -> Hos
             ids.push(b);
         }
     }
-    HostBatch { n: ids.len(), data, subjects: ids }
+    HostBatch {
+        n: ids.len(),
+        data,
+        subjects: ids,
+    }
 }
 
 /// Batches `start, start+1, ...` prepared ahead by `workers` threads.
@@ -142,7 +151,12 @@ impl Loader {
             }));
             receivers.push(rx);
         }
-        Self { receivers, next: start, start, _workers: workers }
+        Self {
+            receivers,
+            next: start,
+            start,
+            _workers: workers,
+        }
     }
 
     pub fn next_batch(&mut self) -> Option<HostBatch> {
