@@ -83,14 +83,7 @@ pub fn foreground_box(v: &Grid<f32>, margin: usize) -> CropBox {
 
 /// The voxels inside `b`; the affine is shifted so every kept voxel keeps its world position.
 pub fn crop<T: Copy>(g: &Grid<T>, b: &CropBox) -> Result<Grid<T>, VolumeError> {
-    let n = check_dims(g.dims)?;
-    if g.data.len() != n {
-        return Err(VolumeError::DataLength {
-            dims: g.dims,
-            expected: n,
-            actual: g.data.len(),
-        });
-    }
+    g.checked_len()?;
     b.check(g.dims)?;
     let d = b.dims();
     let mut data = Vec::with_capacity(d[0] * d[1] * d[2]);
@@ -121,7 +114,7 @@ pub fn uncrop<T: Copy>(
     b: &CropBox,
     fill: T,
 ) -> Result<Grid<T>, VolumeError> {
-    let n = check_dims(full_dims)?;
+    check_dims(full_dims)?;
     b.check(full_dims)?;
     let d = b.dims();
     if g.dims != d || g.data.len() != d[0] * d[1] * d[2] {
@@ -131,27 +124,7 @@ pub fn uncrop<T: Copy>(
             actual: g.data.len(),
         });
     }
-    let mut data = vec![fill; n];
-    for k in 0..d[2] {
-        for j in 0..d[1] {
-            let src = d[0] * (j + d[1] * k);
-            let dst =
-                b.start[0] + full_dims[0] * (b.start[1] + j + full_dims[1] * (b.start[2] + k));
-            data[dst..dst + d[0]].copy_from_slice(&g.data[src..src + d[0]]);
-        }
-    }
-    let mut affine = g.affine;
-    for r in 0..3 {
-        affine[r][3] -= (0..3)
-            .map(|c| g.affine[r][c] * b.start[c] as f64)
-            .sum::<f64>();
-    }
-    Ok(Grid {
-        dims: full_dims,
-        spacing: g.spacing,
-        affine,
-        data,
-    })
+    g.embed(full_dims, b.start, fill)
 }
 
 #[cfg(test)]

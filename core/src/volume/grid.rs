@@ -93,7 +93,54 @@ impl<T> Grid<T> {
     }
 }
 
+impl<T> Grid<T> {
+    /// The voxel count, after checking that the data holds exactly that many values.
+    pub(crate) fn checked_len(&self) -> Result<usize, VolumeError> {
+        let n = check_dims(self.dims)?;
+        if self.data.len() != n {
+            return Err(VolumeError::DataLength {
+                dims: self.dims,
+                expected: n,
+                actual: self.data.len(),
+            });
+        }
+        Ok(n)
+    }
+}
+
 impl<T: Copy> Grid<T> {
+    /// This grid placed at `offset` inside a `dims` grid filled with `fill`, the affine
+    /// shifted so every voxel keeps its world position (padding and un-cropping). The
+    /// caller checks that it fits.
+    pub(crate) fn embed(
+        &self,
+        dims: [usize; 3],
+        offset: [usize; 3],
+        fill: T,
+    ) -> Result<Grid<T>, VolumeError> {
+        let mut data = vec![fill; check_dims(dims)?];
+        let d = self.dims;
+        for k in 0..d[2] {
+            for j in 0..d[1] {
+                let src = d[0] * (j + d[1] * k);
+                let dst = offset[0] + dims[0] * (offset[1] + j + dims[1] * (offset[2] + k));
+                data[dst..dst + d[0]].copy_from_slice(&self.data[src..src + d[0]]);
+            }
+        }
+        let mut affine = self.affine;
+        for r in 0..3 {
+            affine[r][3] -= (0..3)
+                .map(|c| self.affine[r][c] * offset[c] as f64)
+                .sum::<f64>();
+        }
+        Ok(Grid {
+            dims,
+            spacing: self.spacing,
+            affine,
+            data,
+        })
+    }
+
     /// Value at `(i, j, k)`, or `None` outside the grid.
     #[inline]
     pub fn get(&self, i: usize, j: usize, k: usize) -> Option<T> {

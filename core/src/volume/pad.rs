@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::crop::{crop, CropBox};
 use super::error::VolumeError;
-use super::grid::{check_dims, Grid};
+use super::grid::Grid;
 
 /// Voxels added before and after the data along each axis.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,40 +50,11 @@ impl Padding {
 
 /// Pads with `value`; the affine is shifted so original voxels keep their world positions.
 pub fn pad<T: Copy>(g: &Grid<T>, p: &Padding, value: T) -> Result<Grid<T>, VolumeError> {
-    let n = check_dims(g.dims)?;
-    if g.data.len() != n {
-        return Err(VolumeError::DataLength {
-            dims: g.dims,
-            expected: n,
-            actual: g.data.len(),
-        });
-    }
+    g.checked_len()?;
     if p.is_zero() {
         return Ok(g.clone());
     }
-    let od = p.padded_dims(g.dims);
-    let total = check_dims(od)?;
-    let mut data = vec![value; total];
-    let d = g.dims;
-    for k in 0..d[2] {
-        for j in 0..d[1] {
-            let src = d[0] * (j + d[1] * k);
-            let dst = p.before[0] + od[0] * (p.before[1] + j + od[1] * (p.before[2] + k));
-            data[dst..dst + d[0]].copy_from_slice(&g.data[src..src + d[0]]);
-        }
-    }
-    let mut affine = g.affine;
-    for r in 0..3 {
-        affine[r][3] -= (0..3)
-            .map(|c| g.affine[r][c] * p.before[c] as f64)
-            .sum::<f64>();
-    }
-    Ok(Grid {
-        dims: od,
-        spacing: g.spacing,
-        affine,
-        data,
-    })
+    g.embed(p.padded_dims(g.dims), p.before, value)
 }
 
 /// Removes padding `p` from a padded grid.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::affine::Affine;
 use super::crop::{crop, foreground_box, uncrop, CropBox};
 use super::error::VolumeError;
-use super::grid::{check_dims, check_spacing, Grid, LabelMap, Volume};
+use super::grid::{check_spacing, Grid, LabelMap, Volume};
 use super::normalize::{apply_zscore, foreground_stats, is_foreground, IntensityStats};
 use super::orient::Reorientation;
 use super::pad::{pad, padding_for, unpad, Padding};
@@ -103,14 +103,7 @@ pub struct Preprocessed {
 }
 
 fn check_grid<T>(g: &Grid<T>) -> Result<(), VolumeError> {
-    let n = check_dims(g.dims)?;
-    if g.data.len() != n {
-        return Err(VolumeError::DataLength {
-            dims: g.dims,
-            expected: n,
-            actual: g.data.len(),
-        });
-    }
+    g.checked_len()?;
     check_spacing(g.spacing)?;
     VolumeError::check_affine(&g.affine)?;
     Ok(())

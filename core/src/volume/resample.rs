@@ -46,15 +46,7 @@ fn check_out(dims: [usize; 3]) -> Result<usize, VolumeError> {
 }
 
 fn check_src<T>(g: &Grid<T>) -> Result<(), VolumeError> {
-    let n = check_dims(g.dims)?;
-    if g.data.len() != n {
-        return Err(VolumeError::DataLength {
-            dims: g.dims,
-            expected: n,
-            actual: g.data.len(),
-        });
-    }
-    Ok(())
+    g.checked_len().map(|_| ())
 }
 
 /// Continuous source index of destination voxel `x`.
