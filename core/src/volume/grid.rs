@@ -32,6 +32,27 @@ pub(crate) fn check_dims(dims: [usize; 3]) -> Result<usize, VolumeError> {
     }
 }
 
+/// Voxels per channel of a channel-major field of `len` values on `dims`, after checking
+/// that it holds exactly `channels` (> 0) volumes.
+pub(crate) fn check_channels(
+    len: usize,
+    dims: [usize; 3],
+    channels: usize,
+) -> Result<usize, VolumeError> {
+    let n = check_dims(dims)?;
+    let expected = n
+        .checked_mul(channels)
+        .ok_or(VolumeError::InvalidGridDims { dims })?;
+    if channels == 0 || len != expected {
+        return Err(VolumeError::BufferLength {
+            what: "multi-channel field",
+            expected,
+            actual: len,
+        });
+    }
+    Ok(n)
+}
+
 pub(crate) fn check_spacing(spacing: [f64; 3]) -> Result<(), VolumeError> {
     if spacing.iter().all(|s| s.is_finite() && *s > 0.0) {
         Ok(())

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::affine::{self, Affine};
 use super::error::VolumeError;
-use super::grid::{check_dims, Grid};
+use super::grid::{check_channels, check_dims, Grid};
 
 /// For each array axis: the world axis (0 = x/R, 1 = y/A, 2 = z/S) it is closest to and
 /// whether it runs toward the negative end (L, P or I).
@@ -247,17 +247,7 @@ fn permute_channels<T: Copy>(
     perm: [usize; 3],
     flip: [bool; 3],
 ) -> Result<Vec<T>, VolumeError> {
-    let n = check_dims(dims)?;
-    let expected = n
-        .checked_mul(channels)
-        .ok_or(VolumeError::InvalidGridDims { dims })?;
-    if data.len() != expected || channels == 0 {
-        return Err(VolumeError::BufferLength {
-            what: "multi-channel field",
-            expected,
-            actual: data.len(),
-        });
-    }
+    let n = check_channels(data.len(), dims, channels)?;
     Ok(data
         .chunks_exact(n)
         .flat_map(|c| permute_data(c, dims, perm, flip))

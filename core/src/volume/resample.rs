@@ -9,7 +9,7 @@
 
 use super::affine::Affine;
 use super::error::VolumeError;
-use super::grid::{check_dims, check_spacing, Grid, Volume};
+use super::grid::{check_channels, check_dims, check_spacing, Grid, Volume};
 
 /// Largest grid any resampling may produce (1 GiB of f32): a guard against configurations
 /// like a 0.001 mm target spacing, not a limit real scans come near.
@@ -217,18 +217,8 @@ pub fn resample_channels(
     src: [usize; 3],
     dst: [usize; 3],
 ) -> Result<Vec<f32>, VolumeError> {
-    let n = check_dims(src)?;
+    let n = check_channels(data.len(), src, channels)?;
     check_out(dst)?;
-    let expected = n
-        .checked_mul(channels)
-        .ok_or(VolumeError::InvalidGridDims { dims: src })?;
-    if channels == 0 || data.len() != expected {
-        return Err(VolumeError::BufferLength {
-            what: "multi-channel field",
-            expected,
-            actual: data.len(),
-        });
-    }
     Ok(data
         .chunks_exact(n)
         .flat_map(|c| trilinear(c, src, dst))
