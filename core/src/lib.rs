@@ -3,6 +3,7 @@
 //! and sliding-window inference. Compiles natively and to wasm32: no filesystem, no
 //! threads, no blocking tensor reads in code the browser runs.
 
+pub mod augment;
 pub mod bundle;
 pub mod infer;
 pub mod metrics;

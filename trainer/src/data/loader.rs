@@ -6,8 +6,8 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use brainfm_core::augment::{intensity_augment, AugmentConfig, SpatialTransform};
 use brainfm_core::rng::Rng;
-use brainfm_core::synth::smooth_field;
 
 use super::cache::CachedSubject;
 
@@ -54,33 +54,10 @@ fn crop_start(rng: &mut Rng, s: &CachedSubject, p: usize, fg: f64) -> [usize; 3]
     })
 }
 
-fn intensity_augment(v: &mut [f32], p: usize, rng: &mut Rng) {
-    if rng.bool(0.3) {
-        // Gamma on the [0, 1]-rescaled patch, then back (nnU-Net's gamma transform).
-        let (lo, hi) = v
-            .iter()
-            .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
-        let g = rng.range(0.7, 1.5) as f32;
-        if hi > lo {
-            v.iter_mut()
-                .for_each(|x| *x = lo + (hi - lo) * ((*x - lo) / (hi - lo)).powf(g));
-        }
-    }
-    if rng.bool(0.3) {
-        let bias = smooth_field([p; 3], 3, 0.1, rng);
-        v.iter_mut().zip(bias).for_each(|(x, b)| *x *= b.exp());
-    }
-    if rng.bool(0.3) {
-        let sd = rng.range(0.0, 0.1) as f32;
-        v.iter_mut().for_each(|x| *x += sd * rng.normal() as f32);
-    }
-}
-
 /// Build batch `k`.
 pub fn make_batch(subjects: &[CachedSubject], cfg: &LoaderConfig, k: u64) -> HostBatch {
     let mut rng = Rng::derive(cfg.seed ^ 0x0DA7_A5E7, k);
     let p = cfg.patch;
-    let vox = p * p * p;
     let mut data = Vec::new();
     let mut ids = Vec::new();
     for b in 0..cfg.subjects_per_batch {
@@ -93,27 +70,17 @@ pub fn make_batch(subjects: &[CachedSubject], cfg: &LoaderConfig, k: u64) -> Hos
                 picks.push(others.swap_remove(rng.below(others.len())));
             }
         }
-        // Flips are shared by the subject's scans: they must stay co-registered.
-        let flip: [bool; 3] = std::array::from_fn(|_| cfg.augment && rng.bool(0.5));
+        // One spatial transform per subject: its scans must stay co-registered.
+        let aug = if cfg.augment {
+            AugmentConfig::default()
+        } else {
+            AugmentConfig::none()
+        };
+        let transform = SpatialTransform::sample(&aug, &mut rng);
         for &scan in &picks {
-            let mut v = vec![0f32; vox];
-            for z in 0..p {
-                for y in 0..p {
-                    for x in 0..p {
-                        let src = [start[0] + x, start[1] + y, start[2] + z];
-                        if src.iter().zip(&s.dims).any(|(c, d)| c >= d) {
-                            continue;
-                        }
-                        let o = [x, y, z];
-                        let t: [usize; 3] =
-                            std::array::from_fn(|a| if flip[a] { p - 1 - o[a] } else { o[a] });
-                        v[t[0] + p * (t[1] + p * t[2])] =
-                            s.voxel(scan, src[0] + s.dims[0] * (src[1] + s.dims[1] * src[2]));
-                    }
-                }
-            }
+            let mut v = transform.sample_image(s.dims, start, [p; 3], |i| s.voxel(scan, i));
             if cfg.augment {
-                intensity_augment(&mut v, p, &mut rng);
+                intensity_augment(&mut v, [p; 3], &mut rng);
             }
             data.extend_from_slice(&v);
             ids.push(b);
