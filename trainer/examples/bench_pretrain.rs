@@ -37,10 +37,7 @@ fn main() {
     let device = Device::flex().autodiff();
     device.seed(0);
     let model = preset.config(None).init(&device).expect("model");
-    let mut trainer = Trainer::new(
-        model,
-        TrainConfig::new(ObjectiveConfig::new(objective), 100),
-    );
+    let mut trainer = Trainer::new(model, TrainConfig::new(100));
     let scans = Tensor::<5>::random(
         [batch, 1, patch, patch, patch],
         Distribution::Normal(0.0, 1.0),
@@ -53,7 +50,8 @@ fn main() {
     let mut times = Vec::new();
     for k in 0..=steps {
         let t = Instant::now();
-        let r = pollster::block_on(trainer.train_step(&b)).expect("step");
+        let r = pollster::block_on(trainer.ssl_step(&b, &ObjectiveConfig::new(objective)))
+            .expect("step");
         let s = t.elapsed().as_secs_f64();
         eprintln!(
             "step {k}: {s:.2}s loss {:.4}{}",

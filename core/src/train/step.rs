@@ -6,23 +6,29 @@ use serde::{Deserialize, Serialize};
 
 use super::clip::clip_global_norm;
 use super::schedule::LrSchedule;
+use super::segmentation::{segmentation_loss, SegBatch, SegLossConfig};
 use crate::model::BrainNet;
+use crate::model::ModelError;
 use crate::rng::Rng;
-use crate::ssl::{compute, ObjectiveConfig, SslBatch, SslError};
+use crate::ssl::{compute, ObjectiveConfig, ObjectiveOutput, SslBatch, SslError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error(transparent)]
     Objective(#[from] SslError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("bad segmentation batch: {0}")]
+    BadBatch(String),
     #[error("reading the loss back from the device failed: {0}")]
     Readback(String),
     #[error("the model must live on an autodiff device (Device::autodiff()) to train")]
     NotAutodiff,
 }
 
+/// The optimiser side of training, whatever the objective.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    pub objective: ObjectiveConfig,
     pub schedule: LrSchedule,
     /// AdamW decoupled weight decay (PyTorch's default 0.01).
     pub weight_decay: f64,
@@ -34,9 +40,8 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     /// The FOMO25 winner's optimiser: AdamW lr 1e-4, warm-up then cosine, clip 1.0.
-    pub fn new(objective: ObjectiveConfig, total_steps: u64) -> Self {
+    pub fn new(total_steps: u64) -> Self {
         Self {
-            objective,
             schedule: LrSchedule {
                 base_lr: 1e-4,
                 warmup_steps: (total_steps / 20).max(1),
@@ -65,7 +70,8 @@ pub struct StepReport {
     pub loss: f32,
     /// Global gradient norm before clipping.
     pub grad_norm: f32,
-    /// Unweighted objective terms (recon, cross, kl, cos_s, cos_m, anat).
+    /// Unweighted objective terms (SSL: recon, cross, kl, cos_s, cos_m, anat;
+    /// segmentation: ce, dice or tversky).
     pub terms: Vec<(String, f32)>,
     /// True when the loss or gradients were not finite and the update was skipped.
     pub skipped: bool,
@@ -92,21 +98,43 @@ impl Trainer {
         }
     }
 
-    /// One optimisation step on `batch` (already on the model's device).
-    pub async fn train_step(&mut self, batch: &SslBatch) -> Result<StepReport, TrainError> {
+    /// One self-supervised step on `batch` (already on the model's device).
+    pub async fn ssl_step(
+        &mut self,
+        batch: &SslBatch,
+        objective: &ObjectiveConfig,
+    ) -> Result<StepReport, TrainError> {
+        let mut rng = Rng::derive(self.config.seed, self.step);
+        let out = compute(&self.model, batch, objective, self.step, &mut rng)?;
+        self.optimise(out).await
+    }
+
+    /// One supervised segmentation step (fine-tuning): the model needs its
+    /// segmentation decoder; frozen parts (see [`super::freeze`]) get no update.
+    pub async fn segmentation_step(
+        &mut self,
+        batch: &SegBatch,
+        loss: &SegLossConfig,
+    ) -> Result<StepReport, TrainError> {
+        let logits = self.model.segment(batch.images.clone())?;
+        let out = segmentation_loss(logits, batch, loss)?;
+        self.optimise(out).await
+    }
+
+    /// Backward, clip, one readback, AdamW: the part every objective shares.
+    async fn optimise(&mut self, out: ObjectiveOutput) -> Result<StepReport, TrainError> {
         let step = self.step;
-        let mut rng = Rng::derive(self.config.seed, step);
-        let out = compute(&self.model, batch, &self.config.objective, step, &mut rng)?;
         if !out.loss.is_autodiff() {
             return Err(TrainError::NotAutodiff);
         }
+        let device = out.loss.device().inner();
         let grads = GradientsParams::from_grads(out.loss.backward(), &self.model);
         let (grads, norm) = clip_global_norm(&self.model, grads, self.config.clip_norm);
 
         // One readback for everything the report needs.
         let mut parts = vec![
             out.loss.inner(),
-            norm.unwrap_or_else(|| Tensor::zeros([1], &batch.scans.device().inner())),
+            norm.unwrap_or_else(|| Tensor::zeros([1], &device)),
         ];
         parts.extend(out.terms.iter().map(|(_, t)| t.clone().inner()));
         let values = Tensor::cat(parts, 0)

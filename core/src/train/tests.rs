@@ -68,21 +68,21 @@ fn batch(ad: &Device, seed: u64) -> SslBatch {
     }
 }
 
-fn trainer(objective: Objective, steps: u64) -> Trainer {
+fn trainer(objective: Objective, steps: u64) -> (Trainer, ObjectiveConfig) {
     let ad = Device::flex().autodiff();
     ad.seed(11);
     let model = Preset::Tiny.config(None).init(&ad).unwrap();
-    let mut cfg = TrainConfig::new(ObjectiveConfig::new(objective), steps);
+    let mut cfg = TrainConfig::new(steps);
     cfg.schedule.base_lr = 3e-3;
-    Trainer::new(model, cfg)
+    (Trainer::new(model, cfg), ObjectiveConfig::new(objective))
 }
 
 #[test]
 fn steps_cut_the_loss_on_a_fixed_batch() {
-    let mut t = trainer(Objective::Swap, 40);
+    let (mut t, o) = trainer(Objective::Swap, 40);
     let b = batch(&Device::flex().autodiff(), 1);
     let losses: Vec<f32> = (0..40)
-        .map(|_| pollster::block_on(t.train_step(&b)).unwrap().loss)
+        .map(|_| pollster::block_on(t.ssl_step(&b, &o)).unwrap().loss)
         .collect();
     let first = losses[..5].iter().sum::<f32>() / 5.0;
     let last = losses[35..].iter().sum::<f32>() / 5.0;
@@ -96,19 +96,21 @@ fn steps_cut_the_loss_on_a_fixed_batch() {
 #[test]
 fn saved_model_and_optimizer_resume_the_same_run() {
     let b = batch(&Device::flex().autodiff(), 2);
+    let o = ObjectiveConfig::new(Objective::Mae);
     let run = |t: &mut Trainer, n: usize| -> Vec<f32> {
         (0..n)
-            .map(|_| pollster::block_on(t.train_step(&b)).unwrap().loss)
+            .map(|_| pollster::block_on(t.ssl_step(&b, &o)).unwrap().loss)
             .collect()
     };
     // Other tests draw from the device RNG concurrently: start both runs from one init.
     let init = trainer(Objective::Mae, 8)
+        .0
         .model
         .into_record()
         .into_bytes()
         .unwrap();
     let from_init = || {
-        let mut t = trainer(Objective::Mae, 8);
+        let mut t = trainer(Objective::Mae, 8).0;
         t.model = t
             .model
             .clone()
@@ -126,7 +128,7 @@ fn saved_model_and_optimizer_resume_the_same_run() {
     drop(first);
 
     // A fresh process: new random init, then the checkpoint on top.
-    let mut resumed = trainer(Objective::Mae, 8);
+    let mut resumed = trainer(Objective::Mae, 8).0;
     resumed.model = resumed
         .model
         .clone()

@@ -109,6 +109,7 @@ pub struct PretrainArgs {
 struct RunSpec {
     preset: String,
     model: ModelConfig,
+    objective: ObjectiveConfig,
     train: TrainConfig,
     patch: usize,
     batch: usize,
@@ -215,7 +216,7 @@ pub fn run(args: PretrainArgs) -> Result<()> {
     };
     ocfg.mask.validate()?;
     ocfg.swap.kl_ramp_steps = args.kl_ramp.unwrap_or(args.steps / 4);
-    let mut tcfg = TrainConfig::new(ocfg, args.steps);
+    let mut tcfg = TrainConfig::new(args.steps);
     tcfg.schedule.base_lr = args.lr;
     if let Some(w) = args.warmup {
         tcfg.schedule.warmup_steps = w;
@@ -224,6 +225,7 @@ pub fn run(args: PretrainArgs) -> Result<()> {
     let spec = RunSpec {
         preset: preset.name().into(),
         model: config.clone(),
+        objective: ocfg.clone(),
         train: tcfg.clone(),
         patch,
         batch: args.batch,
@@ -335,10 +337,13 @@ pub fn run(args: PretrainArgs) -> Result<()> {
             TensorData::new(host.data, [host.n, 1, patch, patch, patch]),
             &device,
         );
-        let report = pollster::block_on(trainer.train_step(&SslBatch {
-            scans,
-            subjects: host.subjects,
-        }))?;
+        let report = pollster::block_on(trainer.ssl_step(
+            &SslBatch {
+                scans,
+                subjects: host.subjects,
+            },
+            &ocfg,
+        ))?;
         let step_s = step_t.elapsed().as_secs_f64();
         let vps = host.n as f64 / (step_s + wait_s);
         let terms: serde_json::Map<String, serde_json::Value> = report
