@@ -138,6 +138,20 @@ impl Bundle {
         &self.header.meta
     }
 
+    /// Copy this bundle's encoder and latent split into `model` (a network for another
+    /// task built on the same encoder): the start of fine-tuning. Returns the number of
+    /// tensors copied.
+    pub fn transfer_representation(&self, model: &mut BrainNet) -> Result<usize, BundleError> {
+        let ours = &self.header.model;
+        let theirs = model.latent.is_some();
+        if ours.latent.is_some() != theirs {
+            return Err(BundleError::WeightsMismatch(
+                "the pre-trained model and the new one disagree on the latent split".into(),
+            ));
+        }
+        weights::load_parts(model, &self.weights, &weights::REPRESENTATION_PARTS)
+    }
+
     /// Build the network on `device` and load the weights, refusing any mismatch.
     pub fn load_model(&self, device: &Device) -> Result<BrainNet, BundleError> {
         let mut model = self.header.model.init(device)?;

@@ -160,3 +160,42 @@ fn half_precision_export_halves_the_weights_and_keeps_the_decisions() {
     let agree: f32 = a.argmax(1).equal(b.argmax(1)).float().mean().into_scalar();
     assert!(agree >= 0.99, "argmax agreement {agree}");
 }
+
+#[test]
+fn fine_tuning_takes_over_the_encoder_and_latent_but_not_the_decoder() {
+    let dev = Device::flex();
+    // A pre-trained (reconstruction) model, and a segmentation model for 3 classes.
+    let pre_config = Preset::Tiny.config(None);
+    let pre = pre_config.init(&dev).unwrap();
+    let mut meta = meta();
+    meta.task = Task::Pretrained;
+    let bundle = Bundle::from_model(&pre, pre_config.clone(), meta).unwrap();
+    let seg_config = pre_config.with_seg_classes(3, 1);
+    let mut model = seg_config.init(&dev).unwrap();
+    let x = Tensor::<5>::random([1, 1, 16, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
+    let seg_out = |m: &BrainNet| m.segment(x.clone()).unwrap();
+    let deep = |m: &BrainNet| m.represent(x.clone()).deep();
+    let max_diff = |a: Tensor<5>, b: Tensor<5>| -> f32 { (a - b).abs().max().into_scalar() };
+    assert!(
+        max_diff(deep(&model), deep(&pre)) > 0.0,
+        "inits must differ"
+    );
+    let fresh = seg_out(&model);
+    let n = bundle.transfer_representation(&mut model).unwrap();
+    assert!(n > 10, "only {n} tensors copied");
+    assert_eq!(max_diff(deep(&model), deep(&pre)), 0.0);
+    // Same decoder on a new representation: the output changes, the decoder did not.
+    assert!(max_diff(seg_out(&model), fresh) > 0.0);
+    let mut again = seg_config.init(&dev).unwrap();
+    again.seg = model.seg.clone();
+    bundle.transfer_representation(&mut again).unwrap();
+    assert_eq!(max_diff(seg_out(&again), seg_out(&model)), 0.0);
+
+    // Another encoder does not fit.
+    let mut other = Preset::Small
+        .config(None)
+        .with_seg_classes(3, 1)
+        .init(&dev)
+        .unwrap();
+    assert!(bundle.transfer_representation(&mut other).is_err());
+}

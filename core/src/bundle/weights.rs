@@ -17,19 +17,63 @@ pub fn save_weights(model: &BrainNet) -> Result<Vec<u8>, BundleError> {
         .map_err(|e| BundleError::Weights(e.to_string()))
 }
 
-/// Load weights into a freshly built network; every parameter must be present with
-/// the right shape and nothing may be left over.
-pub fn load_weights(model: &mut BrainNet, bytes: &[u8]) -> Result<(), BundleError> {
-    // f16 bundles (`brainfm export --half`) are widened here: burn would otherwise keep
-    // the f16 dtype and mix precisions inside the network.
+/// f16 bundles (`brainfm export --half`) are widened here: burn would otherwise keep
+/// the f16 dtype and mix precisions inside the network.
+fn widened(bytes: &[u8]) -> Result<Vec<u8>, BundleError> {
     let mut raw = RawTensors::parse(bytes)?;
-    let bytes = if raw.has_dtype("F16") {
+    Ok(if raw.has_dtype("F16") {
         raw.convert("F16", "F32")?;
         raw.to_bytes()
     } else {
         bytes.to_vec()
-    };
-    let mut store = SafetensorsStore::from_bytes(Some(bytes));
+    })
+}
+
+/// Parts of the network fine-tuning takes over from a pre-trained bundle.
+pub const REPRESENTATION_PARTS: [&str; 2] = ["encoder.", "latent."];
+
+/// Load the tensors of `parts` (name prefixes) into `model`, which may have other parts
+/// (a fresh decoder) and miss some of the source's (a reconstruction decoder). Every
+/// tensor of `parts` in the model must be loaded, with its shape. Returns how many were.
+pub fn load_parts(
+    model: &mut BrainNet,
+    bytes: &[u8],
+    parts: &[&str],
+) -> Result<usize, BundleError> {
+    let mut store = SafetensorsStore::from_bytes(Some(widened(bytes)?)).allow_partial(true);
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| BundleError::WeightsMismatch(e.to_string()))?;
+    let wanted = |name: &str| parts.iter().any(|p| name.starts_with(p));
+    let errors: Vec<String> = result
+        .errors
+        .iter()
+        .map(|e| format!("{e:?}"))
+        .filter(|e| parts.iter().any(|p| e.contains(p.trim_end_matches('.'))))
+        .collect();
+    if !errors.is_empty() {
+        return Err(BundleError::WeightsMismatch(errors.join("; ")));
+    }
+    let missing: Vec<&str> = result
+        .missing
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| wanted(n))
+        .collect();
+    if !missing.is_empty() {
+        return Err(BundleError::WeightsMismatch(format!(
+            "{} pre-trained tensors missing (e.g. {})",
+            missing.len(),
+            missing[..missing.len().min(5)].join(", ")
+        )));
+    }
+    Ok(result.applied.iter().filter(|n| wanted(n)).count())
+}
+
+/// Load weights into a freshly built network; every parameter must be present with
+/// the right shape and nothing may be left over.
+pub fn load_weights(model: &mut BrainNet, bytes: &[u8]) -> Result<(), BundleError> {
+    let mut store = SafetensorsStore::from_bytes(Some(widened(bytes)?));
     let result = model
         .load_from(&mut store)
         .map_err(|e| BundleError::WeightsMismatch(e.to_string()))?;
