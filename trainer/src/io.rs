@@ -3,9 +3,9 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use brainfm_core::bundle::Bundle;
-use brainfm_core::volume::{read_nifti, NiftiImage, ReadOptions};
+use brainfm_core::volume::{read_nifti, LabelMap, NiftiImage, ReadOptions};
 
 pub fn read_bytes(path: &Path, what: &str) -> Result<Vec<u8>> {
     fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
@@ -15,6 +15,28 @@ pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<NiftiImage> {
     let bytes = read_bytes(path, "scan")?;
     read_nifti(&bytes, options)
         .with_context(|| format!("{} is not a usable NIfTI scan", path.display()))
+}
+
+/// A label map: every voxel a non-negative integer that fits u16.
+pub fn read_label_map(path: &Path) -> Result<LabelMap> {
+    let image = read_scan(path, &ReadOptions::default())?;
+    let v = image.volume;
+    if let Some(bad) = v
+        .data
+        .iter()
+        .find(|x| !(x.fract() == 0.0 && **x >= 0.0 && **x <= u16::MAX as f32))
+    {
+        bail!(
+            "{} is not a label map: it holds the value {bad}",
+            path.display()
+        );
+    }
+    Ok(LabelMap::new(
+        v.dims,
+        v.spacing,
+        v.affine,
+        v.data.iter().map(|&x| x as u16).collect(),
+    )?)
 }
 
 pub fn read_bundle(path: &Path) -> Result<Bundle> {

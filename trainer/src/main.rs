@@ -6,6 +6,7 @@ mod device;
 mod io;
 mod labelled;
 mod progress;
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,7 @@ use clap::{Parser, Subcommand};
 ///   brainfm predict --model tiny.bfm --input scan.nii.gz --output seg.nii.gz
 ///   brainfm synth --labels aal.nii.gz --subjects 8 --spacing 2 --output synth
 ///   brainfm pretrain --data synth --preset tiny --objective swap --steps 500 --output run
+///   brainfm finetune --init run/pretrained.bfm --data nnUNet_raw/Dataset001_X --output ft
 #[derive(Parser, Debug)]
 #[command(name = "brainfm", version, about, long_about, verbatim_doc_comment)]
 struct Cli {
@@ -37,6 +39,7 @@ enum Command {
     Export(commands::export::ExportArgs),
     Synth(commands::synth::SynthArgs),
     Pretrain(commands::pretrain::PretrainArgs),
+    Finetune(commands::finetune::FinetuneArgs),
 }
 
 fn main() {
@@ -55,6 +58,7 @@ fn main() {
         Command::Export(args) => commands::export::run(args),
         Command::Synth(args) => commands::synth::run(args),
         Command::Pretrain(args) => commands::pretrain::run(args),
+        Command::Finetune(args) => commands::finetune::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

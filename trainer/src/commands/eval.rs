@@ -9,7 +9,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::predict::{InferenceArgs, Segmenter};
-use crate::io::{read_scan, write_atomic};
+use crate::io::{read_label_map, read_scan, write_atomic};
 use crate::labelled::{LabelledDataset, Split};
 
 /// Score segmentations: per-label Dice, HD95 (mm) and volumes, per case and averaged.
@@ -139,7 +139,7 @@ fn segment_dataset(
     let mut pairs = Vec::new();
     for case in &dataset.cases {
         let image = read_scan(&case.images[0], &ReadOptions::default())?;
-        let reference = read_labels(&case.label)?;
+        let reference = read_label_map(&case.label)?;
         let seg = segmenter
             .segment(&image.volume, args.quiet)
             .with_context(|| format!("segmenting {} failed", case.images[0].display()))?;
@@ -152,27 +152,6 @@ fn segment_dataset(
     ))
 }
 
-fn read_labels(path: &Path) -> Result<LabelMap> {
-    let image = read_scan(path, &ReadOptions::default())?;
-    let v = image.volume;
-    if let Some(bad) = v
-        .data
-        .iter()
-        .find(|x| !(x.fract() == 0.0 && **x >= 0.0 && **x <= u16::MAX as f32))
-    {
-        bail!(
-            "{} is not a label map: it holds the value {bad}",
-            path.display()
-        );
-    }
-    Ok(LabelMap::new(
-        v.dims,
-        v.spacing,
-        v.affine,
-        v.data.iter().map(|&x| x as u16).collect(),
-    )?)
-}
-
 fn read_pairs(pred: &Path, reference: &Path) -> Result<Vec<Pair>> {
     if pred.is_file() {
         let name = pred
@@ -180,7 +159,11 @@ fn read_pairs(pred: &Path, reference: &Path) -> Result<Vec<Pair>> {
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
-        return Ok(vec![(name, read_labels(pred)?, read_labels(reference)?)]);
+        return Ok(vec![(
+            name,
+            read_label_map(pred)?,
+            read_label_map(reference)?,
+        )]);
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(pred)
         .with_context(|| format!("cannot list {}", pred.display()))?
@@ -206,7 +189,7 @@ fn read_pairs(pred: &Path, reference: &Path) -> Result<Vec<Pair>> {
             if !r.exists() {
                 bail!("{} has no reference {}", p.display(), r.display());
             }
-            Ok((name, read_labels(&p)?, read_labels(&r)?))
+            Ok((name, read_label_map(&p)?, read_label_map(&r)?))
         })
         .collect()
 }

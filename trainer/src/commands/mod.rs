@@ -1,5 +1,6 @@
 pub mod eval;
 pub mod export;
+pub mod finetune;
 pub mod info;
 pub mod init;
 pub mod predict;

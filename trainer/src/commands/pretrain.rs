@@ -1,9 +1,7 @@
 //! `brainfm pretrain`: self-supervised pre-training (MAE, cross-contrast swap, swap +
 //! anatomy consistency) with atomic checkpoints and exact resume.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,15 +13,13 @@ use brainfm_core::train::{TrainConfig, Trainer};
 use brainfm_core::volume::PreprocessConfig;
 use burn::module::Module;
 use burn::prelude::*;
-use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{build_cache, discover, Loader, LoaderConfig};
 use crate::device::DeviceChoice;
-use crate::io::{read_bytes, write_atomic};
+use crate::io::write_atomic;
+use crate::run::{step_bar, RunDir};
 
 /// Pre-train a model without labels on a folder of scans.
 ///
@@ -117,78 +113,6 @@ struct RunSpec {
     spacing: f64,
 }
 
-#[derive(Serialize, Deserialize, Debug)]
-struct CheckpointHeader {
-    step: u64,
-    spec: RunSpec,
-    model_len: u64,
-}
-
-const CKPT_MAGIC: &[u8; 8] = b"BFMCKPT\0";
-
-fn write_checkpoint(path: &Path, trainer: &Trainer, spec: RunSpec) -> Result<()> {
-    let model = trainer
-        .model
-        .clone()
-        .into_record()
-        .into_bytes()
-        .map_err(|e| anyhow::anyhow!("cannot serialise the model: {e:?}"))?;
-    let optim = trainer
-        .optimizer
-        .into_bytes()
-        .map_err(|e| anyhow::anyhow!("cannot serialise the optimiser: {e:?}"))?;
-    let header = serde_json::to_vec(&CheckpointHeader {
-        step: trainer.step,
-        spec,
-        model_len: model.len() as u64,
-    })?;
-    let mut out = Vec::with_capacity(16 + header.len() + model.len() + optim.len());
-    out.extend_from_slice(CKPT_MAGIC);
-    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&model);
-    out.extend_from_slice(&optim);
-    write_atomic(path, &out)
-}
-
-fn read_checkpoint(path: &Path) -> Result<(CheckpointHeader, Vec<u8>, Vec<u8>)> {
-    let bytes = read_bytes(path, "checkpoint")?;
-    let bad = || {
-        anyhow::anyhow!(
-            "{} is not a brainfm checkpoint (or is truncated)",
-            path.display()
-        )
-    };
-    if bytes.len() < 16 || &bytes[..8] != CKPT_MAGIC {
-        return Err(bad());
-    }
-    let hlen = u64::from_le_bytes(bytes[8..16].try_into()?) as usize;
-    let header: CheckpointHeader =
-        serde_json::from_slice(bytes.get(16..16 + hlen).ok_or_else(bad)?)
-            .with_context(|| format!("{} has a corrupt header", path.display()))?;
-    let m0 = 16 + hlen;
-    let m1 = m0 + header.model_len as usize;
-    let model = bytes.get(m0..m1).ok_or_else(bad)?.to_vec();
-    Ok((header, model, bytes[m1..].to_vec()))
-}
-
-/// A run killed mid-write leaves a partial last line; cut it so the log stays JSONL.
-fn drop_partial_line(path: &Path) -> Result<()> {
-    let Ok(text) = std::fs::read(path) else {
-        return Ok(());
-    };
-    if text.last().is_some_and(|&b| b != b'\n') {
-        let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let f = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .with_context(|| format!("cannot repair {}", path.display()))?;
-        f.set_len(keep as u64)
-            .with_context(|| format!("cannot repair {}", path.display()))?;
-    }
-    Ok(())
-}
-
 pub fn run(args: PretrainArgs) -> Result<()> {
     let preset = Preset::parse(&args.preset)?;
     let Some(objective) = Objective::parse(&args.objective) else {
@@ -236,28 +160,8 @@ pub fn run(args: PretrainArgs) -> Result<()> {
     let device = args.device.device()?.autodiff();
     device.seed(args.seed);
     let mut trainer = Trainer::new(config.init(&device)?, tcfg);
-    let ckpt = args.output.join("checkpoint.bfck");
-    if args.resume && ckpt.exists() {
-        let (header, model, optim) = read_checkpoint(&ckpt)?;
-        if header.spec != spec {
-            bail!("{} was written with different settings (preset, objective, patch, batch, lr, steps or seed); resume with the original arguments", ckpt.display());
-        }
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model))
-            .map_err(|e| anyhow::anyhow!("{}: bad model record: {e:?}", ckpt.display()))?;
-        trainer.model = trainer
-            .model
-            .clone()
-            .try_load_record(record)
-            .map_err(|e| anyhow::anyhow!("{}: model does not fit: {e:?}", ckpt.display()))?;
-        trainer.optimizer = trainer
-            .config
-            .optimizer()
-            .from_bytes(Bytes::from_bytes_vec(optim))
-            .map_err(|e| anyhow::anyhow!("{}: bad optimiser state: {e:?}", ckpt.display()))?;
-        trainer.step = header.step;
-    } else if args.resume {
-        bail!("--resume: no checkpoint at {}", ckpt.display());
-    }
+    let run = RunDir::new(&args.output)?;
+    run.resume(&mut trainer, &spec, args.resume)?;
 
     let prep = PreprocessConfig {
         target_spacing: [args.spacing; 3],
@@ -296,38 +200,8 @@ pub fn run(args: PretrainArgs) -> Result<()> {
     };
     let mut loader = Loader::new(cached, lcfg, trainer.step);
 
-    let metrics = args.output.join("metrics.jsonl");
-    if trainer.step > 0 {
-        drop_partial_line(&metrics)?;
-    }
-    let mut log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(args.output.join("metrics.jsonl"))
-        .with_context(|| {
-            format!(
-                "cannot open {}",
-                args.output.join("metrics.jsonl").display()
-            )
-        })?;
-    if trainer.step > 0 {
-        writeln!(
-            log,
-            "{}",
-            serde_json::json!({"event": "resume", "step": trainer.step})
-        )?;
-    }
-    let bar = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(args.steps)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} steps {msg} [{elapsed} eta {eta}]")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_position(trainer.step);
+    let mut log = run.metrics(trainer.step)?;
+    let bar = step_bar(args.steps, trainer.step, args.quiet);
     while trainer.step < args.steps {
         let wait = Instant::now();
         let host = loader.next_batch().context("data loader stopped")?;
@@ -346,16 +220,10 @@ pub fn run(args: PretrainArgs) -> Result<()> {
         ))?;
         let step_s = step_t.elapsed().as_secs_f64();
         let vps = host.n as f64 / (step_s + wait_s);
-        let terms: serde_json::Map<String, serde_json::Value> = report
-            .terms
-            .iter()
-            .map(|(k, v)| (k.clone(), serde_json::json!(v)))
-            .collect();
-        let line = serde_json::json!({"step": report.step, "loss": report.loss, "lr": report.lr, "grad_norm": report.grad_norm, "terms": terms,
-                "skipped": report.skipped, "step_s": step_s, "loader_wait_s": wait_s, "volumes_per_s": vps});
-        // One write per line: a killed run leaves at most one partial line, dropped on resume.
-        log.write_all(format!("{line}\n").as_bytes())?;
-        log.flush()?;
+        log.step(
+            &report,
+            serde_json::json!({"step_s": step_s, "loader_wait_s": wait_s, "volumes_per_s": vps}),
+        )?;
         bar.set_message(format!(
             "loss {:.4} | {:.2} vol/s | loader wait {:.0} ms",
             report.loss,
@@ -364,7 +232,7 @@ pub fn run(args: PretrainArgs) -> Result<()> {
         ));
         bar.inc(1);
         if trainer.step % args.checkpoint_every.max(1) == 0 || trainer.step == args.steps {
-            write_checkpoint(&ckpt, &trainer, spec.clone())?;
+            run.save(&trainer, &spec, serde_json::Value::Null)?;
         }
     }
     bar.finish_and_clear();

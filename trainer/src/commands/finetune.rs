@@ -1,0 +1,501 @@
+//! `brainfm finetune`: supervised segmentation from a pre-trained encoder (or from
+//! scratch, for comparison) on an nnU-Net raw dataset, with a validation split and the
+//! best checkpoint kept. Checkpoints, resume, metrics and progress are the pretraining
+//! run's (crate::run).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use brainfm_core::augment::AugmentConfig;
+use brainfm_core::bundle::{Bundle, BundleMeta, Task};
+use brainfm_core::infer::{segment_volume, InferenceConfig};
+use brainfm_core::metrics::segmentation_scores;
+use brainfm_core::model::{BrainNet, ModelConfig, Preset};
+use brainfm_core::rng::Rng;
+use brainfm_core::train::{
+    LabelledVolume, OverlapLoss, PatchSampler, SegBatch, SegLossConfig, TrainConfig, Trainable,
+    Trainer,
+};
+use brainfm_core::volume::{preprocess, PreprocessConfig, ReadOptions};
+use burn::module::Module;
+use burn::prelude::*;
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use crate::device::DeviceChoice;
+use crate::io::{read_bundle, read_label_map, read_scan, write_atomic};
+use crate::labelled::{LabelledCase, LabelledDataset, Split};
+use crate::run::{step_bar, RunDir};
+
+/// Fine-tune a segmentation model on labelled scans (nnU-Net raw layout).
+///
+///   brainfm finetune --init run/pretrained.bfm --data nnUNet_raw/Dataset001_Brain --steps 500 --output ft
+///   brainfm finetune --init run/pretrained.bfm --from-scratch --data ... --output scratch
+///   brainfm finetune ... --output ft --resume
+///
+/// The dataset needs dataset.json ("labels": {"background": 0, ...}), imagesTr/CASE_0000.nii.gz
+/// and labelsTr/CASE.nii.gz. A share of the cases (--val-fraction) is held out and
+/// segmented whole every --val-every steps; the model with the best mean foreground Dice
+/// is written to OUTPUT/best.bfm, the final one to OUTPUT/last.bfm.
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+pub struct FinetuneArgs {
+    /// nnU-Net raw dataset folder.
+    #[arg(long)]
+    data: PathBuf,
+    /// Pre-trained bundle (`brainfm pretrain`'s pretrained.bfm, or any bundle with the
+    /// same encoder): its encoder and latent split start the new model.
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Random weights instead of --init's (same architecture): the baseline the
+    /// pre-training must beat.
+    #[arg(long)]
+    from_scratch: bool,
+    /// Preset when there is no --init.
+    #[arg(long, default_value = "tiny")]
+    preset: String,
+    /// Only `seg` (segmentation) for now.
+    #[arg(long, default_value = "seg")]
+    task: String,
+    /// What learns: `all`, `decoder` (encoder frozen) or `last:N` (the N deepest encoder
+    /// stages too).
+    #[arg(long, default_value = "all")]
+    trainable: String,
+    /// Output folder: checkpoint, metrics.jsonl, best.bfm, last.bfm.
+    #[arg(long, short)]
+    output: PathBuf,
+    #[arg(long, default_value_t = 500)]
+    steps: u64,
+    /// Patches per step.
+    #[arg(long, default_value_t = 2)]
+    batch: usize,
+    /// Cubic patch edge (voxels); default: --init's patch, else the preset's.
+    #[arg(long)]
+    patch: Option<usize>,
+    /// Peak learning rate (AdamW, warm-up + cosine).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// dice (Dice + cross-entropy) or tversky (Tversky + cross-entropy).
+    #[arg(long, default_value = "dice")]
+    loss: String,
+    #[arg(long, default_value_t = 0.3)]
+    tversky_alpha: f64,
+    #[arg(long, default_value_t = 0.7)]
+    tversky_beta: f64,
+    /// Isotropic voxel size (mm); default: --init's, else 1.
+    #[arg(long)]
+    spacing: Option<f64>,
+    /// Share of cases held out for validation (at least one case stays for training).
+    #[arg(long, default_value_t = 0.2)]
+    val_fraction: f64,
+    /// Validate every this many steps (default: a tenth of --steps).
+    #[arg(long)]
+    val_every: Option<u64>,
+    /// Probability a patch is centred on a foreground class.
+    #[arg(long, default_value_t = 0.33)]
+    foreground: f64,
+    /// Disable augmentation.
+    #[arg(long)]
+    no_augment: bool,
+    #[arg(long, default_value_t = 100)]
+    checkpoint_every: u64,
+    /// Continue from OUTPUT/checkpoint.bfck.
+    #[arg(long)]
+    resume: bool,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceChoice,
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Everything a resumed run must agree on.
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+struct FinetuneSpec {
+    model: ModelConfig,
+    init: Option<String>,
+    from_scratch: bool,
+    trainable: Trainable,
+    loss: SegLossConfig,
+    train: TrainConfig,
+    patch: usize,
+    batch: usize,
+    augment: bool,
+    foreground: f64,
+    preprocess: PreprocessConfig,
+    val_cases: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Default, Clone, Copy)]
+struct Best {
+    dice: f64,
+    step: u64,
+}
+
+/// A held-out case, kept on its input grid: validation runs the real inference path.
+struct ValCase {
+    id: String,
+    image: brainfm_core::volume::Volume,
+    labels: brainfm_core::volume::LabelMap,
+}
+
+fn parse_loss(args: &FinetuneArgs) -> Result<SegLossConfig> {
+    let overlap = match args.loss.as_str() {
+        "dice" => OverlapLoss::Dice,
+        "tversky" => {
+            let (a, b) = (args.tversky_alpha, args.tversky_beta);
+            if !(a >= 0.0 && b >= 0.0 && a + b > 0.0) {
+                bail!("--tversky-alpha and --tversky-beta must be >= 0 and not both 0");
+            }
+            OverlapLoss::Tversky { alpha: a, beta: b }
+        }
+        other => bail!("--loss must be dice or tversky, got '{other}'"),
+    };
+    Ok(SegLossConfig {
+        overlap,
+        ..SegLossConfig::default()
+    })
+}
+
+/// The network to fine-tune: --init's architecture (reconstruction decoder dropped,
+/// segmentation decoder for `classes`), or a preset's.
+fn model_config(init: Option<&Bundle>, preset: &str, classes: usize) -> Result<ModelConfig> {
+    let Some(bundle) = init else {
+        return Ok(Preset::parse(preset)?.config(Some(classes)));
+    };
+    let mut config = bundle.config().clone();
+    config.recon = None;
+    config.head = None;
+    let convs = Preset::parse(&config.preset)
+        .ok()
+        .and_then(|p| p.config(Some(classes)).seg)
+        .map_or(1, |s| s.convs_per_level);
+    Ok(config.with_seg_classes(classes, convs))
+}
+
+fn split_cases(cases: &[LabelledCase], fraction: f64, seed: u64) -> Result<Vec<String>> {
+    if !(0.0..1.0).contains(&fraction) {
+        bail!("--val-fraction must be in [0, 1), got {fraction}");
+    }
+    let n = cases.len();
+    let n_val = ((n as f64 * fraction).round() as usize).min(n.saturating_sub(1));
+    let mut ids: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
+    let mut rng = Rng::derive(seed ^ 0x5917, 0);
+    for i in (1..ids.len()).rev() {
+        ids.swap(i, rng.below(i + 1));
+    }
+    let mut val: Vec<String> = ids.into_iter().take(n_val).collect();
+    val.sort();
+    Ok(val)
+}
+
+fn load_case(
+    case: &LabelledCase,
+) -> Result<(brainfm_core::volume::Volume, brainfm_core::volume::LabelMap)> {
+    let image = read_scan(&case.images[0], &ReadOptions::default())?.volume;
+    let labels = read_label_map(&case.label)?;
+    if labels.dims != image.dims {
+        bail!(
+            "case {}: label map {:?} and image {:?} differ in size",
+            case.id,
+            labels.dims,
+            image.dims
+        );
+    }
+    Ok((image, labels))
+}
+
+/// Mean foreground Dice of each validation case, segmented whole.
+fn validate(
+    model: &BrainNet,
+    config: &ModelConfig,
+    meta: &BundleMeta,
+    cases: &[ValCase],
+    patch: usize,
+    device: &Device,
+) -> Result<Vec<(String, f64)>> {
+    let inference = InferenceConfig {
+        patch: [patch; 3],
+        overlap: 0.25,
+        mirror_tta: false,
+        max_batch: 2,
+        memory_budget: 1 << 30,
+    };
+    let classes = config.seg_classes().unwrap_or(0);
+    let fg: Vec<u16> = (1..classes as u16).collect();
+    let mut out = Vec::new();
+    for case in cases {
+        let seg = pollster::block_on(segment_volume(
+            model,
+            config,
+            meta,
+            &case.image,
+            &inference,
+            device,
+            &mut |_| std::ops::ControlFlow::Continue(()),
+        ))
+        .with_context(|| format!("validating on {}", case.id))?;
+        let scores = segmentation_scores(&seg.labels, &case.labels, &fg)?;
+        let dice: Vec<f64> = scores.iter().filter_map(|s| s.dice).collect();
+        out.push((
+            case.id.clone(),
+            dice.iter().sum::<f64>() / dice.len().max(1) as f64,
+        ));
+    }
+    Ok(out)
+}
+
+pub fn run(args: FinetuneArgs) -> Result<()> {
+    if args.task != "seg" {
+        bail!(
+            "--task {}: only seg (segmentation) is implemented",
+            args.task
+        );
+    }
+    if args.batch == 0 || args.steps == 0 {
+        bail!("--batch and --steps must be at least 1");
+    }
+    if args.from_scratch && args.init.is_none() && args.preset.is_empty() {
+        bail!("--from-scratch needs --init (for its architecture) or --preset");
+    }
+    let trainable = Trainable::parse(&args.trainable).with_context(|| {
+        format!(
+            "--trainable must be all, decoder or last:N, got '{}'",
+            args.trainable
+        )
+    })?;
+    let loss = parse_loss(&args)?;
+    let dataset = LabelledDataset::open(&args.data, Split::Train)?;
+    if dataset.channels != 1 {
+        bail!(
+            "{} has {} channels per case; brainfm models take one scan per case (multi-channel fine-tuning is not supported yet)",
+            args.data.display(),
+            dataset.channels
+        );
+    }
+    let classes = dataset.class_names.len();
+    let init = args.init.as_deref().map(read_bundle).transpose()?;
+    let config = model_config(init.as_ref(), &args.preset, classes)?;
+    let patch = args.patch.unwrap_or_else(|| match &init {
+        Some(b) => b.meta().patch_size[0],
+        None => Preset::parse(&args.preset).map_or(64, |p| p.default_patch()),
+    });
+    if patch == 0 || patch % config.stride() != 0 {
+        bail!(
+            "--patch {patch} must be a positive multiple of {}",
+            config.stride()
+        );
+    }
+    let spacing = args.spacing.unwrap_or_else(|| match &init {
+        Some(b) => b.meta().preprocess.target_spacing[0],
+        None => 1.0,
+    });
+    if !(spacing.is_finite() && spacing > 0.0) {
+        bail!("--spacing must be a positive number of millimetres");
+    }
+    let prep = PreprocessConfig {
+        target_spacing: [spacing; 3],
+        pad_multiple: config.stride(),
+        min_size: [patch; 3],
+        ..PreprocessConfig::default()
+    };
+    let val_ids = split_cases(&dataset.cases, args.val_fraction, args.seed)?;
+    let mut tcfg = TrainConfig::new(args.steps);
+    tcfg.schedule.base_lr = args.lr;
+    tcfg.seed = args.seed;
+    let augment = if args.no_augment {
+        AugmentConfig::none()
+    } else {
+        AugmentConfig::default()
+    };
+    let spec = FinetuneSpec {
+        model: config.clone(),
+        init: init.as_ref().map(|b| b.meta().name.clone()),
+        from_scratch: args.from_scratch,
+        trainable,
+        loss: loss.clone(),
+        train: tcfg.clone(),
+        patch,
+        batch: args.batch,
+        augment: !args.no_augment,
+        foreground: args.foreground,
+        preprocess: prep.clone(),
+        val_cases: val_ids.clone(),
+    };
+
+    let inner = args.device.device()?;
+    let device = inner.clone().autodiff();
+    device.seed(args.seed);
+    let mut model = config.init(&device)?;
+    if let (Some(bundle), false) = (&init, args.from_scratch) {
+        let n = bundle
+            .transfer_representation(&mut model)
+            .with_context(|| {
+                format!(
+                    "cannot start from {}",
+                    args.init.as_ref().unwrap().display()
+                )
+            })?;
+        if !args.quiet {
+            eprintln!(
+                "took {n} pre-trained tensors (encoder and latent split) from {}",
+                bundle.meta().name
+            );
+        }
+    } else if trainable != Trainable::All {
+        bail!("--trainable {}: freezing a randomly initialised encoder makes no sense; use --trainable all", args.trainable);
+    }
+    let mut trainer = Trainer::new(trainable.apply(model), tcfg);
+    let run = RunDir::new(&args.output)?;
+    let extra = run.resume(&mut trainer, &spec, args.resume)?;
+    // Records do not carry the frozen flags: freeze again after loading.
+    trainer.model = trainable.apply(trainer.model);
+    let mut best: Option<Best> = serde_json::from_value(extra).ok();
+
+    // Preprocess every case once: training cases onto the network grid, validation
+    // cases kept as read.
+    let t0 = Instant::now();
+    let mut train = Vec::new();
+    let mut val = Vec::new();
+    for case in &dataset.cases {
+        let (image, labels) = load_case(case)?;
+        if let Some(&bad) = labels.data.iter().find(|&&l| l as usize >= classes) {
+            bail!(
+                "case {}: label {bad} is not in dataset.json's {classes} labels",
+                case.id
+            );
+        }
+        if val_ids.contains(&case.id) {
+            val.push(ValCase {
+                id: case.id.clone(),
+                image,
+                labels,
+            });
+            continue;
+        }
+        let pre =
+            preprocess(&image, &prep).with_context(|| format!("preprocessing {}", case.id))?;
+        let lab = pre.transform.labels_from_input(&labels)?;
+        train.push(LabelledVolume::new(
+            pre.volume.data,
+            lab,
+            pre.volume.dims,
+            classes,
+        )?);
+    }
+    if !args.quiet {
+        eprintln!(
+            "{} training and {} validation cases ({} classes) preprocessed in {:.1}s",
+            train.len(),
+            val.len(),
+            classes,
+            t0.elapsed().as_secs_f64()
+        );
+    }
+
+    let meta = |name: &str, steps: u64| BundleMeta {
+        name: name.to_string(),
+        task: Task::Segmentation,
+        class_names: dataset.class_names.clone(),
+        preprocess: prep.clone(),
+        patch_size: [patch; 3],
+        provenance: format!(
+            "brainfm finetune {} --trainable {} on {} ({} training cases, {steps} steps, seed {})",
+            match (&args.init, args.from_scratch) {
+                (Some(p), false) => format!("--init {}", p.display()),
+                (Some(p), true) => format!("--from-scratch (architecture of {})", p.display()),
+                (None, _) => format!("--preset {}", args.preset),
+            },
+            args.trainable,
+            args.data.display(),
+            train.len(),
+            args.seed
+        ),
+        created_by: format!("brainfm {}", env!("CARGO_PKG_VERSION")),
+    };
+    let name = format!("{}-finetuned", config.preset);
+    let sampler = PatchSampler {
+        patch: [patch; 3],
+        foreground: args.foreground,
+        augment,
+    };
+    let val_every = args.val_every.unwrap_or((args.steps / 10).max(1)).max(1);
+    let mut log = run.metrics(trainer.step)?;
+    let bar = step_bar(args.steps, trainer.step, args.quiet);
+    while trainer.step < args.steps {
+        let t = Instant::now();
+        let mut rng = Rng::derive(args.seed ^ 0xF17E, trainer.step);
+        let (images, labels) = sampler.batch(&train, args.batch, &mut rng);
+        let batch = SegBatch::from_host(images, &labels, args.batch, [patch; 3], classes, &device)?;
+        let sample_s = t.elapsed().as_secs_f64();
+        let report = pollster::block_on(trainer.segmentation_step(&batch, &loss))?;
+        let step_s = t.elapsed().as_secs_f64() - sample_s;
+        let mut extra = serde_json::json!({"step_s": step_s, "sample_s": sample_s});
+        let done = trainer.step;
+        if !val.is_empty() && (done % val_every == 0 || done == args.steps) {
+            bar.set_message("validating");
+            let valid = trainer.model.valid();
+            let scores = validate(&valid, &config, &meta(&name, done), &val, patch, &inner)?;
+            let mean = scores.iter().map(|(_, d)| d).sum::<f64>() / scores.len() as f64;
+            extra["val_dice"] = serde_json::json!(mean);
+            extra["val_cases"] = serde_json::json!(scores);
+            if best.is_none_or(|b| mean > b.dice) {
+                best = Some(Best {
+                    dice: mean,
+                    step: done,
+                });
+                let bundle = Bundle::from_model(&valid, config.clone(), meta(&name, done))?;
+                write_atomic(&args.output.join("best.bfm"), &bundle.to_bytes())?;
+            }
+        }
+        log.step(&report, extra)?;
+        let dice = report
+            .terms
+            .iter()
+            .find(|(n, _)| n != "ce")
+            .map_or(0.0, |t| t.1);
+        bar.set_message(format!(
+            "loss {:.4} | train {} {:.3}{}",
+            report.loss,
+            if matches!(loss.overlap, OverlapLoss::Dice) {
+                "dice"
+            } else {
+                "tversky"
+            },
+            dice,
+            best.map_or(String::new(), |b| format!(
+                " | best val dice {:.3} @{}",
+                b.dice, b.step
+            ))
+        ));
+        bar.inc(1);
+        if done % args.checkpoint_every.max(1) == 0 || done == args.steps {
+            run.save(&trainer, &spec, serde_json::to_value(best)?)?;
+        }
+    }
+    bar.finish_and_clear();
+    let last = Bundle::from_model(
+        &trainer.model.valid(),
+        config.clone(),
+        meta(&name, trainer.step),
+    )?;
+    write_atomic(&args.output.join("last.bfm"), &last.to_bytes())?;
+    println!(
+        "wrote {} after {} steps",
+        args.output.join("last.bfm").display(),
+        trainer.step
+    );
+    match best {
+        Some(b) => println!(
+            "best validation Dice {:.4} at step {} ({} cases): {}",
+            b.dice,
+            b.step,
+            val.len(),
+            args.output.join("best.bfm").display()
+        ),
+        None => println!("no validation cases: last.bfm is the result"),
+    }
+    Ok(())
+}
