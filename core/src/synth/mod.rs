@@ -8,12 +8,16 @@
 
 mod field;
 mod generate;
+pub mod tissue;
 
 #[cfg(test)]
 mod tests;
 
 pub use field::{gaussian_blur, smooth_field};
 pub use generate::{add_head_label, synth_subject, SynthConfig, SynthSubject};
+pub use tissue::{
+    add_head_shells, kmeans_1d, tissue_from_intensity, tissue_from_probabilities, TissueRule,
+};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SynthError {
