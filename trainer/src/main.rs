@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 ///   brainfm init --preset tiny --classes background,brain --output tiny.bfm
 ///   brainfm predict --model tiny.bfm --input scan.nii.gz --output seg.nii.gz
 ///   brainfm synth --labels aal.nii.gz --subjects 8 --spacing 2 --output synth
+///   brainfm labels tissue --gm gm.nii.gz --wm wm.nii.gz --output tissue.nii.gz
 ///   brainfm pretrain --data synth --preset tiny --objective swap --steps 500 --output run
 ///   brainfm finetune --init run/pretrained.bfm --data nnUNet_raw/Dataset001_X --output ft
 #[derive(Parser, Debug)]
@@ -38,6 +39,7 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     Export(commands::export::ExportArgs),
     Synth(commands::synth::SynthArgs),
+    Labels(commands::labels::LabelsArgs),
     Pretrain(commands::pretrain::PretrainArgs),
     Finetune(commands::finetune::FinetuneArgs),
 }
@@ -57,6 +59,7 @@ fn main() {
         Command::Eval(args) => commands::eval::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Synth(args) => commands::synth::run(args),
+        Command::Labels(args) => commands::labels::run(args),
         Command::Pretrain(args) => commands::pretrain::run(args),
         Command::Finetune(args) => commands::finetune::run(args),
     };

@@ -3,6 +3,7 @@ pub mod export;
 pub mod finetune;
 pub mod info;
 pub mod init;
+pub mod labels;
 pub mod predict;
 pub mod pretrain;
 pub mod synth;

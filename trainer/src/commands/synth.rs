@@ -1,14 +1,16 @@
-//! `brainfm synth`: a BIDS dataset of synthetic multi-contrast subjects from a label map.
+//! `brainfm synth`: synthetic multi-contrast subjects from a label map, written as a BIDS
+//! dataset (for pretraining) or an nnU-Net raw dataset (for fine-tuning).
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use brainfm_core::synth::{add_head_label, synth_subject, SynthConfig};
+use brainfm_core::rng::Rng;
+use brainfm_core::synth::{add_head_label, add_head_shells, synth_subject, SynthConfig};
 use brainfm_core::volume::{
     header_from_grid, resample_nearest_to_spacing, write_labels, write_volume, LabelMap,
     ReadOptions,
 };
-use clap::Args;
+use clap::{Args, ValueEnum};
 use rayon::prelude::*;
 
 use crate::io::{read_scan, write_atomic};
@@ -18,6 +20,10 @@ use crate::io::{read_scan, write_atomic};
 /// Example (AAL atlas on Colin27 from Debian's mricron-data, 2 mm):
 ///   brainfm synth --labels /usr/share/mricron/templates/aal.nii.gz \
 ///     --head /usr/share/mricron/templates/ch2.nii.gz --subjects 8 --spacing 2 --output synth
+///
+/// nnU-Net raw dataset for fine-tuning (tissue labels, synthetic skull/scalp shells):
+///   brainfm synth --labels tissue.nii.gz --shells 2,3,4 --format nnunet \
+///     --classes background,CSF,GM,WM --subjects 16 --spacing 1.5 --output Dataset001_X
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct SynthArgs {
@@ -31,6 +37,13 @@ pub struct SynthArgs {
     /// Head voxels are those above this fraction of the head image's maximum.
     #[arg(long, default_value_t = 0.1)]
     head_threshold: f32,
+    /// Synthetic head shells around the labelled region: thicknesses (mm) of concentric
+    /// layers, each an extra label with its own random contrast (e.g. 2,3,4 for
+    /// CSF/dura, skull, scalp). Drawn per subject, scaled by 1 ± --shell-jitter.
+    #[arg(long, value_delimiter = ',')]
+    shells: Vec<f64>,
+    #[arg(long, default_value_t = 0.4)]
+    shell_jitter: f64,
     /// Number of subjects.
     #[arg(long, default_value_t = 10)]
     subjects: usize,
@@ -45,9 +58,26 @@ pub struct SynthArgs {
     deform_mm: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output BIDS folder.
+    /// bids: sub-XX/anat/sub-XX_{contrast}.nii.gz plus derivatives/synth dseg (for
+    /// pretraining). nnunet: imagesTr/sub-XX_{contrast}_0000.nii.gz and
+    /// labelsTr/sub-XX_{contrast}.nii.gz, one single-channel case per subject and
+    /// contrast, and dataset.json (for fine-tuning; needs --classes).
+    #[arg(long, value_enum, default_value_t = Format::Bids)]
+    format: Format,
+    /// nnunet: class names for label values 0, 1, ... (e.g. background,CSF,GM,WM).
+    /// Labels beyond the list (e.g. --head/--shells) are background in the written label
+    /// maps but keep their own random intensity in the images.
+    #[arg(long, value_delimiter = ',')]
+    classes: Vec<String>,
+    /// Output folder.
     #[arg(long, short)]
     output: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Bids,
+    Nnunet,
 }
 
 pub fn run(args: SynthArgs) -> Result<()> {
@@ -55,6 +85,17 @@ pub fn run(args: SynthArgs) -> Result<()> {
         bail!(
             "--subjects must be between 1 and 9999, got {}",
             args.subjects
+        );
+    }
+    if args.format == Format::Nnunet && args.classes.len() < 2 {
+        bail!(
+            "--format nnunet needs --classes with at least two names (e.g. background,CSF,GM,WM)"
+        );
+    }
+    if !(args.shell_jitter.is_finite() && (0.0..1.0).contains(&args.shell_jitter)) {
+        bail!(
+            "--shell-jitter must be in [0, 1), got {}",
+            args.shell_jitter
         );
     }
     let img = read_scan(&args.labels, &ReadOptions::default())?;
@@ -100,34 +141,70 @@ pub fn run(args: SynthArgs) -> Result<()> {
         ..SynthConfig::default()
     };
     let out = &args.output;
-    write_atomic(
-        &out.join("dataset_description.json"),
-        br#"{"Name": "brainfm synthetic subjects", "BIDSVersion": "1.9.0", "DatasetType": "raw", "GeneratedBy": [{"Name": "brainfm synth"}]}"#,
-    )?;
-    write_atomic(
-        &out.join("derivatives/synth/dataset_description.json"),
-        br#"{"Name": "brainfm synthetic label maps", "BIDSVersion": "1.9.0", "DatasetType": "derivative", "GeneratedBy": [{"Name": "brainfm synth"}]}"#,
-    )?;
+    if args.format == Format::Bids {
+        write_atomic(
+            &out.join("dataset_description.json"),
+            br#"{"Name": "brainfm synthetic subjects", "BIDSVersion": "1.9.0", "DatasetType": "raw", "GeneratedBy": [{"Name": "brainfm synth"}]}"#,
+        )?;
+        write_atomic(
+            &out.join("derivatives/synth/dataset_description.json"),
+            br#"{"Name": "brainfm synthetic label maps", "BIDSVersion": "1.9.0", "DatasetType": "derivative", "GeneratedBy": [{"Name": "brainfm synth"}]}"#,
+        )?;
+    }
+    let kept = args.classes.len();
     (0..args.subjects)
         .into_par_iter()
         .try_for_each(|i| -> Result<()> {
             let sub = format!("sub-{:02}", i + 1);
-            let s = synth_subject(
-                &labels,
-                &cfg,
-                args.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
-            )?;
-            for (contrast, vol) in &s.images {
-                let path = out.join(format!("{sub}/anat/{sub}_{contrast}.nii.gz"));
-                write_atomic(&path, &write_volume(None, vol)?)?;
+            let seed = args.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
+            let subject_labels = if args.shells.is_empty() {
+                labels.clone()
+            } else {
+                let mut rng = Rng::derive(seed, 0x5e11);
+                let thickness: Vec<f64> = args
+                    .shells
+                    .iter()
+                    .map(|t| t * rng.range(1.0 - args.shell_jitter, 1.0 + args.shell_jitter))
+                    .collect();
+                add_head_shells(&labels, &thickness).context("--shells")?
+            };
+            let s = synth_subject(&subject_labels, &cfg, seed)?;
+            match args.format {
+                Format::Bids => {
+                    for (contrast, vol) in &s.images {
+                        let path = out.join(format!("{sub}/anat/{sub}_{contrast}.nii.gz"));
+                        write_atomic(&path, &write_volume(None, vol)?)?;
+                    }
+                    let dseg = out.join(format!("derivatives/synth/{sub}/anat/{sub}_dseg.nii.gz"));
+                    write_atomic(
+                        &dseg,
+                        &write_labels(&header_from_grid(&s.labels), &s.labels)?,
+                    )?;
+                }
+                Format::Nnunet => {
+                    let mut seg = s.labels.clone();
+                    for l in &mut seg.data {
+                        if *l as usize >= kept {
+                            *l = 0;
+                        }
+                    }
+                    let seg_bytes = write_labels(&header_from_grid(&seg), &seg)?;
+                    for (contrast, vol) in &s.images {
+                        let case = format!("{sub}_{contrast}");
+                        let image = out.join(format!("imagesTr/{case}_0000.nii.gz"));
+                        write_atomic(&image, &write_volume(None, vol)?)?;
+                        write_atomic(&out.join(format!("labelsTr/{case}.nii.gz")), &seg_bytes)?;
+                    }
+                }
             }
-            let dseg = out.join(format!("derivatives/synth/{sub}/anat/{sub}_dseg.nii.gz"));
-            write_atomic(
-                &dseg,
-                &write_labels(&header_from_grid(&s.labels), &s.labels)?,
-            )?;
             Ok(())
         })?;
+    if args.format == Format::Nnunet {
+        write_atomic(
+            &out.join("dataset.json"),
+            nnunet_dataset_json(out, &args.classes)?.as_bytes(),
+        )?;
+    }
     println!(
         "wrote {} subjects x {} contrasts ({}x{}x{} voxels) to {}",
         args.subjects,
@@ -138,4 +215,25 @@ pub fn run(args: SynthArgs) -> Result<()> {
         out.display()
     );
     Ok(())
+}
+
+/// dataset.json of an nnU-Net raw dataset; numTraining counts every label file in
+/// labelsTr, so cases copied in before `brainfm synth` runs are included.
+fn nnunet_dataset_json(root: &std::path::Path, classes: &[String]) -> Result<String> {
+    let dir = root.join("labelsTr");
+    let cases = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".nii.gz"))
+        .count();
+    // Written by hand to keep the labels in value order.
+    let labels = classes
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Ok(format!("    {}: {i}", serde_json::to_string(name)?)))
+        .collect::<Result<Vec<_>>>()?
+        .join(",\n");
+    Ok(format!(
+        "{{\n  \"name\": \"brainfm synthetic subjects\",\n  \"description\": \"SynthSeg-style synthetic contrasts from a label map (brainfm synth)\",\n  \"channel_names\": {{\"0\": \"MRI\"}},\n  \"labels\": {{\n{labels}\n  }},\n  \"numTraining\": {cases},\n  \"file_ending\": \".nii.gz\"\n}}\n"
+    ))
 }

@@ -1,0 +1,256 @@
+//! `brainfm labels` (tissue maps) and `brainfm synth --format nnunet`, end to end; the
+//! nnU-Net output is opened with the reader the fine-tuner and `eval` use.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use brainfm_core::volume::{
+    header_from_grid, read_nifti, write_labels, write_volume, LabelMap, ReadOptions, Volume,
+};
+
+#[allow(dead_code)]
+#[path = "../src/labelled.rs"]
+mod labelled;
+
+use labelled::{LabelledDataset, Split};
+
+const N: usize = 24;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("brainfm-labels-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn brainfm(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_brainfm"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = brainfm(args);
+    assert!(
+        out.status.success(),
+        "brainfm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn affine(s: f64) -> [[f64; 4]; 4] {
+    let mut a = [[0.0; 4]; 4];
+    for (i, row) in a.iter_mut().enumerate().take(3) {
+        row[i] = s;
+    }
+    a[3][3] = 1.0;
+    a
+}
+
+fn radius(i: usize) -> f64 {
+    let (x, y, z) = (i % N, (i / N) % N, i / (N * N));
+    [x, y, z]
+        .iter()
+        .map(|&c| (c as f64 - 11.5).powi(2))
+        .sum::<f64>()
+        .sqrt()
+}
+
+fn volume(f: impl Fn(f64) -> f32) -> Volume {
+    Volume::new(
+        [N; 3],
+        [2.0; 3],
+        affine(2.0),
+        (0..N * N * N).map(|i| f(radius(i))).collect(),
+    )
+    .unwrap()
+}
+
+fn save(path: &Path, v: &Volume) {
+    std::fs::write(path, write_volume(None, v).unwrap()).unwrap();
+}
+
+fn read(path: &Path) -> Volume {
+    read_nifti(&std::fs::read(path).unwrap(), &ReadOptions::default())
+        .unwrap()
+        .volume
+}
+
+fn at(v: &Volume, x: usize, y: usize, z: usize) -> f32 {
+    v.data[x + N * (y + N * z)]
+}
+
+#[test]
+fn tissue_and_kmeans_label_a_ball_brain() {
+    let dir = scratch("tissue");
+    // 8-bit probability maps: WM core, GM rind, a CSF "ventricle" in the middle.
+    let gm = volume(|r| if (5.0..8.0).contains(&r) { 230.0 } else { 0.0 });
+    let wm = volume(|r| if (2.0..5.0).contains(&r) { 240.0 } else { 0.0 });
+    let (g, w, out) = (
+        dir.join("gm.nii.gz"),
+        dir.join("wm.nii.gz"),
+        dir.join("t.nii.gz"),
+    );
+    save(&g, &gm);
+    save(&w, &wm);
+    let text = ok(&[
+        "labels",
+        "tissue",
+        "--gm",
+        g.to_str().unwrap(),
+        "--wm",
+        w.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(text.contains("CSF") && text.contains("WM"), "{text}");
+    let t = read(&out);
+    assert_eq!(t.dims, [N; 3]);
+    assert_eq!(at(&t, 11, 11, 11), 1.0, "ventricle");
+    assert_eq!(at(&t, 11, 11, 14), 3.0, "white matter");
+    assert_eq!(at(&t, 11, 11, 18), 2.0, "grey matter");
+    assert_eq!(at(&t, 11, 11, 21), 0.0, "outside");
+
+    // T1-like intensities, dark CSF < GM < bright WM; k-means numbers them 1, 2, 3.
+    let t1 = volume(|r| match r {
+        r if r < 2.0 => 20.0,
+        r if r < 5.0 => 110.0,
+        r if r < 8.0 => 70.0,
+        _ => 0.0,
+    });
+    let (img, km) = (dir.join("t1.nii.gz"), dir.join("km.nii.gz"));
+    save(&img, &t1);
+    ok(&[
+        "labels",
+        "kmeans",
+        "--image",
+        img.to_str().unwrap(),
+        "--classes",
+        "3",
+        "--output",
+        km.to_str().unwrap(),
+    ]);
+    let k = read(&km);
+    let differ = t.data.iter().zip(&k.data).filter(|(a, b)| a != b).count();
+    let labelled = k.data.iter().filter(|&&v| v > 0.0).count();
+    assert!(
+        differ * 100 < labelled,
+        "both routes agree: {differ} of {labelled} differ"
+    );
+
+    let mask = dir.join("mask.nii.gz");
+    save(&mask, &volume(|r| if r < 5.0 { 1.0 } else { 0.0 }));
+    let bad = brainfm(&[
+        "labels",
+        "kmeans",
+        "--image",
+        img.to_str().unwrap(),
+        "--mask",
+        g.to_str().unwrap(),
+        "--classes",
+        "0",
+        "--output",
+        km.to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+    ok(&[
+        "labels",
+        "kmeans",
+        "--image",
+        img.to_str().unwrap(),
+        "--mask",
+        mask.to_str().unwrap(),
+        "--classes",
+        "2",
+        "--output",
+        km.to_str().unwrap(),
+    ]);
+    let k = read(&km);
+    assert_eq!(at(&k, 11, 11, 18), 0.0, "outside the mask");
+    assert_eq!(at(&k, 11, 11, 14), 2.0);
+    assert_eq!(at(&k, 11, 11, 11), 1.0);
+}
+
+#[test]
+fn synth_writes_an_nnunet_dataset_the_finetuner_can_open() {
+    let dir = scratch("nnunet");
+    let labels = LabelMap::new(
+        [N; 3],
+        [2.0; 3],
+        affine(2.0),
+        (0..N * N * N)
+            .map(|i| match radius(i) {
+                r if r < 2.0 => 1,
+                r if r < 5.0 => 3,
+                r if r < 7.0 => 2,
+                _ => 0,
+            })
+            .collect(),
+    )
+    .unwrap();
+    let lpath = dir.join("tissue.nii.gz");
+    std::fs::write(
+        &lpath,
+        write_labels(&header_from_grid(&labels), &labels).unwrap(),
+    )
+    .unwrap();
+    let data = dir.join("Dataset001_Test");
+    let args = [
+        "synth",
+        "--labels",
+        lpath.to_str().unwrap(),
+        "--shells",
+        "2,2",
+        "--subjects",
+        "2",
+        "--contrasts",
+        "T1w,T2w",
+        "--format",
+        "nnunet",
+        "--output",
+        data.to_str().unwrap(),
+    ];
+    let missing_classes = brainfm(&args);
+    assert!(!missing_classes.status.success(), "nnunet needs --classes");
+    let mut with_classes = args.to_vec();
+    with_classes.extend(["--classes", "background,CSF,GM,WM"]);
+    ok(&with_classes);
+
+    let ds = LabelledDataset::open(&data, Split::Train).unwrap();
+    assert_eq!(ds.class_names, ["background", "CSF", "GM", "WM"]);
+    assert_eq!(ds.channels, 1);
+    let ids: Vec<&str> = ds.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["sub-01_T1w", "sub-01_T2w", "sub-02_T1w", "sub-02_T2w"]
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("dataset.json")).unwrap()).unwrap();
+    assert_eq!(json["numTraining"], 4);
+    assert_eq!(json["labels"]["WM"], 3);
+    assert_eq!(json["file_ending"], ".nii.gz");
+
+    for case in &ds.cases {
+        let seg = read(&case.label);
+        let img = read(&case.images[0]);
+        assert_eq!(seg.dims, img.dims);
+        assert!(seg.data.iter().all(|&l| [0.0, 1.0, 2.0, 3.0].contains(&l)));
+        assert!(seg.data.iter().any(|&l| l == 3.0));
+        // The shells are background in the labels but bright in the image (the head the
+        // model must learn to ignore); far outside, the image is empty.
+        let head = seg
+            .data
+            .iter()
+            .zip(&img.data)
+            .filter(|(&l, &v)| l == 0.0 && v > 0.05)
+            .count();
+        assert!(head > 500, "{}: {head} non-brain head voxels", case.id);
+        assert_eq!(at(&img, 0, 0, 0), 0.0);
+    }
+    // The two contrasts of a subject share the anatomy but not the intensities.
+    let (a, b) = (read(&ds.cases[0].images[0]), read(&ds.cases[1].images[0]));
+    assert_ne!(a.data, b.data);
+    assert_eq!(read(&ds.cases[0].label).data, read(&ds.cases[1].label).data);
+}
