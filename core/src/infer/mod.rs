@@ -3,6 +3,7 @@
 //! async routine serves the CLI (blocking on it) and the browser worker (awaiting it).
 
 mod error;
+mod global;
 mod plan;
 mod segment;
 mod sliding;
@@ -12,6 +13,9 @@ mod window;
 mod tests;
 
 pub use error::InferError;
+pub use global::{
+    aggregate_log_probabilities, median, predict_global_volume, GlobalOutput, GlobalPrediction,
+};
 pub use plan::{activation_bytes, InferenceConfig, Plan};
 pub use segment::{label_volumes_ml, segment_volume, Segmentation};
 pub use sliding::{sliding_window, Progress, Stage};

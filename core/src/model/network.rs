@@ -58,6 +58,12 @@ impl ModelConfig {
         self
     }
 
+    /// Replace (or add) the global head for `outputs` classes (1 for regression).
+    pub fn with_global_head(mut self, outputs: usize) -> Self {
+        self.head = Some(HeadConfig::new(self.representation_channels(), outputs));
+        self
+    }
+
     /// Check that the parts fit together, so a hand-edited or corrupt config gives an
     /// error instead of a shape panic deep in a forward pass.
     pub fn validate(&self) -> Result<(), ModelError> {

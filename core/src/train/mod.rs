@@ -1,15 +1,18 @@
 //! One training step, shared by the native trainer and the browser app: forward the
-//! objective (self-supervised or segmentation), backward, clip the global gradient norm, AdamW with warm-up + cosine.
+//! objective (self-supervised, segmentation, classification or regression), backward, clip the global gradient norm, AdamW with warm-up + cosine.
 //! The only tensor readback is one async read of the loss terms per step, so the same
 //! code runs on WebGPU (where blocking reads panic).
 
 pub mod clip;
 pub mod freeze;
+pub mod global;
 pub mod patches;
 pub mod schedule;
 pub mod segmentation;
 pub mod step;
 
+#[cfg(test)]
+mod global_tests;
 #[cfg(test)]
 mod segmentation_tests;
 #[cfg(test)]
@@ -17,6 +20,7 @@ mod tests;
 
 pub use clip::clip_global_norm;
 pub use freeze::Trainable;
+pub use global::{global_loss, scale_regression_head, GlobalBatch, GlobalTaskConfig};
 pub use patches::{LabelledVolume, PatchSampler};
 pub use schedule::LrSchedule;
 pub use segmentation::{segmentation_loss, OverlapLoss, SegBatch, SegLossConfig};

@@ -5,6 +5,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::clip::clip_global_norm;
+use super::global::{global_loss, GlobalBatch, GlobalTaskConfig};
 use super::schedule::LrSchedule;
 use super::segmentation::{segmentation_loss, SegBatch, SegLossConfig};
 use crate::model::BrainNet;
@@ -18,7 +19,7 @@ pub enum TrainError {
     Objective(#[from] SslError),
     #[error(transparent)]
     Model(#[from] ModelError),
-    #[error("bad segmentation batch: {0}")]
+    #[error("bad training batch: {0}")]
     BadBatch(String),
     #[error("reading the loss back from the device failed: {0}")]
     Readback(String),
@@ -71,7 +72,7 @@ pub struct StepReport {
     /// Global gradient norm before clipping.
     pub grad_norm: f32,
     /// Unweighted objective terms (SSL: recon, cross, kl, cos_s, cos_m, anat;
-    /// segmentation: ce, dice or tversky).
+    /// segmentation: ce, dice or tversky; classification: ce; regression: smooth_l1, mae).
     pub terms: Vec<(String, f32)>,
     /// True when the loss or gradients were not finite and the update was skipped.
     pub skipped: bool,
@@ -118,6 +119,18 @@ impl Trainer {
     ) -> Result<StepReport, TrainError> {
         let logits = self.model.segment(batch.images.clone())?;
         let out = segmentation_loss(logits, batch, loss)?;
+        self.optimise(out).await
+    }
+
+    /// One supervised classification or regression step: the model needs its global
+    /// head; frozen parts get no update.
+    pub async fn global_step(
+        &mut self,
+        batch: &GlobalBatch,
+        task: &GlobalTaskConfig,
+    ) -> Result<StepReport, TrainError> {
+        let outputs = self.model.predict_global(batch.images.clone())?;
+        let out = global_loss(outputs, batch, task)?;
         self.optimise(out).await
     }
 
