@@ -17,6 +17,7 @@ use crate::io::{read_scan, write_atomic};
 ///     --output icbm152_tissue.nii.gz
 ///   brainfm labels kmeans --image /usr/share/mricron/templates/ch2bet.nii.gz \
 ///     --classes 3 --output colin27_tissue.nii.gz
+///   brainfm labels merge --input tissue.nii.gz --map 1,2,3=1 --output brain_mask.nii.gz
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct LabelsArgs {
@@ -28,6 +29,38 @@ pub struct LabelsArgs {
 enum LabelsCommand {
     Tissue(TissueArgs),
     Kmeans(KmeansArgs),
+    Merge(MergeArgs),
+}
+
+/// Relabel a label map: each --map rule `A,B,...=V` sends labels A, B, ... to V; labels
+/// no rule names become 0. E.g. the brain mask of a tissue map: `--map 1,2,3=1`.
+#[derive(Args, Debug)]
+#[command(verbatim_doc_comment)]
+struct MergeArgs {
+    #[arg(long, short)]
+    input: PathBuf,
+    /// Rules `A,B,...=V` (repeatable).
+    #[arg(long = "map", required = true)]
+    rules: Vec<String>,
+    #[arg(long, short)]
+    output: PathBuf,
+}
+
+/// `["1,2,3=1"]` -> lookup table from old to new label.
+fn parse_rules(rules: &[String]) -> Result<std::collections::HashMap<u16, u16>> {
+    let mut table = std::collections::HashMap::new();
+    for rule in rules {
+        let bad = || format!("--map '{rule}' must look like 1,2,3=1 (labels 0..=65535)");
+        let (from, to) = rule.split_once('=').with_context(bad)?;
+        let to: u16 = to.trim().parse().with_context(bad)?;
+        for f in from.split(',') {
+            let f: u16 = f.trim().parse().with_context(bad)?;
+            if table.insert(f, to).is_some_and(|old| old != to) {
+                bail!("--map sends label {f} to two values");
+            }
+        }
+    }
+    Ok(table)
 }
 
 /// Labels from grey- and white-matter probability maps on one grid.
@@ -82,6 +115,7 @@ pub fn run(args: LabelsArgs) -> Result<()> {
     match args.command {
         LabelsCommand::Tissue(a) => tissue(a),
         LabelsCommand::Kmeans(a) => kmeans(a),
+        LabelsCommand::Merge(a) => merge(a),
     }
 }
 
@@ -178,4 +212,43 @@ fn kmeans(args: KmeansArgs) -> Result<()> {
         summary(&labels, &names)
     );
     Ok(())
+}
+
+fn merge(args: MergeArgs) -> Result<()> {
+    let table = parse_rules(&args.rules)?;
+    let image = read_scan(&args.input, &ReadOptions::default())?;
+    let v = &image.volume;
+    if let Some(bad) = v
+        .data
+        .iter()
+        .find(|x| !(x.fract() == 0.0 && **x >= 0.0 && **x <= u16::MAX as f32))
+    {
+        bail!(
+            "{} is not a label map: it holds {bad}",
+            args.input.display()
+        );
+    }
+    let data: Vec<u16> = v
+        .data
+        .iter()
+        .map(|&x| table.get(&(x as u16)).copied().unwrap_or(0))
+        .collect();
+    let labels = LabelMap::new(v.dims, v.spacing, v.affine, data)?;
+    write_atomic(&args.output, &write_labels(&image.header, &labels)?)?;
+    println!("wrote {}", args.output.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rules;
+
+    #[test]
+    fn merge_rules_parse_and_refuse_contradictions() {
+        let t = parse_rules(&["1,2,3=1".into(), "4=2".into()]).unwrap();
+        assert_eq!((t[&1], t[&3], t[&4]), (1, 1, 2));
+        assert!(parse_rules(&["1,2=1".into(), "2=3".into()]).is_err());
+        assert!(parse_rules(&["x=1".into()]).is_err());
+        assert!(parse_rules(&["1,2".into()]).is_err());
+    }
 }
