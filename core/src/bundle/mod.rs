@@ -23,7 +23,7 @@ mod tests;
 pub use error::BundleError;
 pub use export::{export_for_inference, ExportOptions};
 pub use header::{BundleHeader, BundleMeta, Task, WeightsInfo};
-pub use weights::{load_weights, save_weights};
+pub use weights::{load_weights, save_weights, save_weights_async};
 
 use burn::prelude::*;
 use sha2::{Digest, Sha256};
@@ -44,13 +44,24 @@ pub struct Bundle {
 
 impl Bundle {
     /// Snapshot a network's weights into a bundle. Reads tensors synchronously, so it is
-    /// for native code (the browser saves through its own async readback).
+    /// for native code (the browser uses [`Bundle::from_model_async`]).
     pub fn from_model(
         model: &BrainNet,
         config: ModelConfig,
         meta: BundleMeta,
     ) -> Result<Self, BundleError> {
         let weights = save_weights(model)?;
+        Ok(Self::from_parts(config, meta, weights))
+    }
+
+    /// [`Bundle::from_model`] with asynchronous tensor reads: works on every device,
+    /// WebGPU included.
+    pub async fn from_model_async(
+        model: &BrainNet,
+        config: ModelConfig,
+        meta: BundleMeta,
+    ) -> Result<Self, BundleError> {
+        let weights = save_weights_async(model).await?;
         Ok(Self::from_parts(config, meta, weights))
     }
 

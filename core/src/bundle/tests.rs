@@ -199,3 +199,30 @@ fn fine_tuning_takes_over_the_encoder_and_latent_but_not_the_decoder() {
         .unwrap();
     assert!(bundle.transfer_representation(&mut other).is_err());
 }
+
+#[test]
+fn async_saving_writes_the_same_tensors_as_the_sync_store() {
+    let dev = Device::flex();
+    let config = Preset::Tiny.config(Some(3));
+    let model = config.init(&dev).unwrap();
+    let sync = save_weights(&model).unwrap();
+    let asynchronous = pollster::block_on(save_weights_async(&model)).unwrap();
+    let (a, b) = (
+        safetensors::RawTensors::parse(&sync).unwrap(),
+        safetensors::RawTensors::parse(&asynchronous).unwrap(),
+    );
+    assert!(!a.tensors.is_empty());
+    assert_eq!(a.tensors, b.tensors);
+    // And the bundle it makes loads strictly (nothing missing, nothing extra).
+    let bundle = pollster::block_on(Bundle::from_model_async(&model, config, meta())).unwrap();
+    let reloaded = Bundle::from_bytes(&bundle.to_bytes())
+        .unwrap()
+        .load_model(&dev)
+        .unwrap();
+    let x = Tensor::<5>::random([1, 1, 16, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
+    let diff: f32 = (model.segment(x.clone()).unwrap() - reloaded.segment(x).unwrap())
+        .abs()
+        .max()
+        .into_scalar();
+    assert_eq!(diff, 0.0);
+}

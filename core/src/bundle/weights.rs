@@ -1,8 +1,12 @@
 //! Weights as safetensors: the format PyTorch tools read too.
 
+use std::collections::HashMap;
+
+use burn::module::{ModuleVisitor, Param};
+use burn::prelude::*;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 
-use super::safetensors::RawTensors;
+use super::safetensors::{RawTensor, RawTensors};
 use super::BundleError;
 use crate::model::BrainNet;
 
@@ -15,6 +19,49 @@ pub fn save_weights(model: &BrainNet) -> Result<Vec<u8>, BundleError> {
     store
         .get_bytes()
         .map_err(|e| BundleError::Weights(e.to_string()))
+}
+
+/// Every float parameter by id, flattened (cheap clones: nothing is read yet).
+struct Params(HashMap<u64, Tensor<1>>);
+
+impl ModuleVisitor for Params {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let t = param.transform_for_save().val();
+        let n = t.shape().num_elements();
+        self.0.insert(param.id.val(), t.reshape([n]));
+    }
+}
+
+/// [`save_weights`] with one asynchronous readback per parameter, for WebGPU (where a
+/// blocking read panics). The names, shapes and order are burn-store's (its collector
+/// names the tensors), so [`load_weights`] reads the result like any bundle's.
+pub async fn save_weights_async(model: &BrainNet) -> Result<Vec<u8>, BundleError> {
+    let mut params = Params(HashMap::new());
+    model.visit(&mut params);
+    let mut raw = RawTensors::default();
+    for snap in model.collect(None, None, false) {
+        let tensor = snap
+            .param_id
+            .and_then(|id| params.0.get(&id))
+            .ok_or_else(|| BundleError::Weights(format!("{}: not a float parameter", snap.name)))?;
+        let values = tensor
+            .clone()
+            .into_data_async()
+            .await
+            .map_err(|e| BundleError::Weights(format!("reading {}: {e:?}", snap.name)))?
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map_err(|e| BundleError::Weights(format!("{}: {e:?}", snap.name)))?;
+        raw.tensors.insert(
+            snap.name.clone(),
+            RawTensor {
+                dtype: "F32".into(),
+                shape: snap.shape.to_vec(),
+                data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            },
+        );
+    }
+    Ok(raw.to_bytes())
 }
 
 /// f16 bundles (`brainfm export --half`) are widened here: burn would otherwise keep
@@ -40,11 +87,18 @@ pub fn load_parts(
     bytes: &[u8],
     parts: &[&str],
 ) -> Result<usize, BundleError> {
-    let mut store = SafetensorsStore::from_bytes(Some(widened(bytes)?)).allow_partial(true);
+    let wanted = |name: &str| parts.iter().any(|p| name.starts_with(p));
+    // Only the wanted tensors go into the store: a source head of another shape (a
+    // segmentation output for other classes) would otherwise fail the whole load.
+    let mut raw = RawTensors::parse(bytes)?;
+    raw.tensors.retain(|name, _| wanted(name));
+    if raw.has_dtype("F16") {
+        raw.convert("F16", "F32")?;
+    }
+    let mut store = SafetensorsStore::from_bytes(Some(raw.to_bytes())).allow_partial(true);
     let result = model
         .load_from(&mut store)
         .map_err(|e| BundleError::WeightsMismatch(e.to_string()))?;
-    let wanted = |name: &str| parts.iter().any(|p| name.starts_with(p));
     let errors: Vec<String> = result
         .errors
         .iter()

@@ -4,6 +4,7 @@
 //! code runs on WebGPU (where blocking reads panic).
 
 pub mod clip;
+pub mod finetune;
 pub mod freeze;
 pub mod global;
 pub mod patches;
@@ -19,6 +20,10 @@ mod segmentation_tests;
 mod tests;
 
 pub use clip::clip_global_norm;
+pub use finetune::{
+    classes_of, finetune_step, label_map, prepare_pair, segmentation_config, training_plan,
+    validation_dice, FinetuneError, MAX_TRAIN_BUFFER,
+};
 pub use freeze::Trainable;
 pub use global::{global_loss, scale_regression_head, GlobalBatch, GlobalTaskConfig};
 pub use patches::{LabelledVolume, PatchSampler};
