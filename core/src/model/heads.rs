@@ -1,5 +1,8 @@
-//! Global heads for classification and regression: global average pooling over the
-//! representation, then Linear, SiLU, Dropout(0.1), Linear (the FOMO25 winner's MLP).
+//! Global heads for classification and regression: global average and max pooling over
+//! the representation (concatenated), then Linear, SiLU, Dropout(0.1), Linear (the
+//! FOMO25 winner's MLP). Average pooling alone sees almost nothing: the representation
+//! comes out of instance norm (+ leaky ReLU, + a 1x1 latent projection), so its spatial
+//! mean is nearly the same for every input; the max keeps local findings (a lesion).
 
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -19,7 +22,7 @@ pub struct HeadConfig {
 impl HeadConfig {
     pub fn init(&self, device: &Device) -> GlobalHead {
         GlobalHead {
-            hidden: LinearConfig::new(self.in_channels, self.hidden).init(device),
+            hidden: LinearConfig::new(2 * self.in_channels, self.hidden).init(device),
             dropout: DropoutConfig::new(self.dropout).init(),
             output: LinearConfig::new(self.hidden, self.outputs).init(device),
         }
@@ -37,7 +40,14 @@ impl GlobalHead {
     /// `x`: `[B, C, D, H, W]` -> `[B, outputs]`.
     pub fn forward(&self, x: Tensor<5>) -> Tensor<2> {
         let [b, c, d, h, w] = x.dims();
-        let pooled = x.reshape([b, c, d * h * w]).mean_dim(2).reshape([b, c]);
+        let flat = x.reshape([b, c, d * h * w]);
+        let pooled = Tensor::cat(
+            vec![
+                flat.clone().mean_dim(2).reshape([b, c]),
+                flat.max_dim(2).reshape([b, c]),
+            ],
+            1,
+        );
         self.output
             .forward(self.dropout.forward(silu(self.hidden.forward(pooled))))
     }

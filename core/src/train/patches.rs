@@ -98,17 +98,22 @@ impl PatchSampler {
             return (images, labels);
         }
         for _ in 0..n {
-            let case = &cases[rng.below(cases.len())];
-            let start = self.start(case, rng);
-            let t = SpatialTransform::sample(&self.augment, rng);
-            let mut img = t.sample_image(case.dims, start, self.patch, |i| case.image[i]);
-            let lab = t.sample_labels(case.dims, start, self.patch, |i| case.labels[i]);
-            if self.augment.intensity {
-                intensity_augment(&mut img, self.patch, rng);
-            }
+            let (img, lab) = self.patch(&cases[rng.below(cases.len())], rng);
             images.extend(img);
             labels.extend(lab);
         }
         (images, labels)
+    }
+
+    /// One augmented patch of `case`: image and labels, x fastest.
+    pub fn patch(&self, case: &LabelledVolume, rng: &mut Rng) -> (Vec<f32>, Vec<u16>) {
+        let start = self.start(case, rng);
+        let t = SpatialTransform::sample(&self.augment, rng);
+        let mut img = t.sample_image(case.dims, start, self.patch, |i| case.image[i]);
+        let lab = t.sample_labels(case.dims, start, self.patch, |i| case.labels[i]);
+        if self.augment.intensity {
+            intensity_augment(&mut img, self.patch, rng);
+        }
+        (img, lab)
     }
 }

@@ -1,15 +1,20 @@
-//! `brainfm eval`: score segmentations against reference labels.
+//! `brainfm eval`: score segmentations against reference labels, or a classification /
+//! regression model against a table of subject targets (`eval_global.rs`).
+
+#[path = "eval_global.rs"]
+mod global;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use brainfm_core::bundle::Task;
 use brainfm_core::metrics::{segmentation_scores, LabelScore};
 use brainfm_core::volume::{LabelMap, ReadOptions};
 use clap::Args;
 use serde::Serialize;
 
 use super::predict::{InferenceArgs, Segmenter};
-use crate::io::{read_label_map, read_scan, write_atomic};
+use crate::io::{read_bundle, read_label_map, read_scan, write_atomic};
 use crate::labelled::{LabelledDataset, Split};
 
 /// Score segmentations: per-label Dice, HD95 (mm) and volumes, per case and averaged.
@@ -17,6 +22,12 @@ use crate::labelled::{LabelledDataset, Split};
 /// Either segment a labelled nnU-Net raw dataset with a model (`--model M --data DIR`:
 /// imagesTs/labelsTs when present, else imagesTr/labelsTr), or compare existing label
 /// maps (`--pred P --reference R`: two files, or two folders matched by file name).
+///
+/// A classification or regression model (`brainfm finetune --task cls|reg`) is scored
+/// on the subjects of DIR (BIDS, nnU-Net raw or flat) against a TSV/CSV:
+/// `--model M --data DIR --labels participants.tsv [--target COLUMN]`: per-subject
+/// predictions, AUROC (one-vs-rest macro for more than two classes) and balanced
+/// accuracy, or MAE and Pearson r.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// Model bundle to segment the dataset with (needs --data).
@@ -31,9 +42,17 @@ pub struct EvalArgs {
     /// Reference label map, or a folder of them matched to --pred by file name.
     #[arg(long, requires = "pred")]
     reference: Option<PathBuf>,
-    /// Comma-separated label values to score (default: every label but 0).
-    #[arg(long, value_delimiter = ',')]
-    labels: Option<Vec<u16>>,
+    /// Segmentation: comma-separated label values to score (default: every label but 0).
+    /// Classification/regression: the TSV/CSV of subject targets.
+    #[arg(long)]
+    labels: Option<String>,
+    /// Classification/regression: the target column (default: the only column besides
+    /// the id, or the column a regression model was trained on).
+    #[arg(long)]
+    target: Option<String>,
+    /// Classification/regression: the subject id column.
+    #[arg(long, default_value = "participant_id")]
+    id_column: String,
     /// Also write every number as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -67,6 +86,25 @@ struct Report {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    if let (Some(model), Some(data)) = (&args.model, &args.data) {
+        let bundle = read_bundle(model)?;
+        if matches!(bundle.meta().task, Task::Classification | Task::Regression) {
+            return global::run(bundle, model, data, &args);
+        }
+    }
+    let only: Option<Vec<u16>> = args
+        .labels
+        .as_deref()
+        .map(|l| {
+            l.split(',')
+                .map(|v| {
+                    v.trim().parse::<u16>().with_context(|| {
+                        format!("--labels {l}: label values must be integers 0..65535 (a table of targets is for classification/regression models)")
+                    })
+                })
+                .collect::<Result<Vec<u16>>>()
+        })
+        .transpose()?;
     let (source, pairs, names) = match (&args.model, &args.data, &args.pred, &args.reference) {
         (Some(model), Some(data), None, None) => segment_dataset(model, data, &args)?,
         (None, None, Some(pred), Some(reference)) => (
@@ -78,7 +116,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     };
     let mut cases = Vec::new();
     for (case, pred, reference) in &pairs {
-        let labels = match &args.labels {
+        let labels = match &only {
             Some(l) => l.clone(),
             None => {
                 let max = reference

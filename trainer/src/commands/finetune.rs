@@ -1,7 +1,11 @@
 //! `brainfm finetune`: supervised segmentation from a pre-trained encoder (or from
 //! scratch, for comparison) on an nnU-Net raw dataset, with a validation split and the
 //! best checkpoint kept. Checkpoints, resume, metrics and progress are the pretraining
-//! run's (crate::run).
+//! run's (crate::run). Classification and regression (`--task cls|reg`) share the
+//! arguments and set-up helpers here; their data and loop are in `finetune_global.rs`.
+
+#[path = "finetune_global.rs"]
+pub(crate) mod global;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,16 +32,25 @@ use crate::io::{read_bundle, read_label_map, read_scan, write_atomic};
 use crate::labelled::{LabelledCase, LabelledDataset, Split};
 use crate::run::{step_bar, RunDir};
 
-/// Fine-tune a segmentation model on labelled scans (nnU-Net raw layout).
+/// Fine-tune a segmentation, classification or regression model on labelled scans.
 ///
 ///   brainfm finetune --init run/pretrained.bfm --data nnUNet_raw/Dataset001_Brain --steps 500 --output ft
 ///   brainfm finetune --init run/pretrained.bfm --from-scratch --data ... --output scratch
 ///   brainfm finetune ... --output ft --resume
+///   brainfm finetune --task cls --labels participants.tsv --target diagnosis --data bids --init ... --output cls
+///   brainfm finetune --task reg --labels participants.tsv --target age --data bids --init ... --output age
 ///
-/// The dataset needs dataset.json ("labels": {"background": 0, ...}), imagesTr/CASE_0000.nii.gz
-/// and labelsTr/CASE.nii.gz. A share of the cases (--val-fraction) is held out and
-/// segmented whole every --val-every steps; the model with the best mean foreground Dice
-/// is written to OUTPUT/best.bfm, the final one to OUTPUT/last.bfm.
+/// Segmentation (--task seg, the default): the dataset needs dataset.json ("labels":
+/// {"background": 0, ...}), imagesTr/CASE_0000.nii.gz and labelsTr/CASE.nii.gz. A share of
+/// the cases (--val-fraction) is held out and segmented whole every --val-every steps; the
+/// model with the best mean foreground Dice is written to OUTPUT/best.bfm, the final one
+/// to OUTPUT/last.bfm.
+///
+/// Classification / regression (--task cls / reg): subjects from a BIDS, nnU-Net raw or
+/// flat folder; one target per subject from a TSV/CSV (--labels, --id-column, --target).
+/// Loss: cross-entropy with label smoothing / SmoothL1 (beta --smooth-l1-beta). Held-out
+/// subjects are predicted whole (mean log-softmax / median over patches); best.bfm keeps
+/// the best balanced accuracy / the lowest MAE.
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct FinetuneArgs {
@@ -55,9 +68,24 @@ pub struct FinetuneArgs {
     /// Preset when there is no --init.
     #[arg(long, default_value = "tiny")]
     preset: String,
-    /// Only `seg` (segmentation) for now.
+    /// `seg` (segmentation), `cls` (classification) or `reg` (regression).
     #[arg(long, default_value = "seg")]
     task: String,
+    /// cls/reg: TSV or CSV with a subject id column and the target column.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// cls/reg: the target column (default: the only column besides the id).
+    #[arg(long)]
+    target: Option<String>,
+    /// cls/reg: the subject id column (ids match with or without `sub-`).
+    #[arg(long, default_value = "participant_id")]
+    id_column: String,
+    /// cls: label smoothing of the cross-entropy.
+    #[arg(long, default_value_t = 0.1)]
+    label_smoothing: f64,
+    /// reg: SmoothL1 beta, in target units (quadratic below it, linear above).
+    #[arg(long, default_value_t = 10.0)]
+    smooth_l1_beta: f64,
     /// What learns: `all`, `decoder` (encoder frozen) or `last:N` (the N deepest encoder
     /// stages too).
     #[arg(long, default_value = "all")]
@@ -92,9 +120,10 @@ pub struct FinetuneArgs {
     /// Validate every this many steps (default: a tenth of --steps).
     #[arg(long)]
     val_every: Option<u64>,
-    /// Probability a patch is centred on a foreground class.
-    #[arg(long, default_value_t = 0.33)]
-    foreground: f64,
+    /// Probability a patch is centred on a foreground voxel (seg: of a random class;
+    /// cls/reg: of the non-zero scan). Default 0.33 (seg), 0.9 (cls/reg).
+    #[arg(long)]
+    foreground: Option<f64>,
     /// Disable augmentation.
     #[arg(long)]
     no_augment: bool,
@@ -176,12 +205,17 @@ fn model_config(init: Option<&Bundle>, preset: &str, classes: usize) -> Result<M
 }
 
 fn split_cases(cases: &[LabelledCase], fraction: f64, seed: u64) -> Result<Vec<String>> {
+    split_ids(cases.iter().map(|c| c.id.clone()).collect(), fraction, seed)
+}
+
+/// The held-out share of `ids` (cases or subjects), sorted; at least one id stays for
+/// training.
+fn split_ids(mut ids: Vec<String>, fraction: f64, seed: u64) -> Result<Vec<String>> {
     if !(0.0..1.0).contains(&fraction) {
         bail!("--val-fraction must be in [0, 1), got {fraction}");
     }
-    let n = cases.len();
+    let n = ids.len();
     let n_val = ((n as f64 * fraction).round() as usize).min(n.saturating_sub(1));
-    let mut ids: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
     let mut rng = Rng::derive(seed ^ 0x5917, 0);
     for i in (1..ids.len()).rev() {
         ids.swap(i, rng.below(i + 1));
@@ -247,38 +281,29 @@ fn validate(
     Ok(out)
 }
 
-pub fn run(args: FinetuneArgs) -> Result<()> {
-    if args.task != "seg" {
-        bail!(
-            "--task {}: only seg (segmentation) is implemented",
-            args.task
-        );
-    }
+/// The checks every task shares; returns what learns.
+fn check_common(args: &FinetuneArgs) -> Result<Trainable> {
     if args.batch == 0 || args.steps == 0 {
         bail!("--batch and --steps must be at least 1");
     }
     if args.from_scratch && args.init.is_none() && args.preset.is_empty() {
         bail!("--from-scratch needs --init (for its architecture) or --preset");
     }
-    let trainable = Trainable::parse(&args.trainable).with_context(|| {
+    Trainable::parse(&args.trainable).with_context(|| {
         format!(
             "--trainable must be all, decoder or last:N, got '{}'",
             args.trainable
         )
-    })?;
-    let loss = parse_loss(&args)?;
-    let dataset = LabelledDataset::open(&args.data, Split::Train)?;
-    if dataset.channels != 1 {
-        bail!(
-            "{} has {} channels per case; brainfm models take one scan per case (multi-channel fine-tuning is not supported yet)",
-            args.data.display(),
-            dataset.channels
-        );
-    }
-    let classes = dataset.class_names.len();
-    let init = args.init.as_deref().map(read_bundle).transpose()?;
-    let config = model_config(init.as_ref(), &args.preset, classes)?;
-    let patch = args.patch.unwrap_or_else(|| match &init {
+    })
+}
+
+/// Patch edge and preprocessing: --patch / --spacing, else --init's, else the preset's.
+fn grid(
+    args: &FinetuneArgs,
+    init: Option<&Bundle>,
+    config: &ModelConfig,
+) -> Result<(usize, PreprocessConfig)> {
+    let patch = args.patch.unwrap_or_else(|| match init {
         Some(b) => b.meta().patch_size[0],
         None => Preset::parse(&args.preset).map_or(64, |p| p.default_patch()),
     });
@@ -288,7 +313,7 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
             config.stride()
         );
     }
-    let spacing = args.spacing.unwrap_or_else(|| match &init {
+    let spacing = args.spacing.unwrap_or_else(|| match init {
         Some(b) => b.meta().preprocess.target_spacing[0],
         None => 1.0,
     });
@@ -301,7 +326,11 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
         min_size: [patch; 3],
         ..PreprocessConfig::default()
     };
-    let val_ids = split_cases(&dataset.cases, args.val_fraction, args.seed)?;
+    Ok((patch, prep))
+}
+
+/// Optimiser settings and augmentation from the flags.
+fn optimisation(args: &FinetuneArgs) -> (TrainConfig, AugmentConfig) {
     let mut tcfg = TrainConfig::new(args.steps);
     tcfg.schedule.base_lr = args.lr;
     tcfg.seed = args.seed;
@@ -310,26 +339,20 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
     } else {
         AugmentConfig::default()
     };
-    let spec = FinetuneSpec {
-        model: config.clone(),
-        init: init.as_ref().map(|b| b.meta().name.clone()),
-        from_scratch: args.from_scratch,
-        trainable,
-        loss: loss.clone(),
-        train: tcfg.clone(),
-        patch,
-        batch: args.batch,
-        augment: !args.no_augment,
-        foreground: args.foreground,
-        preprocess: prep.clone(),
-        val_cases: val_ids.clone(),
-    };
+    (tcfg, augment)
+}
 
-    let inner = args.device.device()?;
-    let device = inner.clone().autodiff();
-    device.seed(args.seed);
-    let mut model = config.init(&device)?;
-    if let (Some(bundle), false) = (&init, args.from_scratch) {
+/// `config`'s network on `device`, its encoder and latent split from --init unless
+/// --from-scratch; refuses to freeze random weights.
+fn start_model(
+    args: &FinetuneArgs,
+    init: Option<&Bundle>,
+    config: &ModelConfig,
+    trainable: Trainable,
+    device: &Device,
+) -> Result<BrainNet> {
+    let mut model = config.init(device)?;
+    if let (Some(bundle), false) = (init, args.from_scratch) {
         let n = bundle
             .transfer_representation(&mut model)
             .with_context(|| {
@@ -347,6 +370,64 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
     } else if trainable != Trainable::All {
         bail!("--trainable {}: freezing a randomly initialised encoder makes no sense; use --trainable all", args.trainable);
     }
+    Ok(model)
+}
+
+/// Where the weights started, for the bundle's provenance.
+fn origin(args: &FinetuneArgs) -> String {
+    match (&args.init, args.from_scratch) {
+        (Some(p), false) => format!("--init {}", p.display()),
+        (Some(p), true) => format!("--from-scratch (architecture of {})", p.display()),
+        (None, _) => format!("--preset {}", args.preset),
+    }
+}
+
+pub fn run(args: FinetuneArgs) -> Result<()> {
+    match args.task.as_str() {
+        "seg" => run_segmentation(args),
+        "cls" => global::run(args, true),
+        "reg" => global::run(args, false),
+        other => bail!("--task must be seg, cls or reg, got '{other}'"),
+    }
+}
+
+fn run_segmentation(args: FinetuneArgs) -> Result<()> {
+    let trainable = check_common(&args)?;
+    let loss = parse_loss(&args)?;
+    let dataset = LabelledDataset::open(&args.data, Split::Train)?;
+    if dataset.channels != 1 {
+        bail!(
+            "{} has {} channels per case; brainfm models take one scan per case (multi-channel fine-tuning is not supported yet)",
+            args.data.display(),
+            dataset.channels
+        );
+    }
+    let classes = dataset.class_names.len();
+    let init = args.init.as_deref().map(read_bundle).transpose()?;
+    let config = model_config(init.as_ref(), &args.preset, classes)?;
+    let (patch, prep) = grid(&args, init.as_ref(), &config)?;
+    let val_ids = split_cases(&dataset.cases, args.val_fraction, args.seed)?;
+    let (tcfg, augment) = optimisation(&args);
+    let foreground = args.foreground.unwrap_or(0.33);
+    let spec = FinetuneSpec {
+        model: config.clone(),
+        init: init.as_ref().map(|b| b.meta().name.clone()),
+        from_scratch: args.from_scratch,
+        trainable,
+        loss: loss.clone(),
+        train: tcfg.clone(),
+        patch,
+        batch: args.batch,
+        augment: !args.no_augment,
+        foreground,
+        preprocess: prep.clone(),
+        val_cases: val_ids.clone(),
+    };
+
+    let inner = args.device.device()?;
+    let device = inner.clone().autodiff();
+    device.seed(args.seed);
+    let model = start_model(&args, init.as_ref(), &config, trainable, &device)?;
     let mut trainer = Trainer::new(trainable.apply(model), tcfg);
     let run = RunDir::new(&args.output)?;
     let extra = run.resume(&mut trainer, &spec, args.resume)?;
@@ -403,11 +484,7 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
         patch_size: [patch; 3],
         provenance: format!(
             "brainfm finetune {} --trainable {} on {} ({} training cases, {steps} steps, seed {})",
-            match (&args.init, args.from_scratch) {
-                (Some(p), false) => format!("--init {}", p.display()),
-                (Some(p), true) => format!("--from-scratch (architecture of {})", p.display()),
-                (None, _) => format!("--preset {}", args.preset),
-            },
+            origin(&args),
             args.trainable,
             args.data.display(),
             train.len(),
@@ -418,7 +495,7 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
     let name = format!("{}-finetuned", config.preset);
     let sampler = PatchSampler {
         patch: [patch; 3],
-        foreground: args.foreground,
+        foreground,
         augment,
     };
     let val_every = args.val_every.unwrap_or((args.steps / 10).max(1)).max(1);

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod discover;
 pub mod loader;
+pub mod targets;
 
 pub use cache::build_cache;
 pub use discover::discover;

@@ -1,0 +1,458 @@
+//! `brainfm finetune --task cls|reg`: one target per subject (a TSV/CSV column) over a
+//! BIDS, nnU-Net raw or flat dataset. Training patches are foreground-biased augmented
+//! crops of random scans of the training subjects (core's PatchSampler, with the
+//! non-zero mask as its label map); held-out subjects are predicted whole by
+//! `predict_global_volume`. Arguments, set-up, checkpoints and logging are the
+//! segmentation fine-tuner's (the parent module and crate::run).
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use brainfm_core::bundle::{Bundle, BundleMeta, Task};
+use brainfm_core::infer::{
+    aggregate_log_probabilities, median, predict_global_volume, GlobalOutput,
+};
+use brainfm_core::metrics::{balanced_accuracy, mae};
+use brainfm_core::model::{BrainNet, ModelConfig, Preset};
+use brainfm_core::rng::Rng;
+use brainfm_core::train::{
+    scale_regression_head, GlobalBatch, GlobalTaskConfig, LabelledVolume, PatchSampler,
+    TrainConfig, Trainable, Trainer,
+};
+use brainfm_core::volume::{preprocess, PreprocessConfig, ReadOptions, Volume};
+use burn::module::Module;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{check_common, grid, optimisation, origin, split_ids, start_model, FinetuneArgs};
+use crate::data::discover::{discover, SubjectScans};
+use crate::data::targets::{classes, values, TargetTable};
+use crate::io::{read_bundle, read_scan, write_atomic};
+use crate::run::{step_bar, RunDir};
+
+/// Everything a resumed run must agree on.
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+struct GlobalSpec {
+    model: ModelConfig,
+    init: Option<String>,
+    from_scratch: bool,
+    trainable: Trainable,
+    task: GlobalTaskConfig,
+    train: TrainConfig,
+    patch: usize,
+    batch: usize,
+    augment: bool,
+    foreground: f64,
+    preprocess: PreprocessConfig,
+    class_names: Vec<String>,
+    /// (subject, target) of every subject: class index or value.
+    targets: Vec<(String, f64)>,
+    val_subjects: Vec<String>,
+}
+
+/// The best validation score so far: balanced accuracy (higher is better) or MAE
+/// (lower is better).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy)]
+struct Best {
+    score: f64,
+    step: u64,
+}
+
+/// Subjects with their targets: class indices (with names) or values.
+pub(crate) struct Labelled {
+    pub subjects: Vec<SubjectScans>,
+    pub targets: Vec<f64>,
+    pub class_names: Vec<String>,
+    pub column: String,
+}
+
+/// Discover `data` and give every subject its target from `table`. With `known_classes`
+/// (evaluating a trained model) cells must be among them; otherwise the classes are the
+/// sorted distinct cells.
+pub(crate) fn labelled_subjects(
+    data: &Path,
+    table: &Path,
+    id_column: &str,
+    target: Option<&str>,
+    classify: bool,
+    known_classes: Option<&[String]>,
+) -> Result<Labelled> {
+    let subjects = discover(data)?;
+    let table = TargetTable::read(table, id_column, target)?;
+    let cells = table.cells_for(&subjects)?;
+    let (targets, class_names) = if classify {
+        match known_classes {
+            Some(names) => {
+                let t = cells
+                    .iter()
+                    .zip(&subjects)
+                    .map(|(c, s)| match names.iter().position(|n| n == c) {
+                        Some(i) => Ok(i as f64),
+                        None => bail!(
+                            "{}: '{c}' is not one of the model's classes ({})",
+                            s.id,
+                            names.join(", ")
+                        ),
+                    })
+                    .collect::<Result<Vec<f64>>>()?;
+                (t, names.to_vec())
+            }
+            None => {
+                let (names, index) = classes(&cells)?;
+                (index.into_iter().map(|i| i as f64).collect(), names)
+            }
+        }
+    } else {
+        let ids: Vec<&str> = subjects.iter().map(|s| s.id.as_str()).collect();
+        (values(&cells, &ids, &table.column)?, Vec::new())
+    };
+    Ok(Labelled {
+        subjects,
+        targets,
+        class_names,
+        column: table.column,
+    })
+}
+
+/// One subject's prediction over all its scans: the mean of the scans' mean
+/// log-softmax (classification) or the median of their values (regression).
+pub(crate) fn predict_subject(
+    model: &BrainNet,
+    config: &ModelConfig,
+    meta: &BundleMeta,
+    scans: &[Volume],
+    patch: [usize; 3],
+    device: &Device,
+) -> Result<GlobalOutput> {
+    let mut outputs = Vec::new();
+    for scan in scans {
+        let p = pollster::block_on(predict_global_volume(
+            model, config, meta, scan, patch, device,
+        ))?;
+        outputs.push(p.output);
+    }
+    let mut rows = Vec::new();
+    let mut vals = Vec::new();
+    for o in outputs {
+        match o {
+            GlobalOutput::Class {
+                log_probabilities, ..
+            } => rows.push(log_probabilities),
+            GlobalOutput::Value(v) => vals.push(v),
+        }
+    }
+    Ok(if rows.is_empty() {
+        GlobalOutput::Value(median(&vals).context("a subject without scans")?)
+    } else {
+        let (index, log_probabilities, probabilities) = aggregate_log_probabilities(&rows);
+        GlobalOutput::Class {
+            index,
+            log_probabilities,
+            probabilities,
+        }
+    })
+}
+
+/// The network: --init's encoder (and latent split) or a preset's, with a global head
+/// and no decoders.
+fn model_config(init: Option<&Bundle>, preset: &str, outputs: usize) -> Result<ModelConfig> {
+    let mut config = match init {
+        Some(b) => b.config().clone(),
+        None => Preset::parse(preset)?.config(None),
+    };
+    config.recon = None;
+    config.seg = None;
+    Ok(config.with_global_head(outputs))
+}
+
+struct ValSubject {
+    id: String,
+    scans: Vec<Volume>,
+    target: f64,
+}
+
+/// Balanced accuracy or MAE over the held-out subjects, and each one's prediction.
+fn validate(
+    model: &BrainNet,
+    config: &ModelConfig,
+    meta: &BundleMeta,
+    subjects: &[ValSubject],
+    patch: usize,
+    device: &Device,
+) -> Result<(f64, Vec<(String, f64)>)> {
+    let mut predicted = Vec::new();
+    for s in subjects {
+        let out = predict_subject(model, config, meta, &s.scans, [patch; 3], device)
+            .with_context(|| format!("validating on {}", s.id))?;
+        predicted.push(match out {
+            GlobalOutput::Class { index, .. } => index as f64,
+            GlobalOutput::Value(v) => v,
+        });
+    }
+    let truth: Vec<f64> = subjects.iter().map(|s| s.target).collect();
+    let score = match meta.task {
+        Task::Classification => {
+            let p: Vec<usize> = predicted.iter().map(|&v| v as usize).collect();
+            let t: Vec<usize> = truth.iter().map(|&v| v as usize).collect();
+            balanced_accuracy(&p, &t)
+        }
+        _ => mae(&predicted, &truth),
+    }
+    .unwrap_or(f64::NAN);
+    let per = subjects
+        .iter()
+        .map(|s| s.id.clone())
+        .zip(predicted)
+        .collect();
+    Ok((score, per))
+}
+
+pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
+    let trainable = check_common(&args)?;
+    let table = args
+        .labels
+        .as_deref()
+        .with_context(|| format!("--task {} needs --labels TABLE.tsv", args.task))?;
+    let labelled = labelled_subjects(
+        &args.data,
+        table,
+        &args.id_column,
+        args.target.as_deref(),
+        classify,
+        None,
+    )?;
+    let task = if classify {
+        GlobalTaskConfig::Classification {
+            classes: labelled.class_names.len(),
+            label_smoothing: args.label_smoothing,
+        }
+    } else {
+        GlobalTaskConfig::Regression {
+            beta: args.smooth_l1_beta,
+        }
+    };
+    task.validate()
+        .map_err(|e| anyhow::anyhow!("{e} (--label-smoothing / --smooth-l1-beta)"))?;
+    let init = args.init.as_deref().map(read_bundle).transpose()?;
+    let config = model_config(init.as_ref(), &args.preset, task.outputs())?;
+    let (patch, prep) = grid(&args, init.as_ref(), &config)?;
+    let ids: Vec<String> = labelled.subjects.iter().map(|s| s.id.clone()).collect();
+    let val_ids = split_ids(ids.clone(), args.val_fraction, args.seed)?;
+    let (tcfg, augment) = optimisation(&args);
+    let foreground = args.foreground.unwrap_or(0.9);
+    let spec = GlobalSpec {
+        model: config.clone(),
+        init: init.as_ref().map(|b| b.meta().name.clone()),
+        from_scratch: args.from_scratch,
+        trainable,
+        task,
+        train: tcfg.clone(),
+        patch,
+        batch: args.batch,
+        augment: !args.no_augment,
+        foreground,
+        preprocess: prep.clone(),
+        class_names: labelled.class_names.clone(),
+        targets: ids.iter().cloned().zip(labelled.targets.clone()).collect(),
+        val_subjects: val_ids.clone(),
+    };
+
+    let inner = args.device.device()?;
+    let device = inner.clone().autodiff();
+    device.seed(args.seed);
+    let mut model = start_model(&args, init.as_ref(), &config, trainable, &device)?;
+    let train_targets: Vec<f64> = ids
+        .iter()
+        .zip(&labelled.targets)
+        .filter(|(id, _)| !val_ids.contains(id))
+        .map(|(_, &t)| t)
+        .collect();
+    if !classify {
+        // A fresh head at the targets' scale (a resumed run loads its own weights).
+        let n = train_targets.len() as f64;
+        let mean = train_targets.iter().sum::<f64>() / n;
+        let std = (train_targets
+            .iter()
+            .map(|t| (t - mean).powi(2))
+            .sum::<f64>()
+            / n)
+            .sqrt();
+        model = scale_regression_head(model, mean, std);
+    }
+    let mut trainer = Trainer::new(trainable.apply(model), tcfg);
+    let run = RunDir::new(&args.output)?;
+    let extra = run.resume(&mut trainer, &spec, args.resume)?;
+    trainer.model = trainable.apply(trainer.model);
+    let mut best: Option<Best> = serde_json::from_value(extra).ok();
+
+    // Training scans onto the network grid (with their non-zero mask for foreground
+    // sampling); validation scans kept as read.
+    let t0 = Instant::now();
+    let mut train = Vec::new();
+    let mut targets = Vec::new();
+    let mut val = Vec::new();
+    for (subject, &target) in labelled.subjects.iter().zip(&labelled.targets) {
+        let is_val = val_ids.contains(&subject.id);
+        let mut scans = Vec::new();
+        for scan in &subject.scans {
+            let image = read_scan(&scan.path, &ReadOptions::default())?.volume;
+            if is_val {
+                scans.push(image);
+                continue;
+            }
+            let pre = preprocess(&image, &prep)
+                .with_context(|| format!("preprocessing {}", scan.path.display()))?;
+            let mask = pre.volume.data.iter().map(|&v| (v != 0.0) as u16).collect();
+            train.push(LabelledVolume::new(
+                pre.volume.data,
+                mask,
+                pre.volume.dims,
+                2,
+            )?);
+            targets.push(target as f32);
+        }
+        if is_val {
+            val.push(ValSubject {
+                id: subject.id.clone(),
+                scans,
+                target,
+            });
+        }
+    }
+    if !args.quiet {
+        eprintln!(
+            "{} training scans and {} validation subjects ({}) preprocessed in {:.1}s",
+            train.len(),
+            val.len(),
+            if classify {
+                format!("classes {}", labelled.class_names.join(", "))
+            } else {
+                format!("target '{}'", labelled.column)
+            },
+            t0.elapsed().as_secs_f64()
+        );
+    }
+
+    let n_train = ids.len() - val_ids.len();
+    let meta = |name: &str, steps: u64| {
+        BundleMeta {
+        name: name.to_string(),
+        task: if classify {
+            Task::Classification
+        } else {
+            Task::Regression
+        },
+        // Regression: the one output's name.
+        class_names: if classify {
+            labelled.class_names.clone()
+        } else {
+            vec![labelled.column.clone()]
+        },
+        preprocess: prep.clone(),
+        patch_size: [patch; 3],
+        provenance: format!(
+            "brainfm finetune --task {} {} --trainable {} on {} with '{}' from {} ({n_train} training subjects, {steps} steps, seed {})",
+            args.task,
+            origin(&args),
+            args.trainable,
+            args.data.display(),
+            labelled.column,
+            table.display(),
+            args.seed
+        ),
+        created_by: format!("brainfm {}", env!("CARGO_PKG_VERSION")),
+    }
+    };
+    let name = format!(
+        "{}-{}",
+        config.preset,
+        if classify { "classifier" } else { "regressor" }
+    );
+    let metric = if classify { "balanced accuracy" } else { "MAE" };
+    let better = |new: f64, old: f64| {
+        if classify {
+            new > old
+        } else {
+            new < old
+        }
+    };
+    let sampler = PatchSampler {
+        patch: [patch; 3],
+        foreground,
+        augment,
+    };
+    let val_every = args.val_every.unwrap_or((args.steps / 10).max(1)).max(1);
+    let mut log = run.metrics(trainer.step)?;
+    let bar = step_bar(args.steps, trainer.step, args.quiet);
+    while trainer.step < args.steps {
+        let t = Instant::now();
+        let mut rng = Rng::derive(args.seed ^ 0xF17E, trainer.step);
+        let mut images = Vec::new();
+        let mut batch_targets = Vec::new();
+        for _ in 0..args.batch {
+            let i = rng.below(train.len());
+            images.extend(sampler.patch(&train[i], &mut rng).0);
+            batch_targets.push(targets[i]);
+        }
+        let batch = GlobalBatch::from_host(images, &batch_targets, [patch; 3], &task, &device)?;
+        let sample_s = t.elapsed().as_secs_f64();
+        let report = pollster::block_on(trainer.global_step(&batch, &task))?;
+        let step_s = t.elapsed().as_secs_f64() - sample_s;
+        let mut extra = serde_json::json!({"step_s": step_s, "sample_s": sample_s});
+        let done = trainer.step;
+        if !val.is_empty() && (done % val_every == 0 || done == args.steps) {
+            bar.set_message("validating");
+            let valid = trainer.model.valid();
+            let (score, per) = validate(&valid, &config, &meta(&name, done), &val, patch, &inner)?;
+            let key = if classify {
+                "val_balanced_accuracy"
+            } else {
+                "val_mae"
+            };
+            extra[key] = serde_json::json!(score);
+            extra["val_predictions"] = serde_json::json!(per);
+            if score.is_finite() && best.is_none_or(|b| better(score, b.score)) {
+                best = Some(Best { score, step: done });
+                let bundle = Bundle::from_model(&valid, config.clone(), meta(&name, done))?;
+                write_atomic(&args.output.join("best.bfm"), &bundle.to_bytes())?;
+            }
+        }
+        log.step(&report, extra)?;
+        bar.set_message(format!(
+            "loss {:.4}{}",
+            report.loss,
+            best.map_or(String::new(), |b| format!(
+                " | best val {metric} {:.3} @{}",
+                b.score, b.step
+            ))
+        ));
+        bar.inc(1);
+        if done % args.checkpoint_every.max(1) == 0 || done == args.steps {
+            run.save(&trainer, &spec, serde_json::to_value(best)?)?;
+        }
+    }
+    bar.finish_and_clear();
+    let last = Bundle::from_model(
+        &trainer.model.valid(),
+        config.clone(),
+        meta(&name, trainer.step),
+    )?;
+    write_atomic(&args.output.join("last.bfm"), &last.to_bytes())?;
+    println!(
+        "wrote {} after {} steps",
+        args.output.join("last.bfm").display(),
+        trainer.step
+    );
+    match best {
+        Some(b) => println!(
+            "best validation {metric} {:.4} at step {} ({} subjects): {}",
+            b.score,
+            b.step,
+            val.len(),
+            args.output.join("best.bfm").display()
+        ),
+        None => println!("no validation subjects: last.bfm is the result"),
+    }
+    Ok(())
+}
