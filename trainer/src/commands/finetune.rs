@@ -204,8 +204,23 @@ fn model_config(init: Option<&Bundle>, preset: &str, classes: usize) -> Result<M
     Ok(config.with_seg_classes(classes, convs))
 }
 
+/// Validation cases: whole subjects are held out, so scans of one subject (BIDS-style ids
+/// `sub-XX_...`, e.g. the contrasts `brainfm synth --format nnunet` writes) never sit on
+/// both sides of the split. Other ids are subjects of their own.
 fn split_cases(cases: &[LabelledCase], fraction: f64, seed: u64) -> Result<Vec<String>> {
-    split_ids(cases.iter().map(|c| c.id.clone()).collect(), fraction, seed)
+    let subject = |id: &str| match id.split_once('_') {
+        Some((s, _)) if s.starts_with("sub-") => s.to_string(),
+        _ => id.to_string(),
+    };
+    let mut subjects: Vec<String> = cases.iter().map(|c| subject(&c.id)).collect();
+    subjects.sort();
+    subjects.dedup();
+    let held = split_ids(subjects, fraction, seed)?;
+    Ok(cases
+        .iter()
+        .filter(|c| held.contains(&subject(&c.id)))
+        .map(|c| c.id.clone())
+        .collect())
 }
 
 /// The held-out share of `ids` (cases or subjects), sorted; at least one id stays for
@@ -575,4 +590,45 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
         None => println!("no validation cases: last.bfm is the result"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(id: &str) -> LabelledCase {
+        LabelledCase {
+            id: id.into(),
+            images: vec![],
+            label: PathBuf::new(),
+        }
+    }
+
+    #[test]
+    fn validation_holds_out_whole_subjects() {
+        let cases: Vec<LabelledCase> = [
+            "icbm152",
+            "sub-01_T1w",
+            "sub-01_T2w",
+            "sub-02_T1w",
+            "sub-02_T2w",
+            "sub-03_T1w",
+        ]
+        .into_iter()
+        .map(case)
+        .collect();
+        for seed in 0..20 {
+            let val = split_cases(&cases, 0.5, seed).unwrap();
+            for s in ["sub-01", "sub-02"] {
+                let n = val.iter().filter(|v| v.starts_with(s)).count();
+                assert!(n == 0 || n == 2, "seed {seed}: {val:?} splits {s}");
+            }
+            assert!(!val.is_empty() && val.len() < cases.len());
+        }
+        assert!(split_cases(&cases, 1.0, 0).is_err());
+        assert_eq!(
+            split_cases(&cases[..1], 0.5, 0).unwrap(),
+            Vec::<String>::new()
+        );
+    }
 }
