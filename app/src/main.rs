@@ -14,6 +14,8 @@ mod render;
 #[cfg(target_arch = "wasm32")]
 mod file;
 #[cfg(target_arch = "wasm32")]
+mod finetune;
+#[cfg(target_arch = "wasm32")]
 mod gpu;
 #[cfg(target_arch = "wasm32")]
 mod msg;
@@ -21,6 +23,8 @@ mod msg;
 mod runner;
 #[cfg(target_arch = "wasm32")]
 mod scan;
+#[cfg(target_arch = "wasm32")]
+mod train;
 #[cfg(target_arch = "wasm32")]
 mod ui;
 #[cfg(target_arch = "wasm32")]

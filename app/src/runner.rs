@@ -40,6 +40,34 @@ pub enum Event {
     },
     Done(Box<Finished>),
     Error(String),
+    /// Fine-tuning (crate::train in the worker).
+    Train(TrainEvent),
+}
+
+/// What the worker reports while fine-tuning.
+#[derive(Clone, Debug)]
+pub enum TrainEvent {
+    Plan {
+        text: String,
+    },
+    Step {
+        step: usize,
+        total: usize,
+        loss: f64,
+        dice: f64,
+        steps_per_sec: f64,
+    },
+    Val {
+        step: usize,
+        dice: f64,
+    },
+    Done {
+        bundle: Vec<u8>,
+        steps: usize,
+        stopped: bool,
+        name: String,
+    },
+    Error(String),
 }
 
 type Handler = Rc<dyn Fn(Event)>;
@@ -93,6 +121,34 @@ pub fn start(cpu_only: bool, handler: Handler) -> Result<(), String> {
                 None => Event::Error("internal error: the worker's result was incomplete".into()),
             }),
             "error" => h(Event::Error(get_string(&data, "message"))),
+            "trainPlan" => h(Event::Train(TrainEvent::Plan {
+                text: get_string(&data, "text"),
+            })),
+            "trainStep" => h(Event::Train(TrainEvent::Step {
+                step: get_f64(&data, "step") as usize,
+                total: get_f64(&data, "total") as usize,
+                loss: get_f64(&data, "loss"),
+                dice: get_f64(&data, "dice"),
+                steps_per_sec: get_f64(&data, "stepsPerSec"),
+            })),
+            "trainVal" => h(Event::Train(TrainEvent::Val {
+                step: get_f64(&data, "step") as usize,
+                dice: get_f64(&data, "dice"),
+            })),
+            "trained" => h(Event::Train(
+                match get(&data, "bundle").dyn_into::<Uint8Array>() {
+                    Ok(b) => TrainEvent::Done {
+                        bundle: b.to_vec(),
+                        steps: get_f64(&data, "steps") as usize,
+                        stopped: crate::msg::get_bool(&data, "stopped"),
+                        name: get_string(&data, "name"),
+                    },
+                    Err(_) => TrainEvent::Error("internal error: no model came back".into()),
+                },
+            )),
+            "trainError" => h(Event::Train(TrainEvent::Error(get_string(
+                &data, "message",
+            )))),
             _ => {}
         }
     });
@@ -140,6 +196,20 @@ pub fn run(scan: &[u8], bundle: &[u8]) -> Result<(), String> {
         runner.worker.post_message(&msg).map_err(|e| {
             format!(
                 "could not send the job to the worker ({})",
+                crate::file::js_message(&e)
+            )
+        })
+    })
+}
+
+/// Send any message to the worker (fine-tuning requests; see crate::train).
+pub fn post(msg: &JsValue) -> Result<(), String> {
+    RUNNER.with(|r| {
+        let r = r.borrow();
+        let runner = r.as_ref().ok_or("the compute worker is not running")?;
+        runner.worker.post_message(msg).map_err(|e| {
+            format!(
+                "could not send the request to the worker ({})",
                 crate::file::js_message(&e)
             )
         })

@@ -86,7 +86,7 @@ struct LabelStyle {
 
 /// Everything the page's parts share (all `Copy` handles).
 #[derive(Clone, Copy)]
-struct Ctx {
+pub(crate) struct Ctx {
     scan_state: RwSignal<ScanState>,
     scan: StoredValue<Option<Loaded>, LocalStorage>,
     scan_rev: RwSignal<u64>,
@@ -94,13 +94,15 @@ struct Ctx {
     win: RwSignal<(f64, f64)>,
     model: StoredValue<Option<ModelFile>, LocalStorage>,
     model_info: RwSignal<Option<Result<ModelInfo, String>>>,
-    compute: RwSignal<Option<(String, String)>>,
+    pub(crate) compute: RwSignal<Option<(String, String)>>,
     cpu_only: RwSignal<bool>,
     run: RwSignal<RunState>,
     now: RwSignal<f64>,
     seg: StoredValue<Option<SegView>, LocalStorage>,
     seg_rev: RwSignal<u64>,
     styles: RwSignal<Vec<LabelStyle>>,
+    /// The fine-tuning panel (crate::finetune).
+    pub(crate) ft: crate::finetune::Ft,
 }
 
 fn now_ms() -> f64 {
@@ -124,7 +126,19 @@ impl Ctx {
             seg: StoredValue::new_local(None),
             seg_rev: RwSignal::new(0),
             styles: RwSignal::new(Vec::new()),
+            ft: crate::finetune::Ft::new(),
         }
+    }
+
+    /// The current model's bundle bytes.
+    pub(crate) fn model_bytes(&self) -> Option<Vec<u8>> {
+        self.model
+            .with_value(|m| m.as_ref().map(|m| m.bytes.clone()))
+    }
+
+    /// A segmentation is running (tracked).
+    pub(crate) fn busy(&self) -> bool {
+        matches!(self.run.get(), RunState::Running { .. })
     }
 
     fn running(&self) -> bool {
@@ -134,6 +148,7 @@ impl Ctx {
     /// Start (or restart) the inference worker with the current CPU / WebGPU choice.
     fn start_worker(self) {
         self.compute.set(None);
+        self.ft.worker_restarted();
         let handler: Rc<dyn Fn(Event)> = Rc::new(move |ev| self.on_worker_event(ev));
         if let Err(e) = runner::start(self.cpu_only.get_untracked(), handler) {
             self.compute.set(Some(("none".into(), e)));
@@ -190,7 +205,9 @@ impl Ctx {
                     Err(e) => self.run.set(RunState::Failed(e)),
                 }
             }
+            Event::Train(ev) => self.ft.on_event(ev),
             Event::Error(message) => {
+                self.ft.worker_failed(&message);
                 if self.running() {
                     self.run.set(RunState::Failed(message));
                 } else if self.compute.get_untracked().is_none() {
@@ -268,7 +285,7 @@ impl Ctx {
         });
     }
 
-    fn load_model(self, name: String, bytes: Vec<u8>) {
+    pub(crate) fn load_model(self, name: String, bytes: Vec<u8>) {
         let info = match Bundle::from_bytes(&bytes) {
             Ok(b) => {
                 let meta = b.meta();
@@ -365,7 +382,7 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Offer `bytes` as a download named `name`.
-fn download(name: &str, mime: &str, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn download(name: &str, mime: &str, bytes: &[u8]) -> Result<(), String> {
     let array = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
     let opts = web_sys::BlobPropertyBag::new();
     opts.set_type(mime);
@@ -522,6 +539,7 @@ pub fn App() -> impl IntoView {
             </section>
             <RunPanel ctx=ctx />
             <Legend ctx=ctx />
+            <crate::finetune::FinetunePanel ctx=ctx />
         </main>
     }
 }
@@ -792,6 +810,7 @@ fn RunPanel(ctx: Ctx) -> impl IntoView {
             && has_model()
             && ctx.compute.get().is_some()
             && !matches!(ctx.run.get(), RunState::Running { .. })
+            && !ctx.ft.training()
     };
     view! {
         <section class="run">

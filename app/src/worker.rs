@@ -3,7 +3,8 @@
 //! `segment_volume` on the bytes the page sends, so the page stays responsive.
 //!
 //! Protocol (plain JS objects, `type` field):
-//! page -> worker: `init {cpuOnly}`, `run {scan: Uint8Array, bundle: Uint8Array}`.
+//! page -> worker: `init {cpuOnly}`, `run {scan: Uint8Array, bundle: Uint8Array}`, and
+//! `train` / `trainControl` (fine-tuning: see crate::train).
 //! worker -> page: `hello` (handler installed), `ready {backend, text, budget}`,
 //! `progress {stage, done, total}`, `done {...}`, `error {message}`.
 //! Cancelling is done by the page terminating the worker (works on the CPU path too,
@@ -75,6 +76,8 @@ async fn handle(data: JsValue) {
                 ]));
             }
         }
+        Some("train") => crate::train::handle(data).await,
+        Some("trainControl") => crate::train::control(&crate::msg::get_string(&data, "action")),
         other => post(&obj(&[
             ("type", "error".into()),
             (

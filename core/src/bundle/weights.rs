@@ -50,7 +50,7 @@ pub async fn save_weights_async(model: &BrainNet) -> Result<Vec<u8>, BundleError
             .await
             .map_err(|e| BundleError::Weights(format!("reading {}: {e:?}", snap.name)))?
             .convert::<f32>()
-            .into_vec::<f32>()
+            .try_into_vec::<f32>()
             .map_err(|e| BundleError::Weights(format!("{}: {e:?}", snap.name)))?;
         raw.tensors.insert(
             snap.name.clone(),
