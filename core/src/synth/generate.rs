@@ -28,6 +28,11 @@ pub struct SynthConfig {
     pub bias: f64,
     /// Range of the noise standard deviation, relative to the intensity range.
     pub noise: [f64; 2],
+    /// Intensity orderings (contrast name, labels from darkest to brightest): in that
+    /// contrast the listed labels' random means are sorted into this order (e.g. T1w:
+    /// skull < CSF < GM < WM), so some contrasts follow real MRI physics while the others
+    /// stay fully random.
+    pub orders: Vec<(String, Vec<u16>)>,
 }
 
 impl Default for SynthConfig {
@@ -42,6 +47,7 @@ impl Default for SynthConfig {
             blur: [0.3, 1.0],
             bias: 0.25,
             noise: [0.0, 0.03],
+            orders: Vec::new(),
         }
     }
 }
@@ -137,7 +143,7 @@ pub fn synth_subject(
 
     let mut images = Vec::with_capacity(cfg.contrasts.len());
     for name in &cfg.contrasts {
-        let means: Vec<f32> = (0..=max_label)
+        let mut means: Vec<f32> = (0..=max_label)
             .map(|l| {
                 if l == 0 {
                     0.0
@@ -146,6 +152,9 @@ pub fn synth_subject(
                 }
             })
             .collect();
+        for (_, order) in cfg.orders.iter().filter(|(c, _)| c == name) {
+            apply_order(&mut means, order);
+        }
         let texture: Vec<f32> = (0..=max_label)
             .map(|_| rng.range(cfg.texture[0], cfg.texture[1]) as f32)
             .collect();
@@ -182,6 +191,20 @@ pub fn synth_subject(
         labels: deformed,
         images,
     })
+}
+
+/// Sort the means of `order`'s labels (those present) into that order, darkest first.
+fn apply_order(means: &mut [f32], order: &[u16]) {
+    let present: Vec<usize> = order
+        .iter()
+        .map(|&l| l as usize)
+        .filter(|&l| l > 0 && l < means.len())
+        .collect();
+    let mut values: Vec<f32> = present.iter().map(|&l| means[l]).collect();
+    values.sort_by(f32::total_cmp);
+    for (&l, v) in present.iter().zip(values) {
+        means[l] = v;
+    }
 }
 
 /// Give non-brain head voxels (`head` above `threshold`, label 0) their own label

@@ -153,3 +153,39 @@ fn head_label_marks_bright_non_brain_voxels() {
         labels.data.iter().filter(|&&l| l == 0).count()
     );
 }
+
+#[test]
+fn orders_sort_label_intensities_in_their_contrast_only() {
+    let labels = spheres();
+    let cfg = SynthConfig {
+        contrasts: vec!["T1w".into(), "T2w".into(), "X".into()],
+        deform_mm: 0.0,
+        orders: vec![("T1w".into(), vec![1, 2]), ("T2w".into(), vec![2, 1])],
+        // No blur, bias or noise: the label means are the drawn ones (up to the soft
+        // brain-mask edge, which only darkens label 1's rim).
+        partial_volume: 0.0,
+        blur: [0.0, 0.0],
+        bias: 0.0,
+        noise: [0.0, 0.0],
+        texture: [0.0, 0.0],
+        ..SynthConfig::default()
+    };
+    let mut x_flips = 0;
+    for seed in 0..12 {
+        let s = synth_subject(&labels, &cfg, seed).unwrap();
+        let m = |c: usize, l| mean_where(&s.images[c].1, &s.labels, l);
+        assert!(
+            m(0, 1) <= m(0, 2),
+            "seed {seed}: T1w must have 1 darker than 2"
+        );
+        assert!(
+            m(1, 2) <= m(1, 1),
+            "seed {seed}: T2w must have 2 darker than 1"
+        );
+        x_flips += (m(2, 1) > m(2, 2)) as usize;
+    }
+    assert!(
+        x_flips > 0 && x_flips < 12,
+        "an unordered contrast stays random"
+    );
+}

@@ -53,6 +53,11 @@ pub struct SynthArgs {
     /// Resample the label map to this isotropic voxel size (mm) first (nearest).
     #[arg(long)]
     spacing: Option<f64>,
+    /// Physics-like intensity order for a contrast, darkest label first (repeatable), e.g.
+    /// `T1w=5,4,1,2,3` (skull < dura < CSF < GM < WM); unlisted contrasts and labels
+    /// stay fully random.
+    #[arg(long)]
+    order: Vec<String>,
     /// Displacement standard deviation (mm) of the random deformation.
     #[arg(long, default_value_t = 2.0)]
     deform_mm: f64,
@@ -135,9 +140,29 @@ pub fn run(args: SynthArgs) -> Result<()> {
         labels = resample_nearest_to_spacing(&labels, [s; 3])
             .with_context(|| format!("cannot resample {}", args.labels.display()))?;
     }
+    let mut orders = Vec::new();
+    for rule in &args.order {
+        let bad = || {
+            format!("--order '{rule}' must look like T1w=5,1,2,3 (contrast=labels, darkest first)")
+        };
+        let (contrast, labels) = rule.split_once('=').with_context(bad)?;
+        let labels: Vec<u16> = labels
+            .split(',')
+            .map(|l| l.trim().parse())
+            .collect::<Result<_, _>>()
+            .with_context(bad)?;
+        if !args.contrasts.iter().any(|c| c == contrast) {
+            bail!(
+                "--order names {contrast}, which is not in --contrasts {:?}",
+                args.contrasts
+            );
+        }
+        orders.push((contrast.to_string(), labels));
+    }
     let cfg = SynthConfig {
         contrasts: args.contrasts.clone(),
         deform_mm: args.deform_mm,
+        orders,
         ..SynthConfig::default()
     };
     let out = &args.output;
