@@ -3,8 +3,8 @@
 // adapted model and segment with it, download it and run it through `brainfm predict`.
 //
 // Needs: a trunk build in DIST, Chromium at CHROMIUM, the brainfm CLI at BRAINFM_CLI.
-// Run: scripts/test-browser.sh (FT_WEBGPU=0 skips the WebGPU run, which is slow on
-// SwiftShader; FT_CPU=0 skips the CPU run). Metrics land in ARTIFACTS/finetune-metrics.json.
+// Run: scripts/test-browser.sh (FT_WEBGPU=1 adds the WebGPU run, which did not finish 40
+// steps within 15 minutes on SwiftShader on a 2-core machine; FT_CPU=0 skips the CPU run). Metrics land in ARTIFACTS/finetune-metrics.json.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
@@ -206,6 +206,6 @@ test("CPU: fine-tune a new head on one pair; loss falls; apply; download works w
   await finetune({ webgpu: false, tag: "cpu" });
 });
 
-test("WebGPU: the same in the tab on WebGPU", { timeout: TIMEOUT * 2, skip: process.env.FT_WEBGPU === "0" }, async () => {
+test("WebGPU: the same in the tab on WebGPU (opt-in: FT_WEBGPU=1)", { timeout: TIMEOUT * 2, skip: process.env.FT_WEBGPU !== "1" && "SwiftShader trains too slowly for CI here; FT_WEBGPU=1 runs it" }, async () => {
   await finetune({ webgpu: true, tag: "webgpu" });
 });
