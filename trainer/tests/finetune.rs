@@ -171,6 +171,26 @@ fn pretrain_finetune_export_predict_eval_on_colin27() {
         .collect();
     assert_eq!(vals.len(), 3, "validation at 40, 80, 120");
 
+    // A segmentation model for the same classes continues as a whole (decoder included).
+    let more = brainfm(&[
+        "finetune",
+        "--init",
+        s(&ft.join("best.bfm")),
+        "--data",
+        s(&ds),
+        "--steps",
+        "3",
+        "--patch",
+        "32",
+        "--val-fraction",
+        "0",
+        "--output",
+        s(&dir.join("ft2")),
+    ]);
+    let stderr = String::from_utf8_lossy(&more.stderr);
+    assert!(more.status.success(), "{stderr}");
+    assert!(stderr.contains("continuing from all"), "{stderr}");
+
     let web = dir.join("web.bfm");
     ok(&[
         "export",

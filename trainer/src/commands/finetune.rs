@@ -13,15 +13,14 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use brainfm_core::augment::AugmentConfig;
 use brainfm_core::bundle::{Bundle, BundleMeta, Task};
-use brainfm_core::infer::{segment_volume, InferenceConfig};
-use brainfm_core::metrics::segmentation_scores;
+use brainfm_core::infer::InferenceConfig;
 use brainfm_core::model::{BrainNet, ModelConfig, Preset};
 use brainfm_core::rng::Rng;
 use brainfm_core::train::{
-    LabelledVolume, OverlapLoss, PatchSampler, SegBatch, SegLossConfig, TrainConfig, Trainable,
-    Trainer,
+    finetune_step, prepare_pair, segmentation_config, validation_dice, OverlapLoss, PatchSampler,
+    SegLossConfig, TrainConfig, Trainable, Trainer,
 };
-use brainfm_core::volume::{preprocess, PreprocessConfig, ReadOptions};
+use brainfm_core::volume::{PreprocessConfig, ReadOptions};
 use burn::module::Module;
 use burn::prelude::*;
 use clap::Args;
@@ -189,19 +188,13 @@ fn parse_loss(args: &FinetuneArgs) -> Result<SegLossConfig> {
 }
 
 /// The network to fine-tune: --init's architecture (reconstruction decoder dropped,
-/// segmentation decoder for `classes`), or a preset's.
+/// segmentation decoder for `classes`; a segmentation --init for as many classes keeps its
+/// own), or a preset's.
 fn model_config(init: Option<&Bundle>, preset: &str, classes: usize) -> Result<ModelConfig> {
-    let Some(bundle) = init else {
-        return Ok(Preset::parse(preset)?.config(Some(classes)));
-    };
-    let mut config = bundle.config().clone();
-    config.recon = None;
-    config.head = None;
-    let convs = Preset::parse(&config.preset)
-        .ok()
-        .and_then(|p| p.config(Some(classes)).seg)
-        .map_or(1, |s| s.convs_per_level);
-    Ok(config.with_seg_classes(classes, convs))
+    Ok(match init {
+        Some(bundle) => segmentation_config(bundle.config(), classes),
+        None => Preset::parse(preset)?.config(Some(classes)),
+    })
 }
 
 /// Validation cases: whole subjects are held out, so scans of one subject (BIDS-style ids
@@ -256,7 +249,8 @@ fn load_case(
     Ok((image, labels))
 }
 
-/// Mean foreground Dice of each validation case, segmented whole.
+/// Mean foreground Dice of each validation case, segmented whole (core's
+/// `validation_dice`, the browser's too).
 fn validate(
     model: &BrainNet,
     config: &ModelConfig,
@@ -272,28 +266,22 @@ fn validate(
         max_batch: 2,
         memory_budget: 1 << 30,
     };
-    let classes = config.seg_classes().unwrap_or(0);
-    let fg: Vec<u16> = (1..classes as u16).collect();
-    let mut out = Vec::new();
-    for case in cases {
-        let seg = pollster::block_on(segment_volume(
-            model,
-            config,
-            meta,
-            &case.image,
-            &inference,
-            device,
-            &mut |_| std::ops::ControlFlow::Continue(()),
-        ))
-        .with_context(|| format!("validating on {}", case.id))?;
-        let scores = segmentation_scores(&seg.labels, &case.labels, &fg)?;
-        let dice: Vec<f64> = scores.iter().filter_map(|s| s.dice).collect();
-        out.push((
-            case.id.clone(),
-            dice.iter().sum::<f64>() / dice.len().max(1) as f64,
-        ));
-    }
-    Ok(out)
+    cases
+        .iter()
+        .map(|case| {
+            let dice = pollster::block_on(validation_dice(
+                model,
+                config,
+                meta,
+                &case.image,
+                &case.labels,
+                &inference,
+                device,
+            ))
+            .with_context(|| format!("validating on {}", case.id))?;
+            Ok((case.id.clone(), dice))
+        })
+        .collect()
 }
 
 /// The checks every task shares; returns what learns.
@@ -368,6 +356,20 @@ fn start_model(
 ) -> Result<BrainNet> {
     let mut model = config.init(device)?;
     if let (Some(bundle), false) = (init, args.from_scratch) {
+        if bundle.config() == config {
+            // Same network and classes (a fine-tuned or exported segmentation model):
+            // continue from all of it, decoder included.
+            let model = bundle.load_model(device).with_context(|| {
+                format!("cannot load {}", args.init.as_ref().unwrap().display())
+            })?;
+            if !args.quiet {
+                eprintln!(
+                    "continuing from all of {} (decoder included)",
+                    bundle.meta().name
+                );
+            }
+            return Ok(model);
+        }
         let n = bundle
             .transfer_representation(&mut model)
             .with_context(|| {
@@ -471,15 +473,10 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
             });
             continue;
         }
-        let pre =
-            preprocess(&image, &prep).with_context(|| format!("preprocessing {}", case.id))?;
-        let lab = pre.transform.labels_from_input(&labels)?;
-        train.push(LabelledVolume::new(
-            pre.volume.data,
-            lab,
-            pre.volume.dims,
-            classes,
-        )?);
+        train.push(
+            prepare_pair(&image, &labels, &prep, classes)
+                .with_context(|| format!("preprocessing {}", case.id))?,
+        );
     }
     if !args.quiet {
         eprintln!(
@@ -518,13 +515,17 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
     let bar = step_bar(args.steps, trainer.step, args.quiet);
     while trainer.step < args.steps {
         let t = Instant::now();
-        let mut rng = Rng::derive(args.seed ^ 0xF17E, trainer.step);
-        let (images, labels) = sampler.batch(&train, args.batch, &mut rng);
-        let batch = SegBatch::from_host(images, &labels, args.batch, [patch; 3], classes, &device)?;
-        let sample_s = t.elapsed().as_secs_f64();
-        let report = pollster::block_on(trainer.segmentation_step(&batch, &loss))?;
-        let step_s = t.elapsed().as_secs_f64() - sample_s;
-        let mut extra = serde_json::json!({"step_s": step_s, "sample_s": sample_s});
+        let report = pollster::block_on(finetune_step(
+            &mut trainer,
+            &sampler,
+            &train,
+            args.batch,
+            classes,
+            &loss,
+            args.seed,
+            &device,
+        ))?;
+        let mut extra = serde_json::json!({"step_s": t.elapsed().as_secs_f64()});
         let done = trainer.step;
         if !val.is_empty() && (done % val_every == 0 || done == args.steps) {
             bar.set_message("validating");
