@@ -1,7 +1,7 @@
 // brainfm service worker: keeps the app's own files so the page works offline once loaded.
 // Network first (a rebuilt app is picked up at once), the cache when the network fails.
 // Only same-origin GET requests are touched; nothing is ever sent anywhere.
-const CACHE = "brainfm-v1";
+const CACHE = "brainfm-v2";
 const FILES = [
   "./",
   "index.html",
@@ -11,6 +11,7 @@ const FILES = [
   "static/boot.js",
   "static/worker.js",
   "sample/colin27_t1_2mm.nii.gz",
+  "models/default.bfm",
 ];
 
 self.addEventListener("install", (event) => {

@@ -24,6 +24,9 @@ const VIEW_PX: usize = 448;
 /// The bundled sample scan (same origin; see www/LICENSES.md).
 const SAMPLE_URL: &str = "sample/colin27_t1_2mm.nii.gz";
 const SAMPLE_NAME: &str = "colin27_t1_2mm.nii.gz (sample)";
+/// The bundled default model (docs/MODEL_CARD.md), loaded at start.
+const DEFAULT_MODEL_URL: &str = "models/default.bfm";
+const DEFAULT_MODEL_NAME: &str = "default.bfm (bundled)";
 
 #[derive(Debug, Clone, PartialEq)]
 enum ScanState {
@@ -348,6 +351,21 @@ impl Ctx {
         });
     }
 
+    /// Fetch the bundled default model, unless the user opened one meanwhile. A site
+    /// served without it keeps the "open a model" hint.
+    fn load_default_model(self) {
+        spawn_local(async move {
+            let result = fetch_bytes(DEFAULT_MODEL_URL).await;
+            if self.model_info.get_untracked().is_some() {
+                return;
+            }
+            match result {
+                Ok(bytes) => self.load_model(DEFAULT_MODEL_NAME.into(), bytes),
+                Err(e) => leptos::logging::log!("no bundled default model: {e}"),
+            }
+        });
+    }
+
     fn load_sample(self) {
         self.scan_state
             .set(ScanState::Busy("Fetching the sample scan…".into()));
@@ -439,6 +457,7 @@ fn volumes_csv(names: &[String], volumes: &[f64]) -> String {
 pub fn App() -> impl IntoView {
     let ctx = Ctx::new();
     ctx.start_worker();
+    ctx.load_default_model();
     let canvases: [NodeRef<html::Canvas>; 3] = [NodeRef::new(), NodeRef::new(), NodeRef::new()];
 
     // Tick the elapsed-time display while a run is going.
@@ -569,8 +588,8 @@ fn ModelPanel(ctx: Ctx) -> impl IntoView {
         <div class="model" data-testid="model">
             {move || match ctx.model_info.get() {
                 None => view! {
-                    <p class="hint">"No model loaded. brainfm does not ship a trained default model yet: open a .bfm bundle \
-                        (from brainfm export / finetune, or brainfm init for a random test model)."</p>
+                    <p class="hint">"No model loaded yet (the bundled default model loads at start). You can also open a .bfm bundle \
+                        from brainfm export or brainfm finetune."</p>
                 }.into_any(),
                 Some(Err(message)) => view! { <p class="error" role="alert" data-testid="model-error">{message}</p> }.into_any(),
                 Some(Ok(m)) => view! {

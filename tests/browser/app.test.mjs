@@ -231,7 +231,12 @@ test("without WebGPU the app takes the CPU path and says so", { timeout: RUN_TIM
     assert.match(notice, /WebGPU not used/);
     assert.match(notice, /CPU/);
     metrics.cpu_notice = notice;
-    await loadSampleAndModel(page);
+    // The bundled default model loads by itself; the sample is one click away.
+    const info = await page.textContent('[data-testid="model-info"]', { timeout: 60_000 });
+    assert.match(info, /default\.bfm \(bundled\)/);
+    assert.match(info, /CSF, GM, WM/);
+    await page.click('[data-testid="sample"]');
+    await page.waitForSelector('[data-testid="facts"]', { timeout: 60_000 });
     const run = await segment(page);
     assert.equal(run.backend, "cpu", run.text);
     metrics.cpu_run_wall_ms = run.wallMs;
@@ -239,6 +244,18 @@ test("without WebGPU the app takes the CPU path and says so", { timeout: RUN_TIM
     metrics.cpu_inference_ms = run.inferenceMs;
     metrics.cpu_status = run.text;
     assert.ok((await overlayPixels(page)).every((n) => n > 0));
+    // The bundled default model in the tab gives the label volumes that the CLI's built-in
+    // default model (the same www/models/default.bfm) gives on the same scan.
+    const ml = await page.$$eval('[data-testid="legend"] [data-testid="ml"]', (cs) => cs.map((c) => Number(c.textContent)));
+    metrics.cpu_default_model_ml = ml;
+    assert.ok(ml.slice(1).some((v) => v > 0), `no tissue: ${ml}`);
+    const csvFile = path.join(ARTIFACTS, "default-model-native.csv");
+    execFileSync(CLI, ["predict", "--quiet", "--input", SAMPLE, "--output", path.join(ARTIFACTS, "default-native.nii.gz"),
+      "--volumes-csv", csvFile], { stdio: "pipe" });
+    const native = fs.readFileSync(csvFile, "utf8").trim().split("\n").slice(1).map((r) => Number(r.split(",")[2]));
+    metrics.cpu_default_model_native_ml = native;
+    assert.equal(native.length, ml.length);
+    native.forEach((v, i) => assert.ok(Math.abs(v - ml[i]) <= 0.02 * Math.max(v, 10), `label ${i}: ${ml[i]} mL in the tab vs ${v} mL native`));
     await page.screenshot({ path: path.join(ARTIFACTS, "cpu-segmented.png"), fullPage: true });
     assert.deepEqual(problems, [], "console errors or CSP violations");
     assertPrivate(requests);
@@ -299,6 +316,9 @@ test("works offline once loaded (service worker)", { timeout: 180_000 }, async (
     await page.waitForSelector('[data-testid="file"]', { timeout: 60_000 });
     await page.click('[data-testid="sample"]');
     await page.waitForSelector('[data-testid="facts"]', { timeout: 60_000 });
+    // The default model comes from the cache too.
+    const info = await page.textContent('[data-testid="model-info"]', { timeout: 60_000 });
+    assert.match(info, /default\.bfm \(bundled\)/);
   } finally {
     await browser.close();
   }

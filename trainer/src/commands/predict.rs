@@ -19,9 +19,11 @@ use crate::progress::InferenceBar;
 /// Segment a NIfTI scan (.nii or .nii.gz) and write a label map aligned with it.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// Model bundle (.bfm) from `brainfm init`, `brainfm export` or the app.
+    /// Model bundle (.bfm) from `brainfm finetune`, `brainfm export` or the app; default:
+    /// the bundled default model (background, CSF, grey matter, white matter; see
+    /// docs/MODEL_CARD.md).
     #[arg(long, short)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// Input scan (.nii or .nii.gz, 3D or 4D with --volume).
     #[arg(long, short)]
     input: PathBuf,
@@ -77,13 +79,31 @@ pub struct InferenceArgs {
     pub memory_mib: u64,
 }
 
+/// The bundled default model (www/models/default.bfm, made by
+/// scripts/default-model/train.sh), compiled in so `predict` works without files.
+pub const DEFAULT_MODEL: &[u8] = include_bytes!("../../../www/models/default.bfm");
+
 impl Segmenter {
     pub fn load(model_path: &Path, args: &InferenceArgs) -> Result<Self> {
-        let bundle = read_bundle(model_path)?;
+        Self::new(
+            read_bundle(model_path)?,
+            &model_path.display().to_string(),
+            args,
+        )
+    }
+
+    /// The bundled default model.
+    pub fn default_model(args: &InferenceArgs) -> Result<Self> {
+        let bundle =
+            Bundle::from_bytes(DEFAULT_MODEL).context("the bundled default model is damaged")?;
+        Self::new(bundle, "the bundled default model", args)
+    }
+
+    fn new(bundle: Bundle, what: &str, args: &InferenceArgs) -> Result<Self> {
         let device = args.device.device()?;
         let model = bundle
             .load_model(&device)
-            .with_context(|| format!("cannot load {}", model_path.display()))?;
+            .with_context(|| format!("cannot load {what}"))?;
         let inference = InferenceConfig {
             patch: args
                 .patch
@@ -132,7 +152,10 @@ pub fn run(args: PredictArgs) -> Result<()> {
         );
     }
     let started = Instant::now();
-    let segmenter = Segmenter::load(&args.model, &args.inference)?;
+    let segmenter = match &args.model {
+        Some(path) => Segmenter::load(path, &args.inference)?,
+        None => Segmenter::default_model(&args.inference)?,
+    };
     let scan = read_scan(
         &args.input,
         &ReadOptions {

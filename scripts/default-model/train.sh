@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Train the bundled default model (www/models/default.bfm) with brainfm only, from inputs
+# regenerated from registry packages (inputs.sh). See docs/MODEL_CARD.md.
+#
+#   scripts/default-model/train.sh WORK
+#
+# Stages (each skipped when its output exists, so a killed run continues; the brainfm
+# runs themselves resume from their checkpoints):
+#   1. inputs.sh WORK                         ICBM152 + Colin27 labels, Dataset001/002
+#   2. synth (BIDS, multi-contrast)           pretraining subjects from ICBM152 tissue
+#   3. pretrain --objective swap              self-supervised, no labels
+#   4. finetune --init pretrained.bfm         background / CSF / GM / WM, random contrasts
+#   5. synth --order                          subjects whose T1w/T2w follow MRI physics
+#   6. finetune --init ft/last.bfm            continue on those + random contrasts
+#   7. export --to web --half                 www/models/default.bfm
+#   8. eval.sh on Colin27 (never trained on)  docs/default-model/colin27-*.json
+set -euo pipefail
+
+# --- settings (what the model card reports) ------------------------------------------------
+PRESET=tiny
+SPACING=2              # mm: the network grid
+PRE_SUBJECTS=16
+PRE_CONTRASTS=T1w,T2w,FLAIR,PDw
+PRE_STEPS=150
+PRE_PATCH=48
+FT_STEPS=500
+FT_PATCH=48
+FT_LR=2e-3
+# Stage 2: label order darkest -> brightest (tissue 1 CSF, 2 GM, 3 WM; shells 4 dura/CSF,
+# 5 skull, 6 scalp); FLAIR and the scalp stay random.
+ORDERS=(--order T1w=5,4,1,2,3 --order T2w=5,3,2,1)
+FT2_SUBJECTS=16
+FT2_STEPS=300
+FT2_LR=2e-3
+SEED=0
+
+WORK=${1:?usage: $0 WORK}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+mkdir -p "$WORK"
+WORK=$(cd "$WORK" && pwd)
+if [ -z "${BRAINFM:-}" ]; then
+  (cd "$ROOT" && cargo build -j2 -p brainfm-trainer --bin brainfm)
+  BRAINFM="${CARGO_TARGET_DIR:-$ROOT/target}/debug/brainfm"
+fi
+export BRAINFM
+start=$(date +%s)
+stage() { echo "== $1 ($(( $(date +%s) - start )) s)"; }
+
+stage "inputs"
+[ -d "$WORK/Dataset002_Colin27" ] || bash "$ROOT/scripts/default-model/inputs.sh" "$WORK"
+
+stage "synthetic multi-contrast subjects for pretraining"
+SHELLS=2,5,5
+[ -d "$WORK/pretrain_bids" ] || "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" \
+  --shells "$SHELLS" --subjects "$PRE_SUBJECTS" --contrasts "$PRE_CONTRASTS" \
+  --spacing "$SPACING" --seed 1 --output "$WORK/pretrain_bids"
+
+stage "pretrain ($PRESET, swap, $PRE_STEPS steps)"
+resume=(); [ -f "$WORK/pre/checkpoint.bfck" ] && resume=(--resume)
+[ -f "$WORK/pre/pretrained.bfm" ] || "$BRAINFM" pretrain --data "$WORK/pretrain_bids" \
+  --preset "$PRESET" --objective swap --steps "$PRE_STEPS" --patch "$PRE_PATCH" \
+  --spacing "$SPACING" --lr 1e-3 --seed "$SEED" --checkpoint-every 25 \
+  --output "$WORK/pre" "${resume[@]}"
+
+stage "finetune 1 (background, CSF, GM, WM; random contrasts; $FT_STEPS steps)"
+resume=(); [ -f "$WORK/ft/checkpoint.bfck" ] && resume=(--resume)
+[ -f "$WORK/ft/last.bfm" ] || "$BRAINFM" finetune --init "$WORK/pre/pretrained.bfm" \
+  --data "$WORK/Dataset001_BrainTissue" --steps "$FT_STEPS" --patch "$FT_PATCH" \
+  --spacing "$SPACING" --lr "$FT_LR" --val-fraction 0.1 --val-every 125 \
+  --checkpoint-every 25 --seed "$SEED" --output "$WORK/ft" "${resume[@]}"
+
+stage "synthetic subjects with physics-ordered T1w/T2w"
+D3="$WORK/Dataset003_BrainTissueOrdered"
+if [ ! -f "$D3/dataset.json" ]; then
+  rm -rf "$D3"; mkdir -p "$D3/imagesTr" "$D3/labelsTr"
+  cp "$WORK/Dataset001_BrainTissue/imagesTr/icbm152_0000.nii.gz" "$D3/imagesTr/"
+  cp "$WORK/Dataset001_BrainTissue/labelsTr/icbm152.nii.gz" "$D3/labelsTr/"
+  "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" --shells "$SHELLS" \
+    --subjects "$FT2_SUBJECTS" --contrasts T1w,T2w,FLAIR "${ORDERS[@]}" --spacing 1.5 \
+    --seed 2 --format nnunet --classes background,CSF,GM,WM --output "$D3"
+fi
+
+stage "finetune 2 (continue on ordered + random contrasts; $FT2_STEPS steps)"
+resume=(); [ -f "$WORK/ft2/checkpoint.bfck" ] && resume=(--resume)
+[ -f "$WORK/ft2/last.bfm" ] || "$BRAINFM" finetune --init "$WORK/ft/last.bfm" \
+  --data "$D3" --steps "$FT2_STEPS" --patch "$FT_PATCH" --spacing "$SPACING" \
+  --lr "$FT2_LR" --val-fraction 0.1 --val-every 100 --checkpoint-every 25 --seed "$SEED" \
+  --output "$WORK/ft2" "${resume[@]}"
+
+stage "export (f16)"
+mkdir -p "$ROOT/www/models"
+"$BRAINFM" export --model "$WORK/ft2/best.bfm" --to web --half --output "$ROOT/www/models/default.bfm"
+
+stage "evaluate on Colin27 (held out)"
+mkdir -p "$ROOT/docs/default-model"
+bash "$ROOT/scripts/default-model/eval.sh" "$WORK" "$ROOT/www/models/default.bfm" \
+  "$ROOT/docs/default-model/colin27"
+echo "train.sh: wall time $(( $(date +%s) - start )) s"
