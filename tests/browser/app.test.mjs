@@ -323,3 +323,65 @@ test("works offline once loaded (service worker)", { timeout: 180_000 }, async (
     await browser.close();
   }
 });
+
+/** A 256^3 uint8 NIfTI-1 (.nii): a bright ball in a darker cube, LPS-ish affine. */
+function writeBigNifti(file) {
+  const n = 256;
+  const header = Buffer.alloc(352);
+  header.writeInt32LE(348, 0);
+  header.writeInt16LE(3, 40);
+  [n, n, n, 1, 1, 1, 1].forEach((d, i) => header.writeInt16LE(d, 42 + 2 * i));
+  header.writeInt16LE(2, 70); // uint8
+  header.writeInt16LE(8, 72);
+  [1, 1, 1, 1, 1, 1, 1, 1].forEach((v, i) => header.writeFloatLE(v, 76 + 4 * i));
+  header.writeFloatLE(352, 108);
+  header.writeInt16LE(1, 254); // sform: scanner
+  // Rows of the sform: x = -i, y = -j, z = k (L-P-S storage).
+  [[-1, 0, 0, 128], [0, -1, 0, 128], [0, 0, 1, -128]].forEach((row, r) =>
+    row.forEach((v, c) => header.writeFloatLE(v, 280 + 16 * r + 4 * c)));
+  header.write("n+1\0", 344, "latin1");
+  const data = Buffer.alloc(n * n * n);
+  for (let z = 0; z < n; z++) for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) {
+    const r = Math.hypot(x - 128, y - 128, z - 128);
+    data[x + n * (y + n * z)] = r < 80 ? 200 - (r | 0) : (r < 110 ? 40 : 0);
+  }
+  fs.writeFileSync(file, Buffer.concat([header, data]));
+}
+
+test("a 256^3 scan: sliders, keys and window/level stay quick", { timeout: 300_000 }, async () => {
+  const { browser, page, problems } = await open({ webgpu: false });
+  try {
+    await loadApp(page);
+    const big = path.join(ARTIFACTS, "ball-256.nii");
+    writeBigNifti(big);
+    const t0 = Date.now();
+    await page.setInputFiles('[data-testid="file"]', big);
+    await page.waitForSelector('[data-testid="facts"]', { timeout: 120_000 });
+    metrics.big_load_ms = Date.now() - t0;
+    assert.match(await page.textContent('[data-testid="facts"]'), /256 × 256 × 256/);
+    // Arrow keys: each press must show the next slice; time 20 of them.
+    const caption = ".plane:nth-child(1) figcaption";
+    await page.focus('[data-testid="view-axial"]');
+    const t1 = Date.now();
+    for (let i = 0; i < 20; i++) {
+      const before = await page.textContent(caption);
+      await page.keyboard.press("ArrowUp");
+      assert.notEqual(await page.textContent(caption), before);
+    }
+    metrics.big_ms_per_slice_key = (Date.now() - t1) / 20;
+    // The slice slider jumps (the sagittal slice follows its slider).
+    await page.fill('[data-testid="slider-sagittal"]', "10");
+    assert.match(await page.textContent(".plane:nth-child(3) figcaption"), /slice 11 of 256/);
+    // Window/level redraws all three views.
+    const t2 = Date.now();
+    for (let i = 0; i < 10; i++) await page.fill('[data-testid="level"]', String(20 + 10 * i));
+    metrics.big_ms_per_level_change = (Date.now() - t2) / 10;
+    await page.screenshot({ path: path.join(ARTIFACTS, "big-256.png"), fullPage: true });
+    // "Smooth" on a 2-core machine under load: well under a second per interaction.
+    assert.ok(metrics.big_ms_per_slice_key < 500, `slice step ${metrics.big_ms_per_slice_key} ms`);
+    assert.ok(metrics.big_ms_per_level_change < 1000, `level change ${metrics.big_ms_per_level_change} ms`);
+    assert.deepEqual(problems, [], "console errors or CSP violations");
+  } finally {
+    await browser.close();
+  }
+});
