@@ -12,8 +12,9 @@
 #   4. finetune --init pretrained.bfm         background / CSF / GM / WM, random contrasts
 #   5. synth --order                          subjects whose T1w/T2w follow MRI physics
 #   6. finetune --init ft/last.bfm            continue on those + random contrasts
-#   7. export --to web --half                 www/models/default.bfm
-#   8. eval.sh on Colin27 (never trained on)  docs/default-model/colin27-*.json
+#   7. finetune --init ft2/last.bfm           continue again (stage 3)
+#   8. export --to web --half                 www/models/default.bfm
+#   9. eval.sh on Colin27 (never trained on)  docs/default-model/colin27-*.json
 set -euo pipefail
 
 # --- settings (what the model card reports) ------------------------------------------------
@@ -32,6 +33,9 @@ ORDERS=(--order T1w=5,4,1,2,3 --order T2w=5,3,2,1)
 FT2_SUBJECTS=16
 FT2_STEPS=300
 FT2_LR=2e-3
+# Stage 3: more of stage 2's data, a fresh warm-up + cosine at half the rate.
+FT3_STEPS=400
+FT3_LR=1e-3
 SEED=0
 
 WORK=${1:?usage: $0 WORK}
@@ -87,9 +91,16 @@ resume=(); [ -f "$WORK/ft2/checkpoint.bfck" ] && resume=(--resume)
   --lr "$FT2_LR" --val-fraction 0.1 --val-every 100 --checkpoint-every 25 --seed "$SEED" \
   --output "$WORK/ft2" "${resume[@]}"
 
+stage "finetune 3 (continue on the same data; $FT3_STEPS steps)"
+resume=(); [ -f "$WORK/ft3/checkpoint.bfck" ] && resume=(--resume)
+[ -f "$WORK/ft3/last.bfm" ] || "$BRAINFM" finetune --init "$WORK/ft2/last.bfm" \
+  --data "$D3" --steps "$FT3_STEPS" --patch "$FT_PATCH" --spacing "$SPACING" \
+  --lr "$FT3_LR" --val-fraction 0.1 --val-every 100 --checkpoint-every 25 --seed "$SEED" \
+  --output "$WORK/ft3" "${resume[@]}"
+
 stage "export (f16)"
 mkdir -p "$ROOT/www/models"
-"$BRAINFM" export --model "$WORK/ft2/best.bfm" --to web --half --output "$ROOT/www/models/default.bfm"
+"$BRAINFM" export --model "$WORK/ft3/best.bfm" --to web --half --output "$ROOT/www/models/default.bfm"
 
 stage "evaluate on Colin27 (held out)"
 mkdir -p "$ROOT/docs/default-model"
