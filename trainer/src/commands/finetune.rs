@@ -390,6 +390,47 @@ fn start_model(
     Ok(model)
 }
 
+/// The trainer for `model` with `trainable`'s parts frozen, resumed from `run`'s
+/// checkpoint when asked; returns the checkpoint's extra state (`Null` when fresh).
+fn start_trainer<S: Serialize + serde::de::DeserializeOwned + PartialEq>(
+    run: &RunDir,
+    model: BrainNet,
+    trainable: Trainable,
+    train: TrainConfig,
+    spec: &S,
+    resume: bool,
+) -> Result<(Trainer, serde_json::Value)> {
+    let mut trainer = Trainer::new(trainable.apply(model), train);
+    let extra = run.resume(&mut trainer, spec, resume)?;
+    // Records do not carry the frozen flags: freeze again after loading.
+    trainer.model = trainable.apply(trainer.model);
+    Ok((trainer, extra))
+}
+
+/// Write `model` as a bundle to `path` (best.bfm, last.bfm).
+fn write_bundle(
+    path: &std::path::Path,
+    model: &BrainNet,
+    config: &ModelConfig,
+    meta: BundleMeta,
+) -> Result<()> {
+    let bundle = Bundle::from_model(model, config.clone(), meta)?;
+    write_atomic(path, &bundle.to_bytes())
+}
+
+/// The final model as OUTPUT/last.bfm.
+fn write_last(
+    trainer: &Trainer,
+    config: &ModelConfig,
+    meta: BundleMeta,
+    args: &FinetuneArgs,
+) -> Result<()> {
+    let path = args.output.join("last.bfm");
+    write_bundle(&path, &trainer.model.valid(), config, meta)?;
+    println!("wrote {} after {} steps", path.display(), trainer.step);
+    Ok(())
+}
+
 /// Where the weights started, for the bundle's provenance.
 fn origin(args: &FinetuneArgs) -> String {
     match (&args.init, args.from_scratch) {
@@ -445,11 +486,8 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
     let device = inner.clone().autodiff();
     device.seed(args.seed);
     let model = start_model(&args, init.as_ref(), &config, trainable, &device)?;
-    let mut trainer = Trainer::new(trainable.apply(model), tcfg);
     let run = RunDir::new(&args.output)?;
-    let extra = run.resume(&mut trainer, &spec, args.resume)?;
-    // Records do not carry the frozen flags: freeze again after loading.
-    trainer.model = trainable.apply(trainer.model);
+    let (mut trainer, extra) = start_trainer(&run, model, trainable, tcfg, &spec, args.resume)?;
     let mut best: Option<Best> = serde_json::from_value(extra).ok();
 
     // Preprocess every case once: training cases onto the network grid, validation
@@ -539,8 +577,12 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
                     dice: mean,
                     step: done,
                 });
-                let bundle = Bundle::from_model(&valid, config.clone(), meta(&name, done))?;
-                write_atomic(&args.output.join("best.bfm"), &bundle.to_bytes())?;
+                write_bundle(
+                    &args.output.join("best.bfm"),
+                    &valid,
+                    &config,
+                    meta(&name, done),
+                )?;
             }
         }
         log.step(&report, extra)?;
@@ -569,17 +611,7 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
         }
     }
     bar.finish_and_clear();
-    let last = Bundle::from_model(
-        &trainer.model.valid(),
-        config.clone(),
-        meta(&name, trainer.step),
-    )?;
-    write_atomic(&args.output.join("last.bfm"), &last.to_bytes())?;
-    println!(
-        "wrote {} after {} steps",
-        args.output.join("last.bfm").display(),
-        trainer.step
-    );
+    write_last(&trainer, &config, meta(&name, trainer.step), &args)?;
     match best {
         Some(b) => println!(
             "best validation Dice {:.4} at step {} ({} cases): {}",

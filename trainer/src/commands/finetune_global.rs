@@ -18,17 +18,20 @@ use brainfm_core::model::{BrainNet, ModelConfig, Preset};
 use brainfm_core::rng::Rng;
 use brainfm_core::train::{
     scale_regression_head, GlobalBatch, GlobalTaskConfig, LabelledVolume, PatchSampler,
-    TrainConfig, Trainable, Trainer,
+    TrainConfig, Trainable,
 };
 use brainfm_core::volume::{preprocess, PreprocessConfig, ReadOptions, Volume};
 use burn::module::Module;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{check_common, grid, optimisation, origin, split_ids, start_model, FinetuneArgs};
+use super::{
+    check_common, grid, optimisation, origin, split_ids, start_model, start_trainer, write_bundle,
+    write_last, FinetuneArgs,
+};
 use crate::data::discover::{discover, SubjectScans};
 use crate::data::targets::{classes, values, TargetTable};
-use crate::io::{read_bundle, read_scan, write_atomic};
+use crate::io::{read_bundle, read_scan};
 use crate::run::{step_bar, RunDir};
 
 /// Everything a resumed run must agree on.
@@ -280,10 +283,8 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
             .sqrt();
         model = scale_regression_head(model, mean, std);
     }
-    let mut trainer = Trainer::new(trainable.apply(model), tcfg);
     let run = RunDir::new(&args.output)?;
-    let extra = run.resume(&mut trainer, &spec, args.resume)?;
-    trainer.model = trainable.apply(trainer.model);
+    let (mut trainer, extra) = start_trainer(&run, model, trainable, tcfg, &spec, args.resume)?;
     let mut best: Option<Best> = serde_json::from_value(extra).ok();
 
     // Training scans onto the network grid (with their non-zero mask for foreground
@@ -414,8 +415,12 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
             extra["val_predictions"] = serde_json::json!(per);
             if score.is_finite() && best.is_none_or(|b| better(score, b.score)) {
                 best = Some(Best { score, step: done });
-                let bundle = Bundle::from_model(&valid, config.clone(), meta(&name, done))?;
-                write_atomic(&args.output.join("best.bfm"), &bundle.to_bytes())?;
+                write_bundle(
+                    &args.output.join("best.bfm"),
+                    &valid,
+                    &config,
+                    meta(&name, done),
+                )?;
             }
         }
         log.step(&report, extra)?;
@@ -433,17 +438,7 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
         }
     }
     bar.finish_and_clear();
-    let last = Bundle::from_model(
-        &trainer.model.valid(),
-        config.clone(),
-        meta(&name, trainer.step),
-    )?;
-    write_atomic(&args.output.join("last.bfm"), &last.to_bytes())?;
-    println!(
-        "wrote {} after {} steps",
-        args.output.join("last.bfm").display(),
-        trainer.step
-    );
+    write_last(&trainer, &config, meta(&name, trainer.step), &args)?;
     match best {
         Some(b) => println!(
             "best validation {metric} {:.4} at step {} ({} subjects): {}",
