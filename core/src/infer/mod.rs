@@ -7,6 +7,7 @@ mod global;
 mod plan;
 mod segment;
 mod sliding;
+pub mod teach;
 mod window;
 
 #[cfg(test)]
