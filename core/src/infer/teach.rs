@@ -510,6 +510,23 @@ mod tests {
     }
 
     #[test]
+    fn a_web_export_of_a_pretrained_bundle_keeps_what_the_views_need() {
+        use crate::bundle::{export_for_inference, Bundle, ExportOptions};
+        let dev = Device::flex();
+        let config = Preset::Tiny.config(None);
+        let model = config.init(&dev).unwrap();
+        let bundle = Bundle::from_model(&model, config, meta(16)).unwrap();
+        let web = export_for_inference(&bundle, ExportOptions { half: true }).unwrap();
+        let web = Bundle::from_bytes(&web.to_bytes()).unwrap();
+        assert!(web.config().latent.is_some() && web.config().recon.is_some());
+        let model = web.load_model(&dev).unwrap();
+        let (img, lab) = head();
+        let p = teaching_patch(&img, Some(&lab), web.config(), web.meta(), [0.0; 3]).unwrap();
+        let mask = MaskConfig::default();
+        assert!(block(masked_reconstruction(&model, &p, &mask, 1, &dev)).is_ok());
+    }
+
+    #[test]
     fn synth_pair_gives_two_contrasts_of_one_anatomy_and_the_swap_runs() {
         let dev = Device::flex();
         let (img, lab) = head();
