@@ -365,6 +365,12 @@ pub fn FinetunePanel(ctx: Ctx) -> impl IntoView {
                             }
                         }
                     }>"Download model (.bfm)"</button>
+                <button type="button" data-testid="ft-keep" disabled=move || !done()
+                    on:click=move |_| {
+                        if let Some((name, bytes)) = ft.result.get_value() {
+                            ctx.saved.keep(name, bytes);
+                        }
+                    }>"Keep in this browser"</button>
             </div>
             {move || ft.plan.get().map(|p| view! { <p data-testid="ft-plan">{format!("Chosen for this device: {p}")}</p> })}
             <p data-testid="ft-status" aria-live="polite"

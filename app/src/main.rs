@@ -10,6 +10,8 @@
 mod format;
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 mod render;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod teach_render;
 
 #[cfg(target_arch = "wasm32")]
 mod file;
@@ -18,11 +20,19 @@ mod finetune;
 #[cfg(target_arch = "wasm32")]
 mod gpu;
 #[cfg(target_arch = "wasm32")]
+mod idb;
+#[cfg(target_arch = "wasm32")]
 mod msg;
 #[cfg(target_arch = "wasm32")]
 mod runner;
 #[cfg(target_arch = "wasm32")]
+mod saved;
+#[cfg(target_arch = "wasm32")]
 mod scan;
+#[cfg(target_arch = "wasm32")]
+mod teach;
+#[cfg(target_arch = "wasm32")]
+mod teach_panel;
 #[cfg(target_arch = "wasm32")]
 mod train;
 #[cfg(target_arch = "wasm32")]

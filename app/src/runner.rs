@@ -10,6 +10,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
 use crate::msg::{get, get_f64, get_string, obj};
+use crate::teach_panel::{Picture, TeachEvent};
 
 /// A finished segmentation as the worker sends it.
 #[derive(Clone)]
@@ -42,6 +43,8 @@ pub enum Event {
     Error(String),
     /// Fine-tuning (crate::train in the worker).
     Train(TrainEvent),
+    /// A teaching view (crate::teach in the worker).
+    Teach(TeachEvent),
 }
 
 /// What the worker reports while fine-tuning.
@@ -149,6 +152,11 @@ pub fn start(cpu_only: bool, handler: Handler) -> Result<(), String> {
             "trainError" => h(Event::Train(TrainEvent::Error(get_string(
                 &data, "message",
             )))),
+            "taught" => h(Event::Teach(taught(&data))),
+            "teachError" => h(Event::Teach(TeachEvent::Failed {
+                view: get_string(&data, "view"),
+                message: get_string(&data, "message"),
+            })),
             _ => {}
         }
     });
@@ -249,4 +257,39 @@ fn finished(data: &JsValue) -> Option<Finished> {
         names,
         nifti,
     })
+}
+
+fn taught(data: &JsValue) -> TeachEvent {
+    let view = get_string(data, "view");
+    let mut images = Vec::new();
+    for p in js_sys::Array::from(&get(data, "images")).iter() {
+        let Ok(values) = get(&p, "data").dyn_into::<js_sys::Float32Array>() else {
+            return TeachEvent::Failed {
+                view,
+                message: "internal error: a picture came back without data".into(),
+            };
+        };
+        images.push(Picture {
+            key: get_string(&p, "key"),
+            width: get_f64(&p, "width") as usize,
+            height: get_f64(&p, "height") as usize,
+            data: values.to_vec(),
+        });
+    }
+    let stats_obj = get(data, "stats");
+    let stats: Vec<(String, f64)> =
+        js_sys::Object::keys(stats_obj.unchecked_ref::<js_sys::Object>())
+            .iter()
+            .filter_map(|k| k.as_string())
+            .map(|k| {
+                let v = get_f64(&stats_obj, &k);
+                (k, v)
+            })
+            .collect();
+    TeachEvent::Done {
+        view,
+        images,
+        stats,
+        model: get_string(data, "model"),
+    }
 }

@@ -106,6 +106,10 @@ pub(crate) struct Ctx {
     styles: RwSignal<Vec<LabelStyle>>,
     /// The fine-tuning panel (crate::finetune).
     pub(crate) ft: crate::finetune::Ft,
+    /// The teaching panel (crate::teach_panel).
+    pub(crate) teach: crate::teach_panel::Teach,
+    /// Models kept in IndexedDB (crate::saved).
+    pub(crate) saved: crate::saved::Saved,
 }
 
 fn now_ms() -> f64 {
@@ -130,7 +134,37 @@ impl Ctx {
             seg_rev: RwSignal::new(0),
             styles: RwSignal::new(Vec::new()),
             ft: crate::finetune::Ft::new(),
+            teach: crate::teach_panel::Teach::new(),
+            saved: crate::saved::Saved::new(),
         }
+    }
+
+    /// The open scan's file bytes.
+    pub(crate) fn scan_bytes(&self) -> Option<Vec<u8>> {
+        self.scan
+            .with_value(|s| s.as_ref().map(|s| s.bytes.clone()))
+    }
+
+    /// A scan is open (tracked).
+    pub(crate) fn has_scan(&self) -> bool {
+        self.scan_state.get() == ScanState::Loaded
+    }
+
+    /// The crosshair in world (scanner RAS) millimetres.
+    pub(crate) fn cursor_mm(&self) -> Option<[f64; 3]> {
+        let c = self.cursor.get_untracked();
+        self.scan.with_value(|s| {
+            s.as_ref().map(|s| {
+                s.display
+                    .voxel_to_world([c[0] as f64, c[1] as f64, c[2] as f64])
+            })
+        })
+    }
+
+    /// The current segmentation as .nii.gz bytes on the scan's grid.
+    pub(crate) fn seg_nifti(&self) -> Option<Vec<u8>> {
+        self.seg
+            .with_value(|g| g.as_ref().map(|g| g.result.nifti.clone()))
     }
 
     /// The current model's bundle bytes.
@@ -152,6 +186,7 @@ impl Ctx {
     fn start_worker(self) {
         self.compute.set(None);
         self.ft.worker_restarted();
+        self.teach.worker_gone("the compute worker was restarted");
         let handler: Rc<dyn Fn(Event)> = Rc::new(move |ev| self.on_worker_event(ev));
         if let Err(e) = runner::start(self.cpu_only.get_untracked(), handler) {
             self.compute.set(Some(("none".into(), e)));
@@ -209,8 +244,10 @@ impl Ctx {
                 }
             }
             Event::Train(ev) => self.ft.on_event(ev),
+            Event::Teach(ev) => self.teach.on_event(ev),
             Event::Error(message) => {
                 self.ft.worker_failed(&message);
+                self.teach.worker_gone(&message);
                 if self.running() {
                     self.run.set(RunState::Failed(message));
                 } else if self.compute.get_untracked().is_none() {
@@ -380,7 +417,7 @@ impl Ctx {
     }
 }
 
-async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+pub(crate) async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no browser window")?;
     let resp = JsFuture::from(window.fetch_with_str(url))
         .await
@@ -558,7 +595,9 @@ pub fn App() -> impl IntoView {
             </section>
             <RunPanel ctx=ctx />
             <Legend ctx=ctx />
+            <crate::teach_panel::TeachPanel ctx=ctx />
             <crate::finetune::FinetunePanel ctx=ctx />
+            <crate::saved::SavedModels ctx=ctx />
         </main>
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Protocol (plain JS objects, `type` field):
 //! page -> worker: `init {cpuOnly}`, `run {scan: Uint8Array, bundle: Uint8Array}`, and
-//! `train` / `trainControl` (fine-tuning: see crate::train).
+//! `train` / `trainControl` (fine-tuning: see crate::train), `teach` (crate::teach).
 //! worker -> page: `hello` (handler installed), `ready {backend, text, budget}`,
 //! `progress {stage, done, total}`, `done {...}`, `error {message}`.
 //! Cancelling is done by the page terminating the worker (works on the CPU path too,
@@ -77,6 +77,7 @@ async fn handle(data: JsValue) {
             }
         }
         Some("train") => crate::train::handle(data).await,
+        Some("teach") => crate::teach::handle(data).await,
         Some("trainControl") => crate::train::control(&crate::msg::get_string(&data, "action")),
         other => post(&obj(&[
             ("type", "error".into()),

@@ -1,0 +1,428 @@
+//! The teaching panel: what self-supervised pre-training asks of the model, shown on the
+//! user's own scan. The pictures are computed in the worker (crate::teach, on core's
+//! `infer::teach`) with the bundled pre-trained model, fetched only when the panel is
+//! first opened so the app's start stays fast.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::{Clamped, JsCast, JsValue};
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement, ImageData};
+
+use crate::msg::{obj, set};
+use crate::runner;
+use crate::teach_render::{grey, heat, window};
+use crate::ui::Ctx;
+
+const PRETRAINED_URL: &str = "models/pretrained.bfm";
+/// Network voxels become this many canvas pixels.
+const SCALE: usize = 4;
+
+/// One picture as the worker sends it.
+#[derive(Clone, Debug)]
+pub struct Picture {
+    pub key: String,
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f32>,
+}
+
+#[derive(Clone, Debug)]
+pub enum TeachEvent {
+    Done {
+        view: String,
+        images: Vec<Picture>,
+        stats: Vec<(String, f64)>,
+        model: String,
+    },
+    Failed {
+        view: String,
+        message: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum ModelState {
+    NotLoaded,
+    Loading,
+    Ready(String),
+    Failed(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum ViewState {
+    Idle,
+    Busy,
+    Done(Vec<(String, f64)>),
+    Failed(String),
+}
+
+impl ViewState {
+    fn id(&self) -> &'static str {
+        match self {
+            ViewState::Idle => "idle",
+            ViewState::Busy => "busy",
+            ViewState::Done(_) => "done",
+            ViewState::Failed(_) => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Teach {
+    model: StoredValue<Option<Vec<u8>>, LocalStorage>,
+    model_state: RwSignal<ModelState>,
+    mask: RwSignal<ViewState>,
+    swap: RwSignal<ViewState>,
+    ratio: RwSignal<f64>,
+    block: RwSignal<u32>,
+    seed: RwSignal<u64>,
+    labels: StoredValue<Option<(String, Vec<u8>)>, LocalStorage>,
+    labels_name: RwSignal<Option<String>>,
+    last_model: RwSignal<Option<String>>,
+}
+
+impl Teach {
+    pub fn new() -> Self {
+        Teach {
+            model: StoredValue::new_local(None),
+            model_state: RwSignal::new(ModelState::NotLoaded),
+            mask: RwSignal::new(ViewState::Idle),
+            swap: RwSignal::new(ViewState::Idle),
+            ratio: RwSignal::new(0.6),
+            block: RwSignal::new(4),
+            seed: RwSignal::new(1),
+            labels: StoredValue::new_local(None),
+            labels_name: RwSignal::new(None),
+            last_model: RwSignal::new(None),
+        }
+    }
+
+    fn state(&self, view: &str) -> RwSignal<ViewState> {
+        if view == "swap" {
+            self.swap
+        } else {
+            self.mask
+        }
+    }
+
+    /// The worker was restarted or failed: a view it was computing will not come.
+    pub fn worker_gone(&self, why: &str) {
+        for s in [self.mask, self.swap] {
+            if s.get_untracked() == ViewState::Busy {
+                s.set(ViewState::Failed(why.to_string()));
+            }
+        }
+    }
+
+    pub fn on_event(&self, ev: TeachEvent) {
+        match ev {
+            TeachEvent::Done {
+                view,
+                images,
+                stats,
+                model,
+            } => {
+                if let Err(e) = draw(&view, &images) {
+                    self.state(&view)
+                        .set(ViewState::Failed(format!("drawing the pictures: {e}")));
+                    return;
+                }
+                let mut stats = stats;
+                stats.retain(|(_, v)| v.is_finite());
+                self.state(&view).set(ViewState::Done(stats));
+                self.last_model.set(Some(model));
+            }
+            TeachEvent::Failed { view, message } => {
+                self.state(&view).set(ViewState::Failed(message))
+            }
+        }
+    }
+
+    /// Fetch the pre-trained model the first time the panel opens.
+    fn ensure_model(self) {
+        if !matches!(
+            self.model_state.get_untracked(),
+            ModelState::NotLoaded | ModelState::Failed(_)
+        ) {
+            return;
+        }
+        self.model_state.set(ModelState::Loading);
+        spawn_local(async move {
+            let state = match crate::ui::fetch_bytes(PRETRAINED_URL).await {
+                Ok(bytes) => match brainfm_core::bundle::Bundle::from_bytes(&bytes) {
+                    Ok(b) if b.config().latent.is_some() && b.config().recon.is_some() => {
+                        let name = format!(
+                            "{} ({}, {:.0} kB)",
+                            b.meta().name,
+                            b.config().preset,
+                            bytes.len() as f64 / 1024.0
+                        );
+                        self.model.set_value(Some(bytes));
+                        ModelState::Ready(name)
+                    }
+                    Ok(_) => ModelState::Failed(format!(
+                        "{PRETRAINED_URL} has no latent split or no reconstruction decoder"
+                    )),
+                    Err(e) => ModelState::Failed(format!("{PRETRAINED_URL}: {e}")),
+                },
+                Err(e) => ModelState::Failed(format!("could not load {PRETRAINED_URL}: {e}")),
+            };
+            self.model_state.set(state);
+        });
+    }
+
+    fn start(self, ctx: Ctx, view: &'static str) {
+        let state = self.state(view);
+        if state.get_untracked() == ViewState::Busy {
+            return;
+        }
+        let Some(model) = self.model.get_value() else {
+            state.set(ViewState::Failed(
+                "the pre-trained model is not loaded".into(),
+            ));
+            return;
+        };
+        let (Some(scan), Some(centre)) = (ctx.scan_bytes(), ctx.cursor_mm()) else {
+            state.set(ViewState::Failed("open a scan first".into()));
+            return;
+        };
+        let msg = obj(&[
+            ("type", "teach".into()),
+            ("view", view.into()),
+            ("bundle", js_sys::Uint8Array::from(&model[..]).into()),
+            ("scan", js_sys::Uint8Array::from(&scan[..]).into()),
+            (
+                "centreMm",
+                js_sys::Array::of3(&centre[0].into(), &centre[1].into(), &centre[2].into()).into(),
+            ),
+            ("ratio", self.ratio.get_untracked().into()),
+            ("block", (self.block.get_untracked() as f64).into()),
+            ("seed", (self.seed.get_untracked() as f64).into()),
+        ]);
+        if view == "swap" {
+            let labels = self
+                .labels
+                .with_value(|l| l.as_ref().map(|l| l.1.clone()))
+                .or_else(|| ctx.seg_nifti());
+            match labels {
+                Some(l) => set(&msg, "labels", &js_sys::Uint8Array::from(&l[..]).into()),
+                None => {
+                    state.set(ViewState::Failed(
+                        "segment the scan first, or choose a label map: the two contrasts are synthesised from labels"
+                            .into(),
+                    ));
+                    return;
+                }
+            }
+        }
+        state.set(ViewState::Busy);
+        if let Err(e) = runner::post(&msg) {
+            state.set(ViewState::Failed(e));
+        }
+    }
+}
+
+fn draw(view: &str, images: &[Picture]) -> Result<(), String> {
+    let find = |k: &str| images.iter().find(|p| p.key == k);
+    let reference = find(if view == "swap" { "b" } else { "original" })
+        .ok_or("the worker sent no reference picture")?;
+    let win = window(&reference.data);
+    let top = (win.1 - win.0) / 2.0;
+    let hidden = find("mask").map(|m| &m.data[..]);
+    for p in images {
+        let img = match (view, p.key.as_str()) {
+            (_, "mask") => continue,
+            (_, "error") => heat(p.width, p.height, SCALE, &p.data, top),
+            ("mask", "masked") => grey(p.width, p.height, SCALE, &p.data, win, hidden),
+            ("swap", "a") => grey(p.width, p.height, SCALE, &p.data, window(&p.data), None),
+            _ => grey(p.width, p.height, SCALE, &p.data, win, None),
+        };
+        paint(&format!("teach-{view}-{}", p.key), &img).map_err(|e| crate::file::js_message(&e))?;
+    }
+    Ok(())
+}
+
+fn paint(testid: &str, img: &crate::render::Rgba) -> Result<(), JsValue> {
+    let canvas: HtmlCanvasElement = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| {
+            d.query_selector(&format!("canvas[data-testid=\"{testid}\"]"))
+                .ok()
+                .flatten()
+        })
+        .ok_or_else(|| JsValue::from_str(&format!("no canvas {testid}")))?
+        .unchecked_into();
+    canvas.set_width(img.width);
+    canvas.set_height(img.height);
+    let ctx: CanvasRenderingContext2d = canvas
+        .get_context("2d")?
+        .ok_or_else(|| JsValue::from_str("no 2D context"))?
+        .unchecked_into();
+    let data = ImageData::new_with_u8_clamped_array_and_sh(
+        Clamped(&img.pixels[..]),
+        img.width,
+        img.height,
+    )?;
+    ctx.put_image_data(&data, 0, 0)
+}
+
+/// A picture with its caption and a plain-language explanation.
+#[component]
+fn Figure(testid: &'static str, title: &'static str, explain: &'static str) -> impl IntoView {
+    view! {
+        <figure class="teach-figure">
+            <canvas data-testid=testid width="192" height="192"></canvas>
+            <figcaption><strong>{title}</strong></figcaption>
+            <p class="explain">{explain}</p>
+        </figure>
+    }
+}
+
+fn stat(s: &ViewState, key: &str) -> String {
+    match s {
+        ViewState::Done(stats) => stats
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+fn status_text(s: &ViewState, done: impl Fn(&[(String, f64)]) -> String) -> String {
+    match s {
+        ViewState::Idle => String::new(),
+        ViewState::Busy => "Computing on this device…".into(),
+        ViewState::Done(stats) => done(stats),
+        ViewState::Failed(m) => format!("Could not compute this view: {m}"),
+    }
+}
+
+fn get(stats: &[(String, f64)], key: &str) -> f64 {
+    stats
+        .iter()
+        .find(|(k, _)| k == key)
+        .map_or(f64::NAN, |s| s.1)
+}
+
+#[component]
+pub fn TeachPanel(ctx: Ctx) -> impl IntoView {
+    let t = ctx.teach;
+    let ready = move || matches!(t.model_state.get(), ModelState::Ready(_));
+    let can_run = move |s: RwSignal<ViewState>| {
+        ready()
+            && ctx.has_scan()
+            && ctx.compute.get().is_some()
+            && !ctx.busy()
+            && !ctx.ft.training()
+            && s.get() != ViewState::Busy
+    };
+    let on_labels = move |ev: leptos::ev::Event| {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        let Some(f) = input.files().and_then(|f| f.get(0)) else {
+            return;
+        };
+        spawn_local(async move {
+            match crate::file::read_bytes(&f).await {
+                Ok(bytes) => {
+                    t.labels.set_value(Some((f.name(), bytes)));
+                    t.labels_name.set(Some(f.name()));
+                }
+                Err(e) => t.swap.set(ViewState::Failed(format!(
+                    "could not read {}: {e}",
+                    f.name()
+                ))),
+            }
+        });
+    };
+    view! {
+        <details class="teach" data-testid="teach" on:toggle=move |ev| {
+            // Read as a plain property: HtmlDetailsElement would be a new web-sys feature,
+            // which rebuilds burn's wgpu stack.
+            let open = ev.target().map(|t| crate::msg::get_bool(&t.into(), "open")).unwrap_or(false);
+            if open { t.ensure_model(); }
+        }>
+            <summary>"How the model learns without labels (teaching views)"</summary>
+            <p class="hint">"Before it ever saw a label, the model was pre-trained on two puzzles. Here they are, computed on \
+                your scan around the crosshair (the axial slice through it), on this device, with a small pre-trained model."</p>
+            <p data-testid="teach-model" data-state=move || match t.model_state.get() { ModelState::NotLoaded => "none", ModelState::Loading => "loading", ModelState::Ready(_) => "ready", ModelState::Failed(_) => "failed" }>
+                {move || match t.model_state.get() {
+                    ModelState::NotLoaded => String::new(),
+                    ModelState::Loading => "Loading the pre-trained model…".into(),
+                    ModelState::Ready(name) => format!("Pre-trained model: {name}."),
+                    ModelState::Failed(m) => format!("The teaching views are unavailable: {m}"),
+                }}
+            </p>
+
+            <h3>"1. Fill in the hidden cubes (masked reconstruction)"</h3>
+            <div class="ft-settings">
+                <label>{move || format!("Hidden fraction {:.0} % ", t.ratio.get() * 100.0)}
+                    <input type="range" min="0.1" max="0.9" step="0.05" data-testid="teach-ratio"
+                        prop:value=move || t.ratio.get().to_string()
+                        on:input=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<f64>() { t.ratio.set(v.clamp(0.0, 0.95)); } } />
+                </label>
+                <label>"Cube edge (voxels) "
+                    <select data-testid="teach-block" on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse::<u32>() { t.block.set(v); } }>
+                        <option value="2">"2"</option>
+                        <option value="4" selected=true>"4"</option>
+                        <option value="8">"8"</option>
+                        <option value="16">"16"</option>
+                    </select>
+                </label>
+                <button type="button" data-testid="teach-mask-run" disabled=move || !can_run(t.mask)
+                    on:click=move |_| t.start(ctx, "mask")>"Hide and reconstruct"</button>
+                <button type="button" disabled=move || !can_run(t.mask)
+                    on:click=move |_| { t.seed.update(|s| *s += 1); t.start(ctx, "mask"); }>"Other cubes"</button>
+            </div>
+            <p data-testid="teach-mask-status" aria-live="polite" data-state=move || t.mask.get().id()
+                data-masked-error=move || stat(&t.mask.get(), "maskedError")
+                data-visible-error=move || stat(&t.mask.get(), "visibleError")>
+                {move || status_text(&t.mask.get(), |s| format!(
+                    "Mean error under the hidden cubes {:.3}, on the visible voxels {:.3} ({:.0} % hidden).",
+                    get(s, "maskedError"), get(s, "visibleError"), get(s, "maskedFraction") * 100.0))}
+            </p>
+            <div class="teach-grid" hidden=move || !matches!(t.mask.get(), ViewState::Done(_))>
+                <Figure testid="teach-mask-original" title="Your scan"
+                    explain="A slice of your scan around the crosshair, as the model sees it: resampled to its voxel size and with normalised brightness." />
+                <Figure testid="teach-mask-masked" title="What the model is shown"
+                    explain="The blue cubes are hidden (set to zero). Pre-training shows the model thousands of such puzzles." />
+                <Figure testid="teach-mask-reconstruction" title="The model's reconstruction"
+                    explain="The model's guess of the whole patch, hidden cubes included, from what it could see. To guess well it has to learn what brains look like, and no labels are needed for that." />
+                <Figure testid="teach-mask-error" title="Error map"
+                    explain="Where the guess differs from your scan (black = right, yellow = far off). Errors under the hidden cubes are what pre-training reduces." />
+            </div>
+
+            <h3>"2. Same anatomy, another contrast (cross-contrast swap)"</h3>
+            <div class="ft-settings">
+                <label>"Labels to synthesise from: the segmentation of this scan, or a label map "
+                    <input type="file" data-testid="teach-labels" accept=".nii,.gz,.nii.gz" on:change=on_labels /></label>
+                <span class="muted">{move || t.labels_name.get().map(|n| format!("using {n}")).unwrap_or_else(|| "using the segmentation of this scan (press Segment first if there is none)".into())}</span>
+                <button type="button" data-testid="teach-swap-run" disabled=move || !can_run(t.swap)
+                    on:click=move |_| t.start(ctx, "swap")>"Synthesise and swap"</button>
+                <button type="button" disabled=move || !can_run(t.swap)
+                    on:click=move |_| { t.seed.update(|s| *s += 1); t.start(ctx, "swap"); }>"Other contrasts"</button>
+            </div>
+            <p data-testid="teach-swap-status" aria-live="polite" data-state=move || t.swap.get().id()
+                data-swap-vs-b=move || stat(&t.swap.get(), "swapVsB")
+                data-a-vs-b=move || stat(&t.swap.get(), "aVsB")>
+                {move || status_text(&t.swap.get(), |s| format!(
+                    "Mean difference to B: the swap {:.3}, A itself {:.3}.", get(s, "swapVsB"), get(s, "aVsB")))}
+            </p>
+            <div class="teach-grid" hidden=move || !matches!(t.swap.get(), ViewState::Done(_))>
+                <Figure testid="teach-swap-a" title="Contrast A"
+                    explain="One anatomy (from the labels), given random tissue brightness, blur, a bias field and noise: like one kind of MRI scan." />
+                <Figure testid="teach-swap-b" title="Contrast B"
+                    explain="The same anatomy with other random brightness: like a second kind of scan (say T2 after T1) of the same person." />
+                <Figure testid="teach-swap-aInB" title="A's anatomy in B's contrast"
+                    explain="The model splits each scan into an anatomy code and a contrast code. Here A's anatomy code is decoded with B's contrast code. If the split works this looks like B, because the anatomy code holds no contrast." />
+                <Figure testid="teach-swap-error" title="Difference to B"
+                    explain="Pre-training makes this small. That is why what the model learns about anatomy carries over from one contrast to another." />
+            </div>
+        </details>
+    }
+}
