@@ -46,6 +46,7 @@ fn main() {
     let b = SslBatch {
         scans,
         subjects: (0..batch).map(|i| i / 2).collect(),
+        labels: vec![],
     };
     let mut times = Vec::new();
     for k in 0..=steps {

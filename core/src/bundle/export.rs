@@ -10,7 +10,7 @@ pub struct ExportOptions {
 }
 
 /// A copy of `bundle` for inference: segmentation models lose the parts inference never
-/// runs (the pre-training reconstruction decoder, any global head), and weights become
+/// runs (the pre-training reconstruction decoder and anatomy head, any global head), and weights become
 /// f16 when asked.
 pub fn export_for_inference(
     bundle: &Bundle,
@@ -31,6 +31,9 @@ pub fn export_for_inference(
         }
         if config.head.take().is_some() {
             drop_prefixes.push("head.");
+        }
+        if config.anatomy.take().is_some() {
+            drop_prefixes.push("anatomy.");
         }
     }
     tensors

@@ -2,6 +2,7 @@
 //! bottleneck resolution and concatenated; 1x1x1 convolutions give the VAE mean and
 //! log-variance of a subject/anatomy latent `z_s` and a contrast/modality latent `z_m`.
 
+use burn::module::Param;
 use burn::nn::conv::Conv3d;
 use burn::prelude::*;
 
@@ -13,6 +14,12 @@ pub struct LatentConfig {
     pub subject_channels: usize,
     /// Channels of the modality (contrast) latent `z_m`.
     pub modality_channels: usize,
+    /// Initial bias of both log-variance heads. With burn's default (about 0) the posterior
+    /// starts at unit variance, so a sampled z is mostly noise and the decoder learns to
+    /// ignore it; a low value (the presets use -4) starts nearly deterministic and lets
+    /// the KL term open the variance up. `None`: burn's default initialisation (and what
+    /// bundles written before this field existed mean).
+    pub logvar_bias: Option<f64>,
 }
 
 impl LatentConfig {
@@ -23,13 +30,28 @@ impl LatentConfig {
     /// `encoder_widths` are the channels of the levels that get pooled and concatenated.
     pub fn init(&self, encoder_widths: &[usize], device: &Device) -> LatentSplit {
         let pooled: usize = encoder_widths.iter().sum();
+        let logvar = |channels| {
+            let conv = conv1x1(pooled, channels, device);
+            match self.logvar_bias {
+                Some(b) => with_bias(conv, b, device),
+                None => conv,
+            }
+        };
         LatentSplit {
             subject_mean: conv1x1(pooled, self.subject_channels, device),
-            subject_logvar: conv1x1(pooled, self.subject_channels, device),
+            subject_logvar: logvar(self.subject_channels),
             modality_mean: conv1x1(pooled, self.modality_channels, device),
-            modality_logvar: conv1x1(pooled, self.modality_channels, device),
+            modality_logvar: logvar(self.modality_channels),
         }
     }
+}
+
+/// `conv` with every bias set to `value` (after burn's initialisation, so the device RNG
+/// draws the same numbers with or without it).
+fn with_bias(mut conv: Conv3d, value: f64, device: &Device) -> Conv3d {
+    let channels = conv.weight.dims()[0];
+    conv.bias = Some(Param::from_tensor(Tensor::full([channels], value, device)));
+    conv
 }
 
 #[derive(Module, Debug)]

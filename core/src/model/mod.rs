@@ -3,6 +3,7 @@
 //! burn 0.22 selects the backend at run time through `Device`, so every module here
 //! runs unchanged on flex (CPU), wgpu/WebGPU and CUDA.
 
+pub mod anatomy;
 pub mod blocks;
 pub mod decoder;
 pub mod encoder;
@@ -14,6 +15,7 @@ pub mod presets;
 #[cfg(test)]
 mod tests;
 
+pub use anatomy::{AnatomyHead, AnatomyHeadConfig};
 pub use blocks::{Cost, Shape3};
 pub use network::{BrainNet, CostReport, ModelConfig, Representation};
 pub use presets::Preset;

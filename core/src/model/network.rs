@@ -2,6 +2,7 @@
 
 use burn::prelude::*;
 
+use super::anatomy::{AnatomyHead, AnatomyHeadConfig};
 use super::blocks::Shape3;
 use super::decoder::{ReconDecoder, ReconDecoderConfig, SegDecoder, SegDecoderConfig};
 use super::encoder::{Encoder, EncoderConfig};
@@ -24,6 +25,9 @@ pub struct ModelConfig {
     pub seg: Option<SegDecoderConfig>,
     /// Global classification/regression head.
     pub head: Option<HeadConfig>,
+    /// Label logits from the subject latent (`swap+anat` pre-training where label maps
+    /// exist). Absent from bundles written before it existed, which read as `None`.
+    pub anatomy: Option<AnatomyHeadConfig>,
 }
 
 impl ModelConfig {
@@ -104,6 +108,14 @@ impl ModelConfig {
                 ));
             }
         }
+        if let Some(anatomy) = &self.anatomy {
+            let subject = self.latent.as_ref().map(|l| l.subject_channels);
+            if subject != Some(anatomy.in_channels) || anatomy.classes < 2 {
+                return Err(ModelError::InvalidConfig(
+                    "the anatomy head needs a subject latent of its input width and two or more classes".into(),
+                ));
+            }
+        }
         if let Some(head) = &self.head {
             if head.in_channels != rep || head.outputs == 0 {
                 return Err(ModelError::InvalidConfig(
@@ -125,6 +137,7 @@ impl ModelConfig {
             recon: self.recon.as_ref().map(|r| r.init(device)),
             seg: self.seg.as_ref().map(|s| s.init(device)),
             head: self.head.as_ref().map(|h| h.init(device)),
+            anatomy: self.anatomy.as_ref().map(|a| a.init(device)),
         })
     }
 }
@@ -136,6 +149,7 @@ pub struct BrainNet {
     pub recon: Option<ReconDecoder>,
     pub seg: Option<SegDecoder>,
     pub head: Option<GlobalHead>,
+    pub anatomy: Option<AnatomyHead>,
 }
 
 /// What the encoder (and latent split) make of one input.

@@ -172,3 +172,58 @@ fn missing_parts_are_errors_not_panics() {
     );
     assert!(net.predict_global(x).is_err());
 }
+
+#[test]
+fn logvar_bias_sets_only_the_log_variance_heads_and_old_configs_still_parse() {
+    let dev = device();
+    let mut config = Preset::Tiny.config(None);
+    config.latent.as_mut().unwrap().logvar_bias = Some(-5.0);
+    let net = config.init(&dev).unwrap();
+    let lat = net.latent.as_ref().unwrap();
+    let bias = |c: &burn::nn::conv::Conv3d| -> Vec<f32> {
+        c.bias
+            .as_ref()
+            .unwrap()
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    assert!(bias(&lat.subject_logvar).iter().all(|&b| b == -5.0));
+    assert!(bias(&lat.modality_logvar).iter().all(|&b| b == -5.0));
+    assert!(bias(&lat.subject_mean).iter().all(|&b| b.abs() < 1.0));
+    // A bundle header from before `logvar_bias` and `anatomy` existed.
+    let mut json = serde_json::to_value(Preset::Tiny.config(None)).unwrap();
+    json["latent"]
+        .as_object_mut()
+        .unwrap()
+        .remove("logvar_bias");
+    json.as_object_mut().unwrap().remove("anatomy");
+    let old: ModelConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(old.anatomy, None);
+    assert!(old.init(&dev).is_ok());
+}
+
+#[test]
+fn the_anatomy_head_reads_the_subject_latent_and_is_validated() {
+    let dev = device();
+    let mut config = Preset::Tiny.config(None);
+    config.anatomy = Some(AnatomyHeadConfig::new(16, 5));
+    let net = config.init(&dev).unwrap();
+    let z = net
+        .represent(Tensor::zeros([1, 1, 16, 16, 16], &dev))
+        .latents
+        .unwrap()
+        .subject_mean;
+    assert_eq!(
+        net.anatomy.as_ref().unwrap().forward(z).dims(),
+        [1, 5, 2, 2, 2]
+    );
+    config.anatomy = Some(AnatomyHeadConfig::new(17, 5));
+    assert!(config.init(&dev).is_err());
+    config.anatomy = Some(AnatomyHeadConfig::new(16, 1));
+    assert!(config.init(&dev).is_err());
+    let mut plain = Preset::ResEncL.config(None);
+    plain.anatomy = Some(AnatomyHeadConfig::new(16, 5));
+    assert!(plain.validate().is_err());
+}

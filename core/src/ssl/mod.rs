@@ -1,11 +1,13 @@
 //! Self-supervised objectives of the two MICCAI 2025 winners:
 //! - masked reconstruction (SSL3D winner's MAE; FOMO25 masks the input the same way),
 //! - the FOMO25 winner's cross-contrast swap of subject and modality latents,
-//! - anatomy consistency of the subject latent across all scans of a subject.
+//! - anatomy consistency of the subject latent across all scans of a subject, and where
+//!   label maps exist, anatomical segmentation from it.
 //!
 //! Every function takes tensors and a seeded [`Rng`](crate::rng::Rng) and returns loss
 //! tensors: nothing here reads tensors back, so it runs unchanged in the browser.
 
+pub mod anat_seg;
 pub mod anatomy;
 pub mod latent;
 pub mod mask;
@@ -16,6 +18,7 @@ pub mod swap;
 #[cfg(test)]
 mod tests;
 
+pub use anat_seg::{anatomy_segmentation, mode_downsample};
 pub use anatomy::{anatomy_consistency, same_subject_pairs, subject_mean_per_scan};
 pub use latent::{
     cosine_per_scan, cosine_per_voxel, kl_divergence, sample_latent, weighted_pair_cosine,

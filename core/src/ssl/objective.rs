@@ -4,12 +4,13 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::anat_seg::{anatomy_segmentation, mode_downsample};
 use super::anatomy::anatomy_consistency;
 use super::mask::{apply_mask, mask_tensor, MaskConfig};
 use super::recon::{reconstruction_loss, ReconLoss};
 use super::swap::{swap_loss, SwapWeights};
 use super::SslError;
-use crate::model::BrainNet;
+use crate::model::{AnatomyHead, BrainNet};
 use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,9 +51,17 @@ pub struct ObjectiveConfig {
     /// Weight of the anatomy-consistency term (`swap+anat`).
     #[serde(default = "default_anatomy")]
     pub anatomy: f64,
+    /// Weight of the anatomical-segmentation term (`swap+anat`, scans with label maps,
+    /// models with an anatomy head).
+    #[serde(default = "default_anatomy_seg")]
+    pub anatomy_seg: f64,
 }
 
 fn default_anatomy() -> f64 {
+    0.5
+}
+
+fn default_anatomy_seg() -> f64 {
     0.5
 }
 
@@ -70,6 +79,7 @@ impl ObjectiveConfig {
             recon,
             swap: SwapWeights::default(),
             anatomy: default_anatomy(),
+            anatomy_seg: default_anatomy_seg(),
         }
     }
 }
@@ -79,6 +89,9 @@ impl ObjectiveConfig {
 pub struct SslBatch {
     pub scans: Tensor<5>,
     pub subjects: Vec<usize>,
+    /// Per scan, its subject's label map cropped like the scan (`d * h * w`, x fastest),
+    /// where one exists; empty when the batch has no labels at all.
+    pub labels: Vec<Option<Vec<u16>>>,
 }
 
 impl SslBatch {
@@ -95,6 +108,12 @@ impl SslBatch {
                 self.subjects.len()
             )));
         }
+        if !self.labels.is_empty() && self.labels.len() != n {
+            return Err(SslError::BadBatch(format!(
+                "{n} scans but {} label entries",
+                self.labels.len()
+            )));
+        }
         Ok(())
     }
 }
@@ -103,6 +122,29 @@ impl SslBatch {
 pub struct ObjectiveOutput {
     pub loss: Tensor<1>,
     pub terms: Vec<(&'static str, Tensor<1>)>,
+}
+
+/// Cross-entropy of the anatomy head on the subject latent means against the batch's
+/// label maps, mode-downsampled from the `patch_d` patch to latent resolution.
+fn anatomy_term(
+    head: &AnatomyHead,
+    subject_mean: Tensor<5>,
+    batch: &SslBatch,
+    patch_d: usize,
+) -> Result<Tensor<1>, SslError> {
+    let [n, _, ld, ..] = subject_mean.dims();
+    if batch.labels.iter().all(Option::is_none) {
+        return Ok(Tensor::zeros([1], &subject_mean.device()));
+    }
+    let [_, _, d, h, w] = batch.scans.dims();
+    let factor = patch_d / ld.max(1);
+    let targets = (0..n)
+        .map(|i| match &batch.labels[i] {
+            Some(l) => mode_downsample(l, [w, h, d], factor).map(Some),
+            None => Ok(None),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    anatomy_segmentation(head.forward(subject_mean), &targets)
 }
 
 /// One forward pass of the configured objective.
@@ -164,9 +206,14 @@ pub fn compute(
                 ("cos_m", t.modality_cos),
             ];
             if cfg.objective == Objective::SwapAnat {
-                let anat = anatomy_consistency(t.subject_mean, &batch.subjects);
+                let anat = anatomy_consistency(t.subject_mean.clone(), &batch.subjects);
                 loss = loss + anat.clone().mul_scalar(cfg.anatomy);
                 terms.push(("anat", anat));
+                if let Some(head) = &model.anatomy {
+                    let seg = anatomy_term(head, t.subject_mean, batch, d)?;
+                    loss = loss + seg.clone().mul_scalar(cfg.anatomy_seg);
+                    terms.push(("anat_seg", seg));
+                }
             }
             Ok(ObjectiveOutput { loss, terms })
         }

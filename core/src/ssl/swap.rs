@@ -32,6 +32,11 @@ pub struct SwapWeights {
     pub subject_pull: f64,
     /// Weight of `cos(z_m_a, z_m_b)`.
     pub modality_push: f64,
+    /// Steps over which both cosine weights rise linearly from 0 to `subject_pull` and
+    /// `modality_push` (0: full weight from the first step, as the FOMO25 winner). From
+    /// step 0 the pull is met most cheaply by a z_s that ignores its input, before the
+    /// reconstructions have made z_s carry anything.
+    pub cos_ramp_steps: u64,
 }
 
 impl Default for SwapWeights {
@@ -43,17 +48,28 @@ impl Default for SwapWeights {
             kl_ramp_steps: 1000,
             subject_pull: 0.5,
             modality_push: 0.5,
+            cos_ramp_steps: 0,
         }
     }
 }
 
 impl SwapWeights {
     pub fn kl_weight(&self, step: u64) -> f64 {
-        if self.kl_ramp_steps == 0 {
-            return self.kl_max;
-        }
-        self.kl_max * (step as f64 / self.kl_ramp_steps as f64).min(1.0)
+        self.kl_max * ramp(step, self.kl_ramp_steps)
     }
+
+    /// Factor on both cosine weights at `step`.
+    pub fn cos_factor(&self, step: u64) -> f64 {
+        ramp(step, self.cos_ramp_steps)
+    }
+}
+
+/// Linear 0 -> 1 over `steps` (1 at once when `steps` is 0).
+fn ramp(step: u64, steps: u64) -> f64 {
+    if steps == 0 {
+        return 1.0;
+    }
+    (step as f64 / steps as f64).min(1.0)
 }
 
 /// Latents and loss terms of one swap forward pass.
@@ -120,13 +136,14 @@ pub fn swap_loss(
         + cross_recon.clone().mul_scalar(weights.cross_recon)
         + kl.clone().mul_scalar(weights.kl_weight(step));
     if has_pairs {
+        let cos = weights.cos_factor(step);
         total = total
             + subject_cos
                 .clone()
                 .neg()
                 .add_scalar(1.0)
-                .mul_scalar(weights.subject_pull)
-            + modality_cos.clone().mul_scalar(weights.modality_push);
+                .mul_scalar(weights.subject_pull * cos)
+            + modality_cos.clone().mul_scalar(weights.modality_push * cos);
     }
     Ok(SwapTerms {
         self_recon,

@@ -200,6 +200,7 @@ fn tiny_batch(ad: &Device) -> SslBatch {
     SslBatch {
         scans,
         subjects: vec![0, 0, 1, 1],
+        labels: vec![],
     }
 }
 
@@ -210,6 +211,7 @@ fn swap_total_is_the_weighted_sum_of_its_terms_and_trains_the_latents() {
     let batch = tiny_batch(&ad);
     let weights = SwapWeights {
         kl_ramp_steps: 10,
+        cos_ramp_steps: 20,
         ..SwapWeights::default()
     };
     let mask = mask_tensor(
@@ -238,7 +240,8 @@ fn swap_total_is_the_weighted_sum_of_its_terms_and_trains_the_latents() {
         scalar(t.subject_cos.clone()),
         scalar(t.modality_cos.clone()),
     );
-    let expected = 3.0 * rec + cross + 0.5e-3 * kl + 0.5 * (1.0 - cs) + 0.5 * cm;
+    // Step 5: half-way up the KL ramp, a quarter up the cosine ramp.
+    let expected = 3.0 * rec + cross + 0.5e-3 * kl + 0.125 * (1.0 - cs) + 0.125 * cm;
     let total = scalar(t.total.clone());
     assert!(
         rec > 0.0 && cross > 0.0 && kl >= 0.0,
@@ -249,6 +252,8 @@ fn swap_total_is_the_weighted_sum_of_its_terms_and_trains_the_latents() {
         "total {total} expected {expected}"
     );
     assert!((weights.kl_weight(20) - 1e-3).abs() < 1e-12 && weights.kl_weight(0) == 0.0);
+    assert!(weights.cos_factor(0) == 0.0 && weights.cos_factor(40) == 1.0);
+    assert_eq!(SwapWeights::default().cos_factor(0), 1.0);
     let grads = t.total.backward();
     let lat = model.latent.as_ref().unwrap();
     for conv in [&lat.subject_mean, &lat.modality_mean, &lat.subject_logvar] {
@@ -310,6 +315,7 @@ fn objectives_run_on_their_presets_and_refuse_models_without_the_parts() {
     let bad = SslBatch {
         scans: batch.scans.clone(),
         subjects: vec![0],
+        labels: vec![],
     };
     assert!(matches!(
         compute(
@@ -321,4 +327,119 @@ fn objectives_run_on_their_presets_and_refuse_models_without_the_parts() {
         ),
         Err(SslError::BadBatch(_))
     ));
+}
+
+#[test]
+fn mode_downsample_takes_each_cells_majority_and_checks_shapes() {
+    // 4 x 2 x 2, factor 2: cell 0 mostly 3 (one 1), cell 1 a 4/4 tie of 5 and 2 -> 2.
+    let mut l = vec![0u16; 16];
+    for (i, v) in l.iter_mut().enumerate() {
+        let x = i % 4;
+        *v = if x < 2 {
+            3
+        } else if i % 2 == 0 {
+            5
+        } else {
+            2
+        };
+    }
+    l[0] = 1;
+    assert_eq!(mode_downsample(&l, [4, 2, 2], 2).unwrap(), vec![3, 2]);
+    assert!(mode_downsample(&l, [4, 2, 2], 3).is_err());
+    assert!(mode_downsample(&l[..15], [4, 2, 2], 2).is_err());
+}
+
+/// A head that reads class c from channel c (x 10), on z_s one-hot in the true labels.
+fn readable_anatomy(labels: &[u16], classes: usize) -> (crate::model::AnatomyHead, Tensor<5>) {
+    use burn::module::Param;
+    let mut head = crate::model::AnatomyHeadConfig::new(classes, classes).init(&dev());
+    let mut w = vec![0f32; classes * classes];
+    for c in 0..classes {
+        w[c * classes + c] = 10.0;
+    }
+    head.logits.weight = Param::from_tensor(t5(w, [classes, classes, 1, 1, 1]));
+    head.logits.bias = Some(Param::from_tensor(Tensor::zeros([classes], &dev())));
+    let v = labels.len();
+    let mut z = vec![0f32; classes * v];
+    for (i, &l) in labels.iter().enumerate() {
+        z[l as usize * v + i] = 1.0;
+    }
+    (head, t5(z, [1, classes, 1, 1, v]))
+}
+
+#[test]
+fn anatomy_segmentation_is_low_for_an_informative_latent_and_high_for_wrong_labels() {
+    let labels: Vec<u16> = vec![0, 1, 2, 3, 3, 2, 1, 0];
+    let (head, z) = readable_anatomy(&labels, 4);
+    let logits = head.forward(z.clone());
+    let right = scalar(anatomy_segmentation(logits.clone(), &[Some(labels.clone())]).unwrap());
+    let shifted: Vec<u16> = labels.iter().map(|l| (l + 1) % 4).collect();
+    let wrong = scalar(anatomy_segmentation(logits.clone(), &[Some(shifted)]).unwrap());
+    assert!(right < 1e-3, "informative z_s: CE {right}");
+    assert!(wrong > 5.0, "wrong labels: CE {wrong}");
+    // An unlabelled scan, however confused, adds nothing; no labels at all gives 0.
+    let noise = t5(
+        (0..32).map(|i| (i as f32 * 0.7).sin()).collect(),
+        [1, 4, 1, 1, 8],
+    );
+    let both = Tensor::cat(vec![logits.clone(), head.forward(noise)], 0);
+    let mixed = scalar(anatomy_segmentation(both.clone(), &[Some(labels.clone()), None]).unwrap());
+    assert!((mixed - right).abs() < 1e-6, "{mixed} vs {right}");
+    assert_eq!(
+        scalar(anatomy_segmentation(both, &[None, None]).unwrap()),
+        0.0
+    );
+    // Labels the head cannot express, or the wrong count, are errors, not panics.
+    assert!(anatomy_segmentation(logits.clone(), &[Some(vec![4; 8])]).is_err());
+    assert!(anatomy_segmentation(logits, &[Some(vec![0; 7])]).is_err());
+}
+
+#[test]
+fn swap_anat_trains_the_anatomy_head_from_the_subject_latent_only_where_labels_exist() {
+    let ad = dev().autodiff();
+    let mut config = Preset::Tiny.config(None);
+    config.anatomy = Some(crate::model::AnatomyHeadConfig::new(16, 3));
+    let model = config.init(&ad).unwrap();
+    let mut batch = tiny_batch(&ad);
+    let labels: Vec<u16> = (0..16 * 16 * 16).map(|i| ((i / 256) % 3) as u16).collect();
+    batch.labels = vec![Some(labels.clone()), Some(labels), None, None];
+    let cfg = ObjectiveConfig::new(Objective::SwapAnat);
+    let out = compute(&model, &batch, &cfg, 0, &mut Rng::new(1)).unwrap();
+    let seg = out
+        .terms
+        .iter()
+        .find(|(k, _)| *k == "anat_seg")
+        .unwrap()
+        .1
+        .clone();
+    let v = scalar(seg.clone());
+    assert!(v > 0.1 && v.is_finite(), "untrained anatomy CE {v}");
+    let grads = seg.backward();
+    let lat = model.latent.as_ref().unwrap();
+    let g = |w: &burn::module::Param<Tensor<5>>| {
+        w.val().grad(&grads).map_or(0.0, |g| scalar(g.abs().sum()))
+    };
+    assert!(g(&model.anatomy.as_ref().unwrap().logits.weight) > 0.0);
+    assert!(g(&lat.subject_mean.weight) > 0.0, "the term must reach z_s");
+    assert_eq!(g(&lat.modality_mean.weight), 0.0, "and never z_m");
+    // Without labels the term is exactly zero; plain swap has no such term.
+    batch.labels = vec![];
+    let out = compute(&model, &batch, &cfg, 0, &mut Rng::new(1)).unwrap();
+    let seg = out
+        .terms
+        .iter()
+        .find(|(k, _)| *k == "anat_seg")
+        .unwrap()
+        .1
+        .clone();
+    assert_eq!(scalar(seg), 0.0);
+    let swap = compute(
+        &model,
+        &batch,
+        &ObjectiveConfig::new(Objective::Swap),
+        0,
+        &mut Rng::new(1),
+    )
+    .unwrap();
+    assert!(swap.terms.iter().all(|(k, _)| *k != "anat_seg"));
 }

@@ -91,12 +91,13 @@ pub fn prepare_pair(
 }
 
 /// The segmentation network for `classes` on `base`'s encoder and latent split (its
-/// reconstruction decoder and any global head dropped): what fine-tuning starts from,
+/// reconstruction decoder, anatomy head and any global head dropped): what fine-tuning starts from,
 /// before [`crate::bundle::Bundle::transfer_representation`] copies the weights in.
 pub fn segmentation_config(base: &ModelConfig, classes: usize) -> ModelConfig {
     let mut config = base.clone();
     config.recon = None;
     config.head = None;
+    config.anatomy = None;
     let convs = base
         .seg
         .as_ref()

@@ -65,6 +65,7 @@ fn batch(ad: &Device, seed: u64) -> SslBatch {
     SslBatch {
         scans,
         subjects: vec![0, 1, 0, 1],
+        labels: vec![],
     }
 }
 

@@ -158,7 +158,7 @@ pub(crate) fn predict_subject(
 }
 
 /// The network: --init's encoder (and latent split) or a preset's, with a global head
-/// and no decoders.
+/// and no decoders (nor the pre-training anatomy head).
 fn model_config(init: Option<&Bundle>, preset: &str, outputs: usize) -> Result<ModelConfig> {
     let mut config = match init {
         Some(b) => b.config().clone(),
@@ -166,6 +166,7 @@ fn model_config(init: Option<&Bundle>, preset: &str, outputs: usize) -> Result<M
     };
     config.recon = None;
     config.seg = None;
+    config.anatomy = None;
     Ok(config.with_global_head(outputs))
 }
 

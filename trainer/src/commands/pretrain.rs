@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use brainfm_core::bundle::{Bundle, BundleMeta, Task};
 use brainfm_core::model::{ModelConfig, Preset};
-use brainfm_core::ssl::{MaskConfig, Objective, ObjectiveConfig, SslBatch};
+use brainfm_core::ssl::{MaskConfig, Objective, ObjectiveConfig, ReconLoss, SslBatch};
 use brainfm_core::train::{TrainConfig, Trainer};
 use brainfm_core::volume::PreprocessConfig;
 use burn::module::Module;
@@ -67,6 +67,16 @@ pub struct PretrainArgs {
     /// Steps of the KL weight ramp (default: a quarter of --steps).
     #[arg(long)]
     kl_ramp: Option<u64>,
+    /// Steps of the swap objectives' cosine-weight ramp (0: full weight from step 0).
+    #[arg(long)]
+    cos_ramp: Option<u64>,
+    /// Initial bias of the log-variance heads (default: the preset's).
+    #[arg(long, allow_hyphen_values = true)]
+    logvar_bias: Option<f64>,
+    /// Reconstruction loss: mse (masked voxels only) or smooth-l1 (whole patch, beta 0.1);
+    /// default: the objective's.
+    #[arg(long)]
+    recon: Option<String>,
     /// Mask block edge (default: 4 for swap, 16 for mae).
     #[arg(long)]
     mask_block: Option<usize>,
@@ -124,7 +134,10 @@ pub fn run(args: PretrainArgs) -> Result<()> {
     if args.batch == 0 || args.steps == 0 {
         bail!("--batch and --steps must be at least 1");
     }
-    let config = preset.config(None);
+    let mut config = preset.config(None);
+    if let (Some(b), Some(latent)) = (args.logvar_bias, config.latent.as_mut()) {
+        latent.logvar_bias = Some(b);
+    }
     let patch = args.patch.unwrap_or(preset.default_patch());
     if patch == 0 || patch % config.stride() != 0 {
         bail!(
@@ -140,6 +153,16 @@ pub fn run(args: PretrainArgs) -> Result<()> {
     };
     ocfg.mask.validate()?;
     ocfg.swap.kl_ramp_steps = args.kl_ramp.unwrap_or(args.steps / 4);
+    if let Some(r) = args.cos_ramp {
+        ocfg.swap.cos_ramp_steps = r;
+    }
+    if let Some(r) = &args.recon {
+        ocfg.recon = match r.as_str() {
+            "mse" => ReconLoss::MaskedMse,
+            "smooth-l1" => ReconLoss::SmoothL1 { beta: 0.1 },
+            _ => bail!("--recon must be mse or smooth-l1, got '{r}'"),
+        };
+    }
     let mut tcfg = TrainConfig::new(args.steps);
     tcfg.schedule.base_lr = args.lr;
     if let Some(w) = args.warmup {
@@ -215,6 +238,7 @@ pub fn run(args: PretrainArgs) -> Result<()> {
             &SslBatch {
                 scans,
                 subjects: host.subjects,
+                labels: vec![],
             },
             &ocfg,
         ))?;
