@@ -33,6 +33,11 @@ pub struct SynthConfig {
     /// skull < CSF < GM < WM), so some contrasts follow real MRI physics while the others
     /// stay fully random.
     pub orders: Vec<(String, Vec<u16>)>,
+    /// Probability, per contrast, that the air holds magnitude (Rayleigh) noise as in a
+    /// raw scan instead of exact zeros as in a skull-stripped or masked one.
+    pub air_prob: f64,
+    /// Range of the air noise level (Rayleigh sigma), relative to the intensity range.
+    pub air_noise: [f64; 2],
 }
 
 impl Default for SynthConfig {
@@ -48,6 +53,8 @@ impl Default for SynthConfig {
             bias: 0.25,
             noise: [0.0, 0.03],
             orders: Vec::new(),
+            air_prob: 0.0,
+            air_noise: [0.005, 0.04],
         }
     }
 }
@@ -58,12 +65,21 @@ impl SynthConfig {
         if self.contrasts.is_empty() {
             return bad("at least one contrast is needed");
         }
-        let ranges = [self.intensity, self.texture, self.blur, self.noise];
+        let ranges = [
+            self.intensity,
+            self.texture,
+            self.blur,
+            self.noise,
+            self.air_noise,
+        ];
         if ranges
             .iter()
             .any(|r| !(r[0].is_finite() && r[1].is_finite() && r[0] <= r[1] && r[0] >= 0.0))
         {
             return bad("ranges must be finite, non-negative and ordered (low <= high)");
+        }
+        if !(0.0..=1.0).contains(&self.air_prob) {
+            return bad("the air-noise probability must be in [0, 1]");
         }
         if ![self.deform_mm, self.partial_volume, self.bias]
             .iter()
@@ -169,12 +185,25 @@ pub fn synth_subject(
         gaussian_blur(&mut img, dims, [sigma; 3]);
         let bias = smooth_field(dims, 4, cfg.bias, &mut rng);
         let noise_sd = rng.range(cfg.noise[0], cfg.noise[1]) as f32;
+        // Drawn only when enabled, so datasets made without air noise keep their seeds.
+        let air_sd = if cfg.air_prob > 0.0 && rng.bool(cfg.air_prob) {
+            rng.range(cfg.air_noise[0], cfg.air_noise[1]) as f32
+        } else {
+            0.0
+        };
         for i in 0..n {
             let v = img[i] * bias[i].exp() + noise_sd * rng.normal() as f32;
-            img[i] = if mask[i] < 0.01 {
+            let tissue = if mask[i] < 0.01 {
                 0.0
             } else {
                 (v * mask[i].min(1.0)).max(0.0)
+            };
+            // Magnitude images: air is |complex Gaussian noise|, never exactly zero.
+            img[i] = if air_sd > 0.0 {
+                let air = air_sd * (rng.normal().powi(2) + rng.normal().powi(2)).sqrt() as f32;
+                tissue + (1.0 - mask[i].min(1.0)) * air
+            } else {
+                tissue
             };
         }
         images.push((

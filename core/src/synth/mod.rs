@@ -6,6 +6,7 @@
 //! This gives what no shipped dataset has: several contrasts of one anatomy, with the
 //! anatomy (label map) known, for the cross-contrast objectives.
 
+mod clutter;
 mod field;
 mod generate;
 pub mod tissue;
@@ -13,6 +14,7 @@ pub mod tissue;
 #[cfg(test)]
 mod tests;
 
+pub use clutter::{add_head_clutter, ClutterConfig};
 pub use field::{gaussian_blur, smooth_field};
 pub use generate::{add_head_label, synth_subject, SynthConfig, SynthSubject};
 pub use tissue::{

@@ -189,3 +189,37 @@ fn orders_sort_label_intensities_in_their_contrast_only() {
         "an unordered contrast stays random"
     );
 }
+
+#[test]
+fn air_noise_is_rayleigh_when_enabled_and_absent_by_default() {
+    let labels = spheres();
+    let noisy = SynthConfig {
+        air_prob: 1.0,
+        air_noise: [0.02, 0.02],
+        ..SynthConfig::default()
+    };
+    let s = synth_subject(&labels, &noisy, 7).unwrap();
+    // Corners are far from every label: pure air.
+    let n = labels.dims[0];
+    let corner: Vec<f32> = (0..4 * 4 * 4)
+        .map(|i| s.images[0].1.data[i % 4 + n * ((i / 4) % 4 + n * (i / 16))])
+        .collect();
+    assert!(
+        corner.iter().all(|v| *v > 0.0),
+        "air must not be exactly zero"
+    );
+    let mean = corner.iter().sum::<f32>() / corner.len() as f32;
+    let rayleigh_mean = 0.02 * (std::f32::consts::PI / 2.0).sqrt();
+    assert!(
+        (mean - rayleigh_mean).abs() < 0.3 * rayleigh_mean,
+        "air mean {mean} vs Rayleigh {rayleigh_mean}"
+    );
+    // Off by default: the same seed gives exactly the old zero background.
+    let plain = synth_subject(&labels, &SynthConfig::default(), 7).unwrap();
+    assert_eq!(plain.images[0].1.data[0], 0.0);
+    let bad = SynthConfig {
+        air_prob: 1.5,
+        ..SynthConfig::default()
+    };
+    assert!(synth_subject(&labels, &bad, 7).is_err());
+}

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use brainfm_core::rng::Rng;
-use brainfm_core::synth::{add_head_label, add_head_shells, synth_subject, SynthConfig};
+use brainfm_core::synth::{
+    add_head_clutter, add_head_label, add_head_shells, synth_subject, ClutterConfig, SynthConfig,
+};
 use brainfm_core::volume::{
-    header_from_grid, resample_nearest_to_spacing, write_labels, write_volume, LabelMap,
-    ReadOptions,
+    header_from_grid, pad, resample_nearest_to_spacing, write_labels, write_volume, LabelMap,
+    Padding, ReadOptions,
 };
 use clap::{Args, ValueEnum};
 use rayon::prelude::*;
@@ -44,6 +46,19 @@ pub struct SynthArgs {
     shells: Vec<f64>,
     #[arg(long, default_value_t = 0.4)]
     shell_jitter: f64,
+    /// Extra-cerebral clutter (face, neck, muscle and fat stand-ins): this many extra
+    /// labels of random contrast in an irregular envelope and ellipsoids around the head,
+    /// drawn per subject (0 = none). Written as background, like --shells.
+    #[arg(long, default_value_t = 0)]
+    clutter: usize,
+    /// Enlarge the field of view by this many millimetres of air on every side first, so
+    /// shells and clutter are not cut off by a brain-tight template grid.
+    #[arg(long, default_value_t = 0.0)]
+    pad_mm: f64,
+    /// Probability per image that the air holds magnitude noise as in a raw scan
+    /// (otherwise exactly zero, as in a masked one).
+    #[arg(long, default_value_t = 0.0)]
+    air: f64,
     /// Number of subjects.
     #[arg(long, default_value_t = 10)]
     subjects: usize,
@@ -140,6 +155,23 @@ pub fn run(args: SynthArgs) -> Result<()> {
         labels = resample_nearest_to_spacing(&labels, [s; 3])
             .with_context(|| format!("cannot resample {}", args.labels.display()))?;
     }
+    if !(args.pad_mm.is_finite() && (0.0..=500.0).contains(&args.pad_mm)) {
+        bail!(
+            "--pad-mm must be between 0 and 500 millimetres, got {}",
+            args.pad_mm
+        );
+    }
+    if !(args.air.is_finite() && (0.0..=1.0).contains(&args.air)) {
+        bail!("--air is a probability in [0, 1], got {}", args.air);
+    }
+    if args.pad_mm > 0.0 {
+        let voxels = [0, 1, 2].map(|a| (args.pad_mm / labels.spacing[a]).ceil() as usize);
+        let padding = Padding {
+            before: voxels,
+            after: voxels,
+        };
+        labels = pad(&labels, &padding, 0).context("--pad-mm")?;
+    }
     let mut orders = Vec::new();
     for rule in &args.order {
         let bad = || {
@@ -163,7 +195,12 @@ pub fn run(args: SynthArgs) -> Result<()> {
         contrasts: args.contrasts.clone(),
         deform_mm: args.deform_mm,
         orders,
+        air_prob: args.air,
         ..SynthConfig::default()
+    };
+    let clutter = ClutterConfig {
+        classes: args.clutter,
+        ..ClutterConfig::default()
     };
     let out = &args.output;
     if args.format == Format::Bids {
@@ -192,6 +229,12 @@ pub fn run(args: SynthArgs) -> Result<()> {
                     .map(|t| t * rng.range(1.0 - args.shell_jitter, 1.0 + args.shell_jitter))
                     .collect();
                 add_head_shells(&labels, &thickness).context("--shells")?
+            };
+            let subject_labels = if args.clutter == 0 {
+                subject_labels
+            } else {
+                let mut rng = Rng::derive(seed, 0xc1_a77e);
+                add_head_clutter(&subject_labels, &clutter, &mut rng).context("--clutter")?
             };
             let s = synth_subject(&subject_labels, &cfg, seed)?;
             match args.format {
