@@ -6,60 +6,25 @@
 // Run: scripts/test-browser.sh (builds with trunk first).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
 import { readNifti } from "./nifti.mjs";
+import { ARTIFACTS, CLI, SAMPLE, assertPrivate as assertPrivateTo, loadApp as loadAppAt, open, serve } from "./helpers.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../..");
-const DIST = path.resolve(process.env.DIST ?? path.join(root, "dist"));
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const CLI = process.env.BRAINFM_CLI ?? "/root/.cache/bt2/debug/brainfm";
-const ARTIFACTS = path.resolve(process.env.ARTIFACTS ?? path.join(here, "artifacts"));
-const SAMPLE = path.join(root, "www/sample/colin27_t1_2mm.nii.gz");
 // SwiftShader (WebGPU on the CPU) and wasm CPU inference are slow on small machines.
 const RUN_TIMEOUT = Number(process.env.RUN_TIMEOUT_MS ?? 15 * 60 * 1000);
 
-const FLAGS = [
-  "--headless=new", "--no-sandbox", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  "--disable-default-apps", "--disable-domain-reliability", "--metrics-recording-only",
-];
-
-fs.mkdirSync(ARTIFACTS, { recursive: true });
 const metrics = {};
 let server;
 let origin;
 let bundlePath;
 
-const TYPES = {
-  ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
-  ".wasm": "application/wasm", ".css": "text/css", ".gz": "application/gzip",
-  ".md": "text/markdown; charset=utf-8", ".json": "application/json",
-};
-
-before(() => {
-  assert.ok(fs.existsSync(path.join(DIST, "index.html")), `no build in ${DIST}: run trunk build first`);
+before(async () => {
   bundlePath = path.join(ARTIFACTS, "tiny-test.bfm");
   execFileSync(CLI, ["init", "--preset", "tiny", "--classes", "background,csf,gm,wm", "--spacing", "2",
     "--patch", "48", "--seed", "7", "--output", bundlePath], { stdio: "pipe" });
-  server = http.createServer((req, res) => {
-    const url = new URL(req.url, "http://localhost");
-    let file = path.normalize(path.join(DIST, decodeURIComponent(url.pathname)));
-    if (!file.startsWith(DIST)) { res.writeHead(403).end(); return; }
-    if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, "index.html");
-    if (!fs.existsSync(file)) { res.writeHead(404).end("not found"); return; }
-    res.writeHead(200, { "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream", "Cache-Control": "no-cache" });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => {
-    origin = `http://localhost:${server.address().port}`;
-    resolve();
-  }));
+  ({ server, origin } = await serve());
 });
 
 after(() => {
@@ -68,45 +33,8 @@ after(() => {
   console.log("# metrics", JSON.stringify(metrics));
 });
 
-/** A browser and page that record every request and every console error. */
-async function open({ webgpu }) {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: webgpu ? [...FLAGS, "--enable-unsafe-webgpu"] : FLAGS,
-  });
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1400, height: 1100 } });
-  const requests = [];
-  context.on("request", (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() }));
-  const page = await context.newPage();
-  const problems = [];
-  page.on("console", (m) => {
-    if (m.type() === "error" || /Content Security Policy|Refused to/.test(m.text())) problems.push(m.text());
-  });
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  return { browser, context, page, requests, problems };
-}
-
-function assertPrivate(requests) {
-  assert.ok(requests.length > 0, "no requests were recorded");
-  for (const r of requests) {
-    const u = new URL(r.url);
-    if (u.protocol === "blob:" || u.protocol === "data:") continue;
-    assert.equal(u.origin, origin, `request to another origin: ${r.method} ${r.url}`);
-    assert.ok(!r.body, `request with a body: ${r.method} ${r.url}`);
-    assert.equal(r.method, "GET", `non-GET request: ${r.method} ${r.url}`);
-  }
-}
-
-async function loadApp(page) {
-  const t0 = Date.now();
-  await page.goto(origin + "/");
-  await page.waitForSelector('[data-testid="file"]');
-  const interactive = Date.now() - t0;
-  // Selectors, not waitForFunction: the page's CSP forbids the eval that the latter needs.
-  await page.waitForSelector('[data-testid="compute"][data-backend]:not([data-backend=""])', { timeout: 120_000 });
-  const computeReady = Date.now() - t0;
-  return { interactive, computeReady };
-}
+const assertPrivate = (requests) => assertPrivateTo(requests, origin);
+const loadApp = (page) => loadAppAt(page, origin);
 
 async function loadSampleAndModel(page) {
   await page.click('[data-testid="sample"]');
