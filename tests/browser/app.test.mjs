@@ -247,6 +247,11 @@ test("works offline once loaded (service worker)", { timeout: 180_000 }, async (
     // The default model comes from the cache too.
     const info = await page.textContent('[data-testid="model-info"]', { timeout: 60_000 });
     assert.match(info, /default\.bfm \(bundled\)/);
+    // The teaching views' model, never fetched by the page before, was cached at install.
+    await page.click('[data-testid="teach"] summary');
+    await page.waitForSelector('[data-testid="teach-model"][data-state="ready"], [data-testid="teach-model"][data-state="failed"]', { timeout: 60_000 });
+    assert.equal(await page.getAttribute('[data-testid="teach-model"]', "data-state"), "ready",
+      await page.textContent('[data-testid="teach-model"]'));
   } finally {
     await browser.close();
   }
