@@ -16,7 +16,6 @@ pub struct LabelledCase {
 
 #[derive(Clone, Debug)]
 pub struct LabelledDataset {
-    pub root: PathBuf,
     /// Label names, index = label value (gaps filled with "label N").
     pub class_names: Vec<String>,
     pub channels: usize,
@@ -115,7 +114,6 @@ impl LabelledDataset {
             bail!("{} holds no {ending} label files", labels_dir.display());
         }
         Ok(Self {
-            root: root.to_path_buf(),
             class_names,
             channels,
             cases,
