@@ -1,7 +1,10 @@
 //! End-to-end tests of the `brainfm` binary on real files.
 
+mod common;
+
+use common::{failure, ok, scratch};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use brainfm_core::volume::{read_nifti, write_volume, ReadOptions, Volume};
 
@@ -10,43 +13,10 @@ const CH2: &str = "/usr/share/mricron/templates/ch2.nii.gz";
 /// below, so a worse model (or a broken pipeline) fails.
 const BRAIN_MASK_DICE_FLOOR: f64 = 0.72;
 
-fn brainfm(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_brainfm"))
-        .args(args)
-        .output()
-        .expect("brainfm runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "brainfm panicked: {stderr}");
-    out
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = brainfm(args);
-    assert!(
-        out.status.success(),
-        "brainfm {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn failure(args: &[&str]) -> String {
-    let out = brainfm(args);
-    assert!(!out.status.success(), "brainfm {args:?} should have failed");
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
-
 fn predict_quietly(model: &str, input: &str, output: &str) {
     ok(&[
         "predict", "--quiet", "--model", model, "--input", input, "--output", output,
     ]);
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("brainfm-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn total_parameters(preset: &str) -> u64 {

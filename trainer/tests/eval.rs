@@ -1,7 +1,10 @@
 //! `brainfm eval` against numbers computed independently in this test.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use common::{ok, scratch};
+
+use std::path::Path;
 
 use brainfm_core::volume::{header_from_grid, write_labels, write_volume, LabelMap, Volume};
 
@@ -11,12 +14,6 @@ const EYE: [[f64; 4]; 4] = [
     [0.0, 0.0, 1.0, 0.0],
     [0.0, 0.0, 0.0, 1.0],
 ];
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("brainfm-eval-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn cube(n: usize, lo: [usize; 3], hi: [usize; 3]) -> Vec<u16> {
     let mut v = vec![0u16; n * n * n];
@@ -33,19 +30,6 @@ fn cube(n: usize, lo: [usize; 3], hi: [usize; 3]) -> Vec<u16> {
 fn write_map(path: &Path, n: usize, data: Vec<u16>) {
     let map = LabelMap::new([n; 3], [1.0; 3], EYE, data).unwrap();
     std::fs::write(path, write_labels(&header_from_grid(&map), &map).unwrap()).unwrap();
-}
-
-fn brainfm(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_brainfm"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 /// Surface voxels (6-neighbourhood, grid border outside) and the brute-force HD95.
@@ -117,7 +101,7 @@ fn eval_matches_a_hand_built_overlap() {
     write_map(&dir.join("p.nii.gz"), n, pred);
     write_map(&dir.join("r.nii.gz"), n, reference);
     let json = dir.join("scores.json");
-    let table = brainfm(&[
+    let table = ok(&[
         "eval",
         "--pred",
         dir.join("p.nii.gz").to_str().unwrap(),
@@ -174,7 +158,7 @@ fn eval_segments_an_nnunet_dataset_with_a_model() {
     .unwrap();
     write_map(&data.join("labelsTr/ball.nii.gz"), n, ball);
     let model = dir.join("m.bfm");
-    brainfm(&[
+    ok(&[
         "init",
         "--preset",
         "tiny",
@@ -186,7 +170,7 @@ fn eval_segments_an_nnunet_dataset_with_a_model() {
         model.to_str().unwrap(),
     ]);
     let json = dir.join("scores.json");
-    brainfm(&[
+    ok(&[
         "eval",
         "--quiet",
         "--model",

@@ -1,50 +1,15 @@
 //! Fine-tuning end to end on real shipped volumes: pretrain -> finetune -> export ->
 //! predict -> eval, and the errors a user meets with bad input.
 
+mod common;
+
+use common::{brainfm, failure, ok, s, scratch};
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use brainfm_core::volume::{read_nifti, write_labels, write_volume, LabelMap, ReadOptions};
 
 const TEMPLATES: &str = "/usr/share/mricron/templates";
-
-fn brainfm(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_brainfm"))
-        .args(args)
-        .output()
-        .expect("brainfm runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "brainfm panicked: {stderr}");
-    out
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = brainfm(args);
-    assert!(
-        out.status.success(),
-        "brainfm {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn failure(args: &[&str]) -> String {
-    let out = brainfm(args);
-    assert!(!out.status.success(), "brainfm {args:?} should have failed");
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("brainfm-ft-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// A brain-mask dataset in the nnU-Net raw layout from Colin27 (ch2) and its
 /// brain-extracted version (ch2bet): the real T1 and two intensity variants of it

@@ -2,50 +2,15 @@
 //! anatomy (random contrasts), a target the image carries (a bright central "lesion" and
 //! its size), finetune --task cls|reg, then eval on held-out subjects; and the errors.
 
+mod common;
+
+use common::{failure, ok, s, scratch};
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use brainfm_core::volume::{read_nifti, write_volume, ReadOptions};
 
 const TEMPLATES: &str = "/usr/share/mricron/templates";
-
-fn brainfm(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_brainfm"))
-        .args(args)
-        .output()
-        .expect("brainfm runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "brainfm panicked: {stderr}");
-    out
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = brainfm(args);
-    assert!(
-        out.status.success(),
-        "brainfm {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn failure(args: &[&str]) -> String {
-    let out = brainfm(args);
-    assert!(!out.status.success(), "brainfm {args:?} should have failed");
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("brainfm-ftg-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// `n` synthetic T1w subjects at 4 mm; returns their files.
 fn synth(dir: &Path, n: usize) -> Vec<PathBuf> {

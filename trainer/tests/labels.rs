@@ -1,8 +1,11 @@
 //! `brainfm labels` (tissue maps) and `brainfm synth --format nnunet`, end to end; the
 //! nnU-Net output is opened with the reader the fine-tuner and `eval` use.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use common::{brainfm, ok, scratch};
+
+use std::path::Path;
 
 use brainfm_core::volume::{
     header_from_grid, read_nifti, write_labels, write_volume, LabelMap, ReadOptions, Volume,
@@ -15,30 +18,6 @@ mod labelled;
 use labelled::{LabelledDataset, Split};
 
 const N: usize = 24;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("brainfm-labels-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn brainfm(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_brainfm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = brainfm(args);
-    assert!(
-        out.status.success(),
-        "brainfm {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
 
 fn affine(s: f64) -> [[f64; 4]; 4] {
     let mut a = [[0.0; 4]; 4];

@@ -1,0 +1,56 @@
+//! What every end-to-end test of the `brainfm` binary shares: running it (a panic is
+//! always a failure, whatever the exit status), expecting success or a clean error, and
+//! a fresh scratch folder per test process.
+
+// Each test crate uses its own subset.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Run `brainfm` with `args`; fails the test if it panicked.
+pub fn brainfm(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_brainfm"))
+        .args(args)
+        .output()
+        .expect("brainfm runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "brainfm panicked: {stderr}");
+    out
+}
+
+/// Run `brainfm`, require success, return its stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = brainfm(args);
+    assert!(
+        out.status.success(),
+        "brainfm {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Run `brainfm`, require failure, return its stderr (the error the user sees).
+pub fn failure(args: &[&str]) -> String {
+    let out = brainfm(args);
+    assert!(!out.status.success(), "brainfm {args:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// An empty folder for this test crate, process and `name` (tests run in parallel).
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "brainfm-{}-{}-{name}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A path as the `&str` a command line takes.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("scratch paths are UTF-8")
+}
