@@ -54,7 +54,7 @@ fn main() -> anyhow::Result<()> {
     let subjects = discover::discover(&dir)?;
     let cache = std::env::temp_dir().join(format!("brainfm-bench-loader-{spacing}"));
     let t = Instant::now();
-    let cached = Arc::new(cache::build_cache(&subjects, &prep, &cache)?);
+    let cached = Arc::new(cache::build_cache(&subjects, &prep, &cache, false)?);
     eprintln!(
         "{} subjects cached in {:.1}s ({}), grid {:?}",
         cached.len(),

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use brainfm_core::bundle::{Bundle, BundleMeta, Task};
-use brainfm_core::model::{ModelConfig, Preset};
+use brainfm_core::model::{AnatomyHeadConfig, ModelConfig, Preset};
 use brainfm_core::ssl::{MaskConfig, Objective, ObjectiveConfig, ReconLoss, SslBatch};
 use brainfm_core::train::{TrainConfig, Trainer};
 use brainfm_core::volume::PreprocessConfig;
@@ -25,7 +25,9 @@ use crate::run::{step_bar, RunDir};
 ///
 /// Data: BIDS (sub-*/[ses-*/]anat/*_T1w.nii.gz ...), nnU-Net raw (imagesTr/CASE_0000.nii.gz)
 /// or a flat folder (SUBJECT_CONTRAST.nii.gz). Scans of one subject are treated as
-/// co-registered contrasts (the swap objectives pair them).
+/// co-registered contrasts (the swap objectives pair them). With swap+anat, subjects
+/// with a label map (BIDS *_dseg in anat/ or derivatives/*/, e.g. from `brainfm synth`;
+/// nnU-Net labelsTr/CASE) also train a 1x1x1 anatomy head on z_s against it.
 ///
 ///   brainfm synth --labels aal.nii.gz --subjects 20 --spacing 2 --output synth
 ///   brainfm pretrain --data synth --preset tiny --objective swap --steps 2000 --output run
@@ -67,14 +69,19 @@ pub struct PretrainArgs {
     /// Steps of the KL weight ramp (default: a quarter of --steps).
     #[arg(long)]
     kl_ramp: Option<u64>,
-    /// Steps of the swap objectives' cosine-weight ramp (0: full weight from step 0).
+    /// Steps of the swap objectives' cosine-weight ramp (default: the KL ramp's; 0: full
+    /// weight from step 0, as the FOMO25 winner).
     #[arg(long)]
     cos_ramp: Option<u64>,
-    /// Initial bias of the log-variance heads (default: the preset's).
+    /// Weight of swap+anat's anatomical-segmentation term (subjects with label maps;
+    /// default 2).
+    #[arg(long)]
+    anat_seg_weight: Option<f64>,
+    /// Initial bias of the log-variance heads (default: the preset's, -4).
     #[arg(long, allow_hyphen_values = true)]
     logvar_bias: Option<f64>,
-    /// Reconstruction loss: mse (masked voxels only) or smooth-l1 (whole patch, beta 0.1);
-    /// default: the objective's.
+    /// Reconstruction loss: mse (masked voxels only, the default) or smooth-l1 (whole
+    /// patch, beta 0.1, the FOMO25 winner's other option).
     #[arg(long)]
     recon: Option<String>,
     /// Mask block edge (default: 4 for swap, 16 for mae).
@@ -153,9 +160,10 @@ pub fn run(args: PretrainArgs) -> Result<()> {
     };
     ocfg.mask.validate()?;
     ocfg.swap.kl_ramp_steps = args.kl_ramp.unwrap_or(args.steps / 4);
-    if let Some(r) = args.cos_ramp {
-        ocfg.swap.cos_ramp_steps = r;
+    if let Some(w) = args.anat_seg_weight {
+        ocfg.anatomy_seg = w;
     }
+    ocfg.swap.cos_ramp_steps = args.cos_ramp.unwrap_or(ocfg.swap.kl_ramp_steps);
     if let Some(r) = &args.recon {
         ocfg.recon = match r.as_str() {
             "mse" => ReconLoss::MaskedMse,
@@ -169,6 +177,56 @@ pub fn run(args: PretrainArgs) -> Result<()> {
         tcfg.schedule.warmup_steps = w;
     }
     tcfg.seed = args.seed;
+    let prep = PreprocessConfig {
+        target_spacing: [args.spacing; 3],
+        pad_multiple: config.stride(),
+        min_size: [patch; 3],
+        ..PreprocessConfig::default()
+    };
+    let subjects = discover(&args.data)?;
+    let cache = args
+        .cache
+        .clone()
+        .unwrap_or_else(|| args.output.join("cache"));
+    let t0 = Instant::now();
+    let cached = Arc::new(build_cache(
+        &subjects,
+        &prep,
+        &cache,
+        objective == Objective::SwapAnat,
+    )?);
+    let scans: usize = cached.iter().map(|s| s.scans()).sum();
+    if !args.quiet {
+        let contrasts: std::collections::BTreeSet<&str> = cached
+            .iter()
+            .flat_map(|s| s.contrasts.iter().map(String::as_str))
+            .collect();
+        eprintln!(
+            "{} subjects, {scans} scans ({contrasts:?}) preprocessed/cached in {:.1}s ({})",
+            cached.len(),
+            t0.elapsed().as_secs_f64(),
+            cache.display()
+        );
+    }
+    // swap+anat with label maps: an anatomy head on z_s over every label value present.
+    let labelled = cached.iter().filter(|s| s.has_labels()).count();
+    if let (true, Some(latent)) = (labelled > 0, config.latent.as_ref()) {
+        let classes = cached.iter().map(|s| s.max_label()).max().unwrap_or(0) as usize + 1;
+        config.anatomy = Some(AnatomyHeadConfig::new(
+            latent.subject_channels,
+            classes.max(2),
+        ));
+    }
+    if objective == Objective::SwapAnat && !args.quiet {
+        match &config.anatomy {
+            Some(a) => eprintln!(
+                "{labelled} of {} subjects have label maps: anatomical-segmentation term on ({} classes)",
+                cached.len(),
+                a.classes
+            ),
+            None => eprintln!("no label maps found: anatomical-segmentation term off"),
+        }
+    }
     let spec = RunSpec {
         preset: preset.name().into(),
         model: config.clone(),
@@ -186,32 +244,6 @@ pub fn run(args: PretrainArgs) -> Result<()> {
     let run = RunDir::new(&args.output)?;
     run.resume(&mut trainer, &spec, args.resume)?;
 
-    let prep = PreprocessConfig {
-        target_spacing: [args.spacing; 3],
-        pad_multiple: config.stride(),
-        min_size: [patch; 3],
-        ..PreprocessConfig::default()
-    };
-    let subjects = discover(&args.data)?;
-    let cache = args
-        .cache
-        .clone()
-        .unwrap_or_else(|| args.output.join("cache"));
-    let t0 = Instant::now();
-    let cached = Arc::new(build_cache(&subjects, &prep, &cache)?);
-    let scans: usize = cached.iter().map(|s| s.scans()).sum();
-    if !args.quiet {
-        let contrasts: std::collections::BTreeSet<&str> = cached
-            .iter()
-            .flat_map(|s| s.contrasts.iter().map(String::as_str))
-            .collect();
-        eprintln!(
-            "{} subjects, {scans} scans ({contrasts:?}) preprocessed/cached in {:.1}s ({})",
-            cached.len(),
-            t0.elapsed().as_secs_f64(),
-            cache.display()
-        );
-    }
     let lcfg = LoaderConfig {
         patch,
         subjects_per_batch: args.batch,
@@ -238,7 +270,7 @@ pub fn run(args: PretrainArgs) -> Result<()> {
             &SslBatch {
                 scans,
                 subjects: host.subjects,
-                labels: vec![],
+                labels: host.labels,
             },
             &ocfg,
         ))?;

@@ -1,7 +1,8 @@
 //! The preprocessing cache: every scan goes through core's preprocessing once (RAS,
 //! crop to non-zero, resampling, z-score) and is stored as little-endian f16 in
 //! `<cache>/<key>.f16`, then memory-mapped, so a large dataset costs page cache, not heap,
-//! and a second run starts at once. Keys hash the file's path, size, mtime and the
+//! and a second run starts at once. Label maps (for `swap+anat`) follow their subject's
+//! first scan onto its grid and are stored as u16. Keys hash the file's path, size, mtime and the
 //! preprocessing settings, so a changed scan or setting is never served stale.
 
 use std::fs;
@@ -16,13 +17,15 @@ use memmap2::Mmap;
 use rayon::prelude::*;
 
 use super::discover::SubjectScans;
-use crate::io::{read_scan, write_atomic};
+use crate::io::{read_label_map, read_scan, write_atomic};
 
 /// One subject's co-registered, preprocessed scans (all on one grid, x fastest).
 pub struct CachedSubject {
     pub dims: [usize; 3],
     pub contrasts: Vec<String>,
     volumes: Vec<Mmap>,
+    /// The label map on the same grid (little-endian u16), when asked for and present.
+    labels: Option<Mmap>,
 }
 
 impl CachedSubject {
@@ -33,6 +36,26 @@ impl CachedSubject {
 
     pub fn scans(&self) -> usize {
         self.volumes.len()
+    }
+
+    pub fn has_labels(&self) -> bool {
+        self.labels.is_some()
+    }
+
+    pub fn label(&self, index: usize) -> u16 {
+        self.labels
+            .as_ref()
+            .map_or(0, |m| u16::from_le_bytes([m[2 * index], m[2 * index + 1]]))
+    }
+
+    /// Largest label value (0 without labels).
+    pub fn max_label(&self) -> u16 {
+        self.labels.as_ref().map_or(0, |m| {
+            m.chunks_exact(2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .max()
+                .unwrap_or(0)
+        })
     }
 }
 
@@ -106,11 +129,53 @@ fn cached_scan(
     Ok((dims, map))
 }
 
-/// Preprocess every subject (in parallel) into `cache` and map the results.
+/// A subject's label map carried onto its first scan's preprocessed grid (the transform
+/// preprocessing gave that scan, nearest neighbour), cached as u16.
+fn cached_labels(
+    labels: &Path,
+    first_scan: &Path,
+    cfg: &PreprocessConfig,
+    cache: &Path,
+    dims: [usize; 3],
+) -> Result<Mmap> {
+    let k = format!("{}-labels-{}", key(labels, cfg)?, key(first_scan, cfg)?);
+    let data_path = cache.join(format!("{k}.u16"));
+    if !data_path.exists() {
+        let img = read_scan(first_scan, &ReadOptions::default())?;
+        let map = read_label_map(labels)?;
+        let pre = preprocess(&img.volume, cfg)
+            .with_context(|| format!("cannot preprocess {}", first_scan.display()))?;
+        let lab = pre.transform.labels_from_input(&map).with_context(|| {
+            format!(
+                "label map {} does not fit scan {}",
+                labels.display(),
+                first_scan.display()
+            )
+        })?;
+        let bytes: Vec<u8> = lab.iter().flat_map(|v| v.to_le_bytes()).collect();
+        write_atomic(&data_path, &bytes)?;
+    }
+    let file = fs::File::open(&data_path)
+        .with_context(|| format!("cannot open {}", data_path.display()))?;
+    // SAFETY: as for the scans, written once through temp + rename.
+    let map = unsafe { Mmap::map(&file) }
+        .with_context(|| format!("cannot memory-map {}", data_path.display()))?;
+    if map.len() != 2 * dims.iter().product::<usize>() {
+        bail!(
+            "cache entry {} has the wrong size; delete it",
+            data_path.display()
+        );
+    }
+    Ok(map)
+}
+
+/// Preprocess every subject (in parallel) into `cache` and map the results; with
+/// `labels`, also the label maps of the subjects that have one.
 pub fn build_cache(
     subjects: &[SubjectScans],
     cfg: &PreprocessConfig,
     cache: &Path,
+    labels: bool,
 ) -> Result<Vec<CachedSubject>> {
     fs::create_dir_all(cache)
         .with_context(|| format!("cannot create cache folder {}", cache.display()))?;
@@ -122,10 +187,15 @@ pub fn build_cache(
             for scan in &s.scans[1..] {
                 volumes.push(cached_scan(&scan.path, cfg, cache, Some(dims))?.1);
             }
+            let labels = match (&s.labels, labels) {
+                (Some(l), true) => Some(cached_labels(l, &s.scans[0].path, cfg, cache, dims)?),
+                _ => None,
+            };
             Ok(CachedSubject {
                 dims,
                 contrasts: s.scans.iter().map(|x| x.contrast.clone()).collect(),
                 volumes,
+                labels,
             })
         })
         .collect()

@@ -18,6 +18,9 @@ pub struct Scan {
 pub struct SubjectScans {
     pub id: String,
     pub scans: Vec<Scan>,
+    /// The subject's anatomical label map, where the dataset has one (BIDS `*_dseg` in
+    /// its anat folder or under derivatives/*/, nnU-Net `labelsTr/CASE`, flat `ID_dseg`).
+    pub labels: Option<PathBuf>,
 }
 
 fn is_nifti(p: &Path) -> bool {
@@ -51,6 +54,27 @@ fn dir_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default()
+}
+
+/// The first `*_dseg` NIfTI in `dir` (sorted), if any.
+fn dseg_in(dir: &Path) -> Option<PathBuf> {
+    list(dir)
+        .ok()?
+        .into_iter()
+        .find(|p| is_nifti(p) && stem(p).ends_with("_dseg"))
+}
+
+/// A BIDS group's label map: its own anat folder first, then every derivative pipeline
+/// (`derivatives/*/<same relative path>/anat`).
+fn bids_labels(root: &Path, group: &Path) -> Option<PathBuf> {
+    dseg_in(&group.join("anat")).or_else(|| {
+        let rel = group.strip_prefix(root).ok()?;
+        list(&root.join("derivatives"))
+            .ok()?
+            .into_iter()
+            .filter(|p| p.is_dir())
+            .find_map(|pipeline| dseg_in(&pipeline.join(rel).join("anat")))
+    })
 }
 
 /// Label maps, masks and other derived images are not training scans.
@@ -97,14 +121,15 @@ fn bids(root: &Path) -> Result<Vec<SubjectScans>> {
                     .unwrap_or(&g)
                     .to_string_lossy()
                     .replace('/', "_");
-                out.push(SubjectScans { id, scans });
+                let labels = bids_labels(root, &g);
+                out.push(SubjectScans { id, scans, labels });
             }
         }
     }
     Ok(out)
 }
 
-fn nnunet(images: &Path) -> Result<Vec<SubjectScans>> {
+fn nnunet(images: &Path, labels: &Path) -> Result<Vec<SubjectScans>> {
     let mut cases: BTreeMap<String, Vec<Scan>> = BTreeMap::new();
     for p in list(images)?.into_iter().filter(|p| is_nifti(p)) {
         let s = stem(&p);
@@ -123,12 +148,23 @@ fn nnunet(images: &Path) -> Result<Vec<SubjectScans>> {
     }
     Ok(cases
         .into_iter()
-        .map(|(id, scans)| SubjectScans { id, scans })
+        .map(|(id, scans)| {
+            let label = ["nii.gz", "nii"]
+                .iter()
+                .map(|e| labels.join(format!("{id}.{e}")))
+                .find(|p| p.is_file());
+            SubjectScans {
+                id,
+                scans,
+                labels: label,
+            }
+        })
         .collect())
 }
 
 fn flat(dir: &Path) -> Result<Vec<SubjectScans>> {
     let mut groups: BTreeMap<String, Vec<Scan>> = BTreeMap::new();
+    let mut labels: BTreeMap<String, PathBuf> = BTreeMap::new();
     for p in list(dir)?.into_iter().filter(|p| is_nifti(p)) {
         let s = stem(&p);
         // `subj01_T1w.nii.gz` and `subj01_T2w.nii.gz` are two contrasts of `subj01`.
@@ -136,7 +172,9 @@ fn flat(dir: &Path) -> Result<Vec<SubjectScans>> {
             .rsplit_once('_')
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .unwrap_or((s.clone(), "scan".into()));
-        if !is_derived(&contrast) {
+        if contrast == "dseg" {
+            labels.entry(id).or_insert(p);
+        } else if !is_derived(&contrast) {
             groups
                 .entry(id)
                 .or_default()
@@ -145,7 +183,10 @@ fn flat(dir: &Path) -> Result<Vec<SubjectScans>> {
     }
     Ok(groups
         .into_iter()
-        .map(|(id, scans)| SubjectScans { id, scans })
+        .map(|(id, scans)| {
+            let labels = labels.remove(&id);
+            SubjectScans { id, scans, labels }
+        })
         .collect())
 }
 
@@ -164,7 +205,7 @@ pub fn discover(root: &Path) -> Result<Vec<SubjectScans>> {
     let subjects = if has_sub {
         bids(root)?
     } else if root.join("imagesTr").is_dir() {
-        nnunet(&root.join("imagesTr"))?
+        nnunet(&root.join("imagesTr"), &root.join("labelsTr"))?
     } else {
         flat(root)?
     };
@@ -193,8 +234,15 @@ mod tests {
         touch(&b.join("sub-01/anat/sub-01_dseg.nii.gz"));
         touch(&b.join("sub-02/ses-a/anat/sub-02_ses-a_T2w.nii"));
         touch(&b.join("derivatives/synth/sub-01/anat/sub-01_dseg.nii.gz"));
+        touch(&b.join("derivatives/synth/sub-02/ses-a/anat/sub-02_ses-a_dseg.nii.gz"));
         let s = discover(&b).unwrap();
         assert_eq!(s.len(), 2);
+        // The subject's own dseg wins over a derivative's; sessions find theirs.
+        assert_eq!(s[0].labels, Some(b.join("sub-01/anat/sub-01_dseg.nii.gz")));
+        assert_eq!(
+            s[1].labels,
+            Some(b.join("derivatives/synth/sub-02/ses-a/anat/sub-02_ses-a_dseg.nii.gz"))
+        );
         assert_eq!(s[0].id, "sub-01");
         let contrasts: Vec<&str> = s[0].scans.iter().map(|x| x.contrast.as_str()).collect();
         assert_eq!(contrasts, vec!["FLAIR", "T1w"]);
@@ -204,18 +252,26 @@ mod tests {
         touch(&n.join("imagesTr/case_001_0000.nii.gz"));
         touch(&n.join("imagesTr/case_001_0001.nii.gz"));
         touch(&n.join("imagesTr/case_002_0000.nii.gz"));
+        touch(&n.join("labelsTr/case_002.nii.gz"));
         let s = discover(&n).unwrap();
         assert_eq!(
             (s.len(), s[0].id.as_str(), s[0].scans.len()),
             (2, "case_001", 2)
+        );
+        assert_eq!(
+            (s[0].labels.clone(), s[1].labels.clone()),
+            (None, Some(n.join("labelsTr/case_002.nii.gz")))
         );
 
         let f = tmp.join("flat");
         touch(&f.join("a_T1w.nii.gz"));
         touch(&f.join("a_T2w.nii.gz"));
         touch(&f.join("b.nii"));
+        touch(&f.join("a_dseg.nii.gz"));
         let s = discover(&f).unwrap();
         assert_eq!(s.len(), 2);
+        assert_eq!(s[0].labels, Some(f.join("a_dseg.nii.gz")));
+        assert_eq!(s[0].scans.len(), 2);
         assert!(discover(&tmp.join("missing")).is_err());
         let _ = fs::remove_dir_all(&tmp);
     }

@@ -31,6 +31,9 @@ pub struct HostBatch {
     pub n: usize,
     /// Subject of each scan, numbered within the batch (0..subjects_per_batch).
     pub subjects: Vec<usize>,
+    /// Per scan, its subject's label patch (same crop and transform, nearest neighbour);
+    /// empty when no subject has labels.
+    pub labels: Vec<Option<Vec<u16>>>,
 }
 
 fn crop_start(rng: &mut Rng, s: &CachedSubject, p: usize, fg: f64) -> [usize; 3] {
@@ -60,6 +63,7 @@ pub fn make_batch(subjects: &[CachedSubject], cfg: &LoaderConfig, k: u64) -> Hos
     let p = cfg.patch;
     let mut data = Vec::new();
     let mut ids = Vec::new();
+    let mut labels = Vec::new();
     for b in 0..cfg.subjects_per_batch {
         let s = &subjects[rng.below(subjects.len())];
         let start = crop_start(&mut rng, s, p, cfg.foreground);
@@ -77,6 +81,9 @@ pub fn make_batch(subjects: &[CachedSubject], cfg: &LoaderConfig, k: u64) -> Hos
             AugmentConfig::none()
         };
         let transform = SpatialTransform::sample(&aug, &mut rng);
+        let label = s
+            .has_labels()
+            .then(|| transform.sample_labels(s.dims, start, [p; 3], |i| s.label(i)));
         for &scan in &picks {
             let mut v = transform.sample_image(s.dims, start, [p; 3], |i| s.voxel(scan, i));
             if cfg.augment {
@@ -84,12 +91,17 @@ pub fn make_batch(subjects: &[CachedSubject], cfg: &LoaderConfig, k: u64) -> Hos
             }
             data.extend_from_slice(&v);
             ids.push(b);
+            labels.push(label.clone());
         }
+    }
+    if labels.iter().all(Option::is_none) {
+        labels.clear();
     }
     HostBatch {
         n: ids.len(),
         data,
         subjects: ids,
+        labels,
     }
 }
 

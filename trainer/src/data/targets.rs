@@ -167,6 +167,7 @@ mod tests {
         SubjectScans {
             id: id.into(),
             scans: vec![],
+            labels: None,
         }
     }
 
