@@ -16,8 +16,8 @@ pub struct LatentConfig {
     pub modality_channels: usize,
     /// Initial bias of both log-variance heads. With burn's default (about 0) the posterior
     /// starts at unit variance, so a sampled z is mostly noise and the decoder learns to
-    /// ignore it; a low value (the presets use -4) starts nearly deterministic and lets
-    /// the KL term open the variance up. `None`: burn's default initialisation (and what
+    /// ignore it; a low value (the presets use -4, docs/SWAP_ABLATION.md) starts nearly
+    /// deterministic and lets the KL term open the variance up. `None`: burn's default initialisation (and what
     /// bundles written before this field existed mean).
     pub logvar_bias: Option<f64>,
 }
@@ -46,8 +46,7 @@ impl LatentConfig {
     }
 }
 
-/// `conv` with every bias set to `value` (after burn's initialisation, so the device RNG
-/// draws the same numbers with or without it).
+/// `conv` with every bias set to `value`.
 fn with_bias(mut conv: Conv3d, value: f64, device: &Device) -> Conv3d {
     let channels = conv.weight.dims()[0];
     conv.bias = Some(Param::from_tensor(Tensor::full([channels], value, device)));

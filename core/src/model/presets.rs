@@ -90,7 +90,8 @@ impl Preset {
         let mut config = ModelConfig::new(self.name().to_string(), encoder);
         match latent {
             Some((subject, modality)) => {
-                let latent = LatentConfig::new(subject, modality);
+                // Near-deterministic posteriors at the start (docs/SWAP_ABLATION.md).
+                let latent = LatentConfig::new(subject, modality).with_logvar_bias(Some(-4.0));
                 // Skip-free decoder: mirrors the encoder widths below the deepest level.
                 let recon_widths = widths[..widths.len() - 1].iter().rev().copied().collect();
                 config.recon = Some(ReconDecoderConfig::new(latent.out_channels(), recon_widths));

@@ -13,6 +13,8 @@ pub enum ReconLoss {
     SmoothL1 { beta: f64 },
 }
 
+/// The FOMO25 paper's loss; the swap objectives default to masked MSE instead
+/// ([`super::ObjectiveConfig::new`]).
 impl Default for ReconLoss {
     fn default() -> Self {
         ReconLoss::SmoothL1 { beta: 0.1 }

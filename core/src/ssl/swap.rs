@@ -33,9 +33,10 @@ pub struct SwapWeights {
     /// Weight of `cos(z_m_a, z_m_b)`.
     pub modality_push: f64,
     /// Steps over which both cosine weights rise linearly from 0 to `subject_pull` and
-    /// `modality_push` (0: full weight from the first step, as the FOMO25 winner). From
-    /// step 0 the pull is met most cheaply by a z_s that ignores its input, before the
-    /// reconstructions have made z_s carry anything.
+    /// `modality_push`, like the KL weight (0: full weight from the first step, as the
+    /// FOMO25 winner). From step 0 the pull is met most cheaply by a z_s that ignores its
+    /// input, before the reconstructions have made z_s carry anything
+    /// (docs/SWAP_ABLATION.md).
     pub cos_ramp_steps: u64,
 }
 
@@ -48,7 +49,7 @@ impl Default for SwapWeights {
             kl_ramp_steps: 1000,
             subject_pull: 0.5,
             modality_push: 0.5,
-            cos_ramp_steps: 0,
+            cos_ramp_steps: 1000,
         }
     }
 }

@@ -253,7 +253,8 @@ fn swap_total_is_the_weighted_sum_of_its_terms_and_trains_the_latents() {
     );
     assert!((weights.kl_weight(20) - 1e-3).abs() < 1e-12 && weights.kl_weight(0) == 0.0);
     assert!(weights.cos_factor(0) == 0.0 && weights.cos_factor(40) == 1.0);
-    assert_eq!(SwapWeights::default().cos_factor(0), 1.0);
+    assert_eq!(SwapWeights::default().cos_factor(0), 0.0);
+    assert_eq!(SwapWeights::default().cos_factor(1000), 1.0);
     let grads = t.total.backward();
     let lat = model.latent.as_ref().unwrap();
     for conv in [&lat.subject_mean, &lat.modality_mean, &lat.subject_logvar] {
