@@ -233,3 +233,93 @@ fn synth_writes_an_nnunet_dataset_the_finetuner_can_open() {
     assert_ne!(a.data, b.data);
     assert_eq!(read(&ds.cases[0].label).data, read(&ds.cases[1].label).data);
 }
+
+#[test]
+fn synth_clutter_air_and_padding_widen_the_head_and_stay_background() {
+    let dir = scratch("clutter");
+    let labels = LabelMap::new(
+        [N; 3],
+        [2.0; 3],
+        affine(2.0),
+        (0..N * N * N)
+            .map(|i| match radius(i) {
+                r if r < 3.0 => 3,
+                r if r < 5.0 => 2,
+                _ => 0,
+            })
+            .collect(),
+    )
+    .unwrap();
+    let lpath = dir.join("tissue.nii.gz");
+    std::fs::write(
+        &lpath,
+        write_labels(&header_from_grid(&labels), &labels).unwrap(),
+    )
+    .unwrap();
+    let data = dir.join("Dataset001_Clutter");
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "synth",
+            "--labels",
+            lpath.to_str().unwrap(),
+            "--shells",
+            "2",
+            "--subjects",
+            "2",
+            "--contrasts",
+            "T1w",
+            "--format",
+            "nnunet",
+            "--classes",
+            "background,CSF,GM,WM",
+            "--output",
+            data.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |extra: &[&'static str]| {
+        let a = args(extra);
+        brainfm(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    for bad in [
+        &["--air", "1.5"][..],
+        &["--pad-mm", "-3"],
+        &["--clutter", "100"],
+    ] {
+        let out = run(bad);
+        assert!(!out.status.success(), "{bad:?} must be refused");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+    let out = run(&["--clutter", "3", "--air", "1", "--pad-mm", "6"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let ds = LabelledDataset::open(&data, Split::Train).unwrap();
+    assert_eq!(ds.cases.len(), 2);
+    for case in &ds.cases {
+        let (seg, img) = (read(&case.label), read(&case.images[0]));
+        // 6 mm of air on each side at 2 mm: 3 voxels.
+        assert_eq!(seg.dims, [N + 6; 3]);
+        assert!(seg.data.iter().all(|&l| [0.0, 2.0, 3.0].contains(&l)));
+        // Shells and clutter are written as background but show as tissue in the image,
+        // and reach further than the 2 mm shell alone would.
+        let tissue_outside = seg
+            .data
+            .iter()
+            .zip(&img.data)
+            .filter(|(&l, &v)| l == 0.0 && v > 0.1)
+            .count();
+        let brain = seg.data.iter().filter(|&&l| l > 0.0).count();
+        assert!(
+            tissue_outside > brain,
+            "{}: {tissue_outside} non-brain tissue voxels around a {brain}-voxel brain",
+            case.id
+        );
+        // --air 1: the corner of the field of view is noise, not exact zero.
+        assert!(img.data[0] > 0.0, "{}: air is exactly zero", case.id);
+    }
+}
