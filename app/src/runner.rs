@@ -290,6 +290,5 @@ fn taught(data: &JsValue) -> TeachEvent {
         view,
         images,
         stats,
-        model: get_string(data, "model"),
     }
 }

@@ -169,7 +169,6 @@ async fn run(view: &str, data: &JsValue) -> Result<(), String> {
             ("view", view.into()),
             ("images", list.into()),
             ("stats", stats_obj.into()),
-            ("model", bundle.meta().name.clone().into()),
         ]),
         &transfer,
     );

@@ -32,7 +32,6 @@ pub enum TeachEvent {
         view: String,
         images: Vec<Picture>,
         stats: Vec<(String, f64)>,
-        model: String,
     },
     Failed {
         view: String,
@@ -78,7 +77,6 @@ pub struct Teach {
     seed: RwSignal<u64>,
     labels: StoredValue<Option<(String, Vec<u8>)>, LocalStorage>,
     labels_name: RwSignal<Option<String>>,
-    last_model: RwSignal<Option<String>>,
 }
 
 impl Teach {
@@ -93,7 +91,6 @@ impl Teach {
             seed: RwSignal::new(1),
             labels: StoredValue::new_local(None),
             labels_name: RwSignal::new(None),
-            last_model: RwSignal::new(None),
         }
     }
 
@@ -120,7 +117,6 @@ impl Teach {
                 view,
                 images,
                 stats,
-                model,
             } => {
                 if let Err(e) = draw(&view, &images) {
                     self.state(&view)
@@ -130,7 +126,6 @@ impl Teach {
                 let mut stats = stats;
                 stats.retain(|(_, v)| v.is_finite());
                 self.state(&view).set(ViewState::Done(stats));
-                self.last_model.set(Some(model));
             }
             TeachEvent::Failed { view, message } => {
                 self.state(&view).set(ViewState::Failed(message))
