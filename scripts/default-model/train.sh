@@ -9,12 +9,17 @@
 #   1. inputs.sh WORK                         ICBM152 + Colin27 labels, Dataset001/002
 #   2. synth (BIDS, multi-contrast)           pretraining subjects from ICBM152 tissue
 #   3. pretrain --objective swap              self-supervised, no labels
+#      export --to web --half                 www/models/pretrained.bfm (teaching views)
 #   4. finetune --init pretrained.bfm         background / CSF / GM / WM, random contrasts
 #   5. synth --order                          subjects whose T1w/T2w follow MRI physics
 #   6. finetune --init ft/last.bfm            continue on those + random contrasts
 #   7. finetune --init ft2/last.bfm           continue again (stage 3)
-#   8. export --to web --half                 www/models/default.bfm
-#   9. eval.sh on Colin27 (never trained on)  docs/default-model/colin27-*.json
+#   8. synth --clutter --air --pad-mm         heads with face/neck stand-ins and noisy air
+#   9. finetune --init ft3/last.bfm           continue on those + stage 2's data (stage 4)
+#  10. synth (no shells, zero air)           bare brains, as skull-stripped scans look
+#  11. finetune --init ft4/last.bfm           continue on those + stage 4's data (stage 5)
+#  12. export --to web --half                 www/models/default.bfm
+#  13. eval.sh on Colin27 (never trained on)  docs/default-model/colin27-*.json
 set -euo pipefail
 
 # --- settings (what the model card reports) ------------------------------------------------
@@ -36,6 +41,17 @@ FT2_LR=2e-3
 # Stage 3: more of stage 2's data, a fresh warm-up + cosine at half the rate.
 FT3_STEPS=400
 FT3_LR=1e-3
+# Stage 4: extra-cerebral clutter (labels written as background) in a field of view padded
+# by 30 mm, air noise in half the images; stage 2's skull-stripped-like subjects stay in.
+FT4_SUBJECTS=16
+FT4_CLUTTER=4
+FT4_STEPS=400
+FT4_LR=1e-3
+# Stage 5: brains without any head (zero background), as users' skull-stripped scans,
+# mixed with all of stage 4's data so the model keeps ignoring real heads.
+FT5_SUBJECTS=12
+FT5_STEPS=300
+FT5_LR=1e-3
 SEED=0
 
 WORK=${1:?usage: $0 WORK}
@@ -65,6 +81,10 @@ resume=(); [ -f "$WORK/pre/checkpoint.bfck" ] && resume=(--resume)
   --preset "$PRESET" --objective swap --steps "$PRE_STEPS" --patch "$PRE_PATCH" \
   --spacing "$SPACING" --lr 1e-3 --seed "$SEED" --checkpoint-every 25 \
   --output "$WORK/pre" "${resume[@]}"
+# The teaching views' model (app): the pre-trained network itself, before any labels.
+mkdir -p "$ROOT/www/models"
+"$BRAINFM" export --model "$WORK/pre/pretrained.bfm" --to web --half \
+  --output "$ROOT/www/models/pretrained.bfm"
 
 stage "finetune 1 (background, CSF, GM, WM; random contrasts; $FT_STEPS steps)"
 resume=(); [ -f "$WORK/ft/checkpoint.bfck" ] && resume=(--resume)
@@ -98,9 +118,57 @@ resume=(); [ -f "$WORK/ft3/checkpoint.bfck" ] && resume=(--resume)
   --lr "$FT3_LR" --val-fraction 0.1 --val-every 100 --checkpoint-every 25 --seed "$SEED" \
   --output "$WORK/ft3" "${resume[@]}"
 
+stage "synthetic heads with clutter and noisy air"
+D4="$WORK/Dataset004_BrainTissueClutter"
+if [ ! -f "$D4/dataset.json" ]; then
+  rm -rf "$D4"; mkdir -p "$D4/imagesTr" "$D4/labelsTr"
+  # Stage 2's cases come along (hard links), sub-XX renamed sub-2XX so that they never
+  # share a name or a validation group with the new sub-XX.
+  for dir in imagesTr labelsTr; do
+    for f in "$D3/$dir"/*; do
+      b=$(basename "$f"); case "$b" in sub-*) b="sub-2${b#sub-}" ;; esac
+      ln "$f" "$D4/$dir/$b"
+    done
+  done
+  "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" --shells "$SHELLS" \
+    --clutter "$FT4_CLUTTER" --air 0.5 --pad-mm 30 --subjects "$FT4_SUBJECTS" \
+    --contrasts T1w,T2w,FLAIR "${ORDERS[@]}" --spacing 1.5 --seed 3 --format nnunet \
+    --classes background,CSF,GM,WM --output "$D4"
+fi
+
+stage "finetune 4 (continue on clutter + stage 2's data; $FT4_STEPS steps)"
+resume=(); [ -f "$WORK/ft4/checkpoint.bfck" ] && resume=(--resume)
+[ -f "$WORK/ft4/last.bfm" ] || "$BRAINFM" finetune --init "$WORK/ft3/last.bfm" \
+  --data "$D4" --steps "$FT4_STEPS" --patch "$FT_PATCH" --spacing "$SPACING" \
+  --lr "$FT4_LR" --val-fraction 0.1 --val-every 100 --checkpoint-every 25 --seed "$SEED" \
+  --output "$WORK/ft4" "${resume[@]}"
+
+stage "synthetic bare brains (skull-stripped look)"
+D5="$WORK/Dataset005_BrainTissueMixed"
+if [ ! -f "$D5/dataset.json" ]; then
+  rm -rf "$D5"; mkdir -p "$D5/imagesTr" "$D5/labelsTr"
+  # Stage 4's cases come along (hard links), sub-X renamed sub-5X.
+  for dir in imagesTr labelsTr; do
+    for f in "$D4/$dir"/*; do
+      b=$(basename "$f"); case "$b" in sub-*) b="sub-5${b#sub-}" ;; esac
+      ln "$f" "$D5/$dir/$b"
+    done
+  done
+  "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" --subjects "$FT5_SUBJECTS" \
+    --contrasts T1w,T2w,FLAIR --order T1w=1,2,3 --order T2w=3,2,1 --spacing 1.5 --seed 5 \
+    --format nnunet --classes background,CSF,GM,WM --output "$D5"
+fi
+
+stage "finetune 5 (continue on bare brains + stage 4's data; $FT5_STEPS steps)"
+resume=(); [ -f "$WORK/ft5/checkpoint.bfck" ] && resume=(--resume)
+[ -f "$WORK/ft5/last.bfm" ] || "$BRAINFM" finetune --init "$WORK/ft4/last.bfm" \
+  --data "$D5" --steps "$FT5_STEPS" --patch "$FT_PATCH" --spacing "$SPACING" \
+  --lr "$FT5_LR" --val-fraction 0.1 --val-every 100 --checkpoint-every 25 --seed "$SEED" \
+  --output "$WORK/ft5" "${resume[@]}"
+
 stage "export (f16)"
 mkdir -p "$ROOT/www/models"
-"$BRAINFM" export --model "$WORK/ft3/best.bfm" --to web --half --output "$ROOT/www/models/default.bfm"
+"$BRAINFM" export --model "$WORK/ft5/best.bfm" --to web --half --output "$ROOT/www/models/default.bfm"
 
 stage "evaluate on Colin27 (held out)"
 mkdir -p "$ROOT/docs/default-model"
