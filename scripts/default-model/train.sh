@@ -65,6 +65,25 @@ fi
 export BRAINFM
 start=$(date +%s)
 stage() { echo "== $1 ($(( $(date +%s) - start )) s)"; }
+# finetune OUT INIT DATA STEPS LR VAL_EVERY: one fine-tuning stage, skipped once OUT/last.bfm
+# exists and resumed from its checkpoint when killed.
+finetune() {
+  local resume=(); [ -f "$WORK/$1/checkpoint.bfck" ] && resume=(--resume)
+  [ -f "$WORK/$1/last.bfm" ] || "$BRAINFM" finetune --init "$2" --data "$3" --steps "$4" \
+    --patch "$FT_PATCH" --spacing "$SPACING" --lr "$5" --val-fraction 0.1 --val-every "$6" \
+    --checkpoint-every 25 --seed "$SEED" --output "$WORK/$1" "${resume[@]}"
+}
+# link_cases FROM TO DIGIT: hard-link FROM's cases into TO, sub-X renamed sub-DIGITX so they
+# never share a name or a validation group with the subjects synthesised into TO next.
+link_cases() {
+  local dir f b
+  for dir in imagesTr labelsTr; do
+    for f in "$1/$dir"/*; do
+      b=$(basename "$f"); case "$b" in sub-*) b="sub-$3${b#sub-}" ;; esac
+      ln "$f" "$2/$dir/$b"
+    done
+  done
+}
 
 stage "inputs"
 [ -d "$WORK/Dataset002_Colin27" ] || bash "$ROOT/scripts/default-model/inputs.sh" "$WORK"
@@ -87,11 +106,7 @@ mkdir -p "$ROOT/www/models"
   --output "$ROOT/www/models/pretrained.bfm"
 
 stage "finetune 1 (background, CSF, GM, WM; random contrasts; $FT_STEPS steps)"
-resume=(); [ -f "$WORK/ft/checkpoint.bfck" ] && resume=(--resume)
-[ -f "$WORK/ft/last.bfm" ] || "$BRAINFM" finetune --init "$WORK/pre/pretrained.bfm" \
-  --data "$WORK/Dataset001_BrainTissue" --steps "$FT_STEPS" --patch "$FT_PATCH" \
-  --spacing "$SPACING" --lr "$FT_LR" --val-fraction 0.1 --val-every 125 \
-  --checkpoint-every 25 --seed "$SEED" --output "$WORK/ft" "${resume[@]}"
+finetune ft "$WORK/pre/pretrained.bfm" "$WORK/Dataset001_BrainTissue" "$FT_STEPS" "$FT_LR" 125
 
 stage "synthetic subjects with physics-ordered T1w/T2w"
 D3="$WORK/Dataset003_BrainTissueOrdered"
@@ -105,31 +120,16 @@ if [ ! -f "$D3/dataset.json" ]; then
 fi
 
 stage "finetune 2 (continue on ordered + random contrasts; $FT2_STEPS steps)"
-resume=(); [ -f "$WORK/ft2/checkpoint.bfck" ] && resume=(--resume)
-[ -f "$WORK/ft2/last.bfm" ] || "$BRAINFM" finetune --init "$WORK/ft/last.bfm" \
-  --data "$D3" --steps "$FT2_STEPS" --patch "$FT_PATCH" --spacing "$SPACING" \
-  --lr "$FT2_LR" --val-fraction 0.1 --val-every 100 --checkpoint-every 25 --seed "$SEED" \
-  --output "$WORK/ft2" "${resume[@]}"
+finetune ft2 "$WORK/ft/last.bfm" "$D3" "$FT2_STEPS" "$FT2_LR" 100
 
 stage "finetune 3 (continue on the same data; $FT3_STEPS steps)"
-resume=(); [ -f "$WORK/ft3/checkpoint.bfck" ] && resume=(--resume)
-[ -f "$WORK/ft3/last.bfm" ] || "$BRAINFM" finetune --init "$WORK/ft2/last.bfm" \
-  --data "$D3" --steps "$FT3_STEPS" --patch "$FT_PATCH" --spacing "$SPACING" \
-  --lr "$FT3_LR" --val-fraction 0.1 --val-every 100 --checkpoint-every 25 --seed "$SEED" \
-  --output "$WORK/ft3" "${resume[@]}"
+finetune ft3 "$WORK/ft2/last.bfm" "$D3" "$FT3_STEPS" "$FT3_LR" 100
 
 stage "synthetic heads with clutter and noisy air"
 D4="$WORK/Dataset004_BrainTissueClutter"
 if [ ! -f "$D4/dataset.json" ]; then
   rm -rf "$D4"; mkdir -p "$D4/imagesTr" "$D4/labelsTr"
-  # Stage 2's cases come along (hard links), sub-XX renamed sub-2XX so that they never
-  # share a name or a validation group with the new sub-XX.
-  for dir in imagesTr labelsTr; do
-    for f in "$D3/$dir"/*; do
-      b=$(basename "$f"); case "$b" in sub-*) b="sub-2${b#sub-}" ;; esac
-      ln "$f" "$D4/$dir/$b"
-    done
-  done
+  link_cases "$D3" "$D4" 2   # stage 2's cases come along
   "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" --shells "$SHELLS" \
     --clutter "$FT4_CLUTTER" --air 0.5 --pad-mm 30 --subjects "$FT4_SUBJECTS" \
     --contrasts T1w,T2w,FLAIR "${ORDERS[@]}" --spacing 1.5 --seed 3 --format nnunet \
@@ -137,34 +137,20 @@ if [ ! -f "$D4/dataset.json" ]; then
 fi
 
 stage "finetune 4 (continue on clutter + stage 2's data; $FT4_STEPS steps)"
-resume=(); [ -f "$WORK/ft4/checkpoint.bfck" ] && resume=(--resume)
-[ -f "$WORK/ft4/last.bfm" ] || "$BRAINFM" finetune --init "$WORK/ft3/last.bfm" \
-  --data "$D4" --steps "$FT4_STEPS" --patch "$FT_PATCH" --spacing "$SPACING" \
-  --lr "$FT4_LR" --val-fraction 0.1 --val-every 100 --checkpoint-every 25 --seed "$SEED" \
-  --output "$WORK/ft4" "${resume[@]}"
+finetune ft4 "$WORK/ft3/last.bfm" "$D4" "$FT4_STEPS" "$FT4_LR" 100
 
 stage "synthetic bare brains (skull-stripped look)"
 D5="$WORK/Dataset005_BrainTissueMixed"
 if [ ! -f "$D5/dataset.json" ]; then
   rm -rf "$D5"; mkdir -p "$D5/imagesTr" "$D5/labelsTr"
-  # Stage 4's cases come along (hard links), sub-X renamed sub-5X.
-  for dir in imagesTr labelsTr; do
-    for f in "$D4/$dir"/*; do
-      b=$(basename "$f"); case "$b" in sub-*) b="sub-5${b#sub-}" ;; esac
-      ln "$f" "$D5/$dir/$b"
-    done
-  done
+  link_cases "$D4" "$D5" 5   # stage 4's cases come along
   "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" --subjects "$FT5_SUBJECTS" \
     --contrasts T1w,T2w,FLAIR --order T1w=1,2,3 --order T2w=3,2,1 --spacing 1.5 --seed 5 \
     --format nnunet --classes background,CSF,GM,WM --output "$D5"
 fi
 
 stage "finetune 5 (continue on bare brains + stage 4's data; $FT5_STEPS steps)"
-resume=(); [ -f "$WORK/ft5/checkpoint.bfck" ] && resume=(--resume)
-[ -f "$WORK/ft5/last.bfm" ] || "$BRAINFM" finetune --init "$WORK/ft4/last.bfm" \
-  --data "$D5" --steps "$FT5_STEPS" --patch "$FT_PATCH" --spacing "$SPACING" \
-  --lr "$FT5_LR" --val-fraction 0.1 --val-every 100 --checkpoint-every 25 --seed "$SEED" \
-  --output "$WORK/ft5" "${resume[@]}"
+finetune ft5 "$WORK/ft4/last.bfm" "$D5" "$FT5_STEPS" "$FT5_LR" 100
 
 stage "export (f16)"
 mkdir -p "$ROOT/www/models"
