@@ -47,6 +47,24 @@ fn volume(f: impl Fn(f64) -> f32) -> Volume {
     .unwrap()
 }
 
+/// Writes a nested-ball label map (label by radius in voxels) to `dir/tissue.nii.gz`.
+fn ball_labels(dir: &Path, label: impl Fn(f64) -> u16) -> std::path::PathBuf {
+    let labels = LabelMap::new(
+        [N; 3],
+        [2.0; 3],
+        affine(2.0),
+        (0..N * N * N).map(|i| label(radius(i))).collect(),
+    )
+    .unwrap();
+    let path = dir.join("tissue.nii.gz");
+    std::fs::write(
+        &path,
+        write_labels(&header_from_grid(&labels), &labels).unwrap(),
+    )
+    .unwrap();
+    path
+}
+
 fn save(path: &Path, v: &Volume) {
     std::fs::write(path, write_volume(None, v).unwrap()).unwrap();
 }
@@ -155,26 +173,12 @@ fn tissue_and_kmeans_label_a_ball_brain() {
 #[test]
 fn synth_writes_an_nnunet_dataset_the_finetuner_can_open() {
     let dir = scratch("nnunet");
-    let labels = LabelMap::new(
-        [N; 3],
-        [2.0; 3],
-        affine(2.0),
-        (0..N * N * N)
-            .map(|i| match radius(i) {
-                r if r < 2.0 => 1,
-                r if r < 5.0 => 3,
-                r if r < 7.0 => 2,
-                _ => 0,
-            })
-            .collect(),
-    )
-    .unwrap();
-    let lpath = dir.join("tissue.nii.gz");
-    std::fs::write(
-        &lpath,
-        write_labels(&header_from_grid(&labels), &labels).unwrap(),
-    )
-    .unwrap();
+    let lpath = ball_labels(&dir, |r| match r {
+        r if r < 2.0 => 1,
+        r if r < 5.0 => 3,
+        r if r < 7.0 => 2,
+        _ => 0,
+    });
     let data = dir.join("Dataset001_Test");
     let args = [
         "synth",
@@ -237,25 +241,11 @@ fn synth_writes_an_nnunet_dataset_the_finetuner_can_open() {
 #[test]
 fn synth_clutter_air_and_padding_widen_the_head_and_stay_background() {
     let dir = scratch("clutter");
-    let labels = LabelMap::new(
-        [N; 3],
-        [2.0; 3],
-        affine(2.0),
-        (0..N * N * N)
-            .map(|i| match radius(i) {
-                r if r < 3.0 => 3,
-                r if r < 5.0 => 2,
-                _ => 0,
-            })
-            .collect(),
-    )
-    .unwrap();
-    let lpath = dir.join("tissue.nii.gz");
-    std::fs::write(
-        &lpath,
-        write_labels(&header_from_grid(&labels), &labels).unwrap(),
-    )
-    .unwrap();
+    let lpath = ball_labels(&dir, |r| match r {
+        r if r < 3.0 => 3,
+        r if r < 5.0 => 2,
+        _ => 0,
+    });
     let data = dir.join("Dataset001_Clutter");
     let args = |extra: &[&'static str]| {
         let mut a = vec![
