@@ -115,7 +115,12 @@ fn cached_scan(
         &fs::read(&dims_path).with_context(|| format!("cannot read {}", dims_path.display()))?,
     )
     .with_context(|| format!("cache entry {} is corrupt; delete it", dims_path.display()))?;
-    let file = fs::File::open(&data_path)
+    Ok((dims, map_entry(&data_path, dims)?))
+}
+
+/// Memory-maps a cache entry of 2-byte voxels (f16 scans, u16 labels) on a `dims` grid.
+fn map_entry(data_path: &Path, dims: [usize; 3]) -> Result<Mmap> {
+    let file = fs::File::open(data_path)
         .with_context(|| format!("cannot open {}", data_path.display()))?;
     // SAFETY: cache files are written once through temp + rename and never modified in place.
     let map = unsafe { Mmap::map(&file) }
@@ -126,7 +131,7 @@ fn cached_scan(
             data_path.display()
         );
     }
-    Ok((dims, map))
+    Ok(map)
 }
 
 /// A subject's label map carried onto its first scan's preprocessed grid (the transform
@@ -155,18 +160,7 @@ fn cached_labels(
         let bytes: Vec<u8> = lab.iter().flat_map(|v| v.to_le_bytes()).collect();
         write_atomic(&data_path, &bytes)?;
     }
-    let file = fs::File::open(&data_path)
-        .with_context(|| format!("cannot open {}", data_path.display()))?;
-    // SAFETY: as for the scans, written once through temp + rename.
-    let map = unsafe { Mmap::map(&file) }
-        .with_context(|| format!("cannot memory-map {}", data_path.display()))?;
-    if map.len() != 2 * dims.iter().product::<usize>() {
-        bail!(
-            "cache entry {} has the wrong size; delete it",
-            data_path.display()
-        );
-    }
-    Ok(map)
+    map_entry(&data_path, dims)
 }
 
 /// Preprocess every subject (in parallel) into `cache` and map the results; with
