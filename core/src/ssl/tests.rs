@@ -15,6 +15,16 @@ fn scalar(t: Tensor<1>) -> f32 {
     pollster::block_on(t.into_scalar_async::<f32>()).unwrap()
 }
 
+/// The named loss term of an objective's output.
+fn term(out: &super::objective::ObjectiveOutput, name: &str) -> Tensor<1> {
+    out.terms
+        .iter()
+        .find(|(k, _)| *k == name)
+        .unwrap()
+        .1
+        .clone()
+}
+
 fn t5(data: Vec<f32>, dims: [usize; 5]) -> Tensor<5> {
     Tensor::from_data(TensorData::new(data, dims), &dev())
 }
@@ -406,13 +416,7 @@ fn swap_anat_trains_the_anatomy_head_from_the_subject_latent_only_where_labels_e
     batch.labels = vec![Some(labels.clone()), Some(labels), None, None];
     let cfg = ObjectiveConfig::new(Objective::SwapAnat);
     let out = compute(&model, &batch, &cfg, 0, &mut Rng::new(1)).unwrap();
-    let seg = out
-        .terms
-        .iter()
-        .find(|(k, _)| *k == "anat_seg")
-        .unwrap()
-        .1
-        .clone();
+    let seg = term(&out, "anat_seg");
     let v = scalar(seg.clone());
     assert!(v > 0.1 && v.is_finite(), "untrained anatomy CE {v}");
     let grads = seg.backward();
@@ -426,13 +430,7 @@ fn swap_anat_trains_the_anatomy_head_from_the_subject_latent_only_where_labels_e
     // Without labels the term is exactly zero; plain swap has no such term.
     batch.labels = vec![];
     let out = compute(&model, &batch, &cfg, 0, &mut Rng::new(1)).unwrap();
-    let seg = out
-        .terms
-        .iter()
-        .find(|(k, _)| *k == "anat_seg")
-        .unwrap()
-        .1
-        .clone();
+    let seg = term(&out, "anat_seg");
     assert_eq!(scalar(seg), 0.0);
     let swap = compute(
         &model,
