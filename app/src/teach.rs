@@ -12,13 +12,13 @@ use brainfm_core::infer::teach::{
 };
 use brainfm_core::ssl::MaskConfig;
 use brainfm_core::train::label_map;
-use brainfm_core::volume::{read_nifti, ReadOptions, Volume, VolumeError};
 use js_sys::{Array, Float32Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::gpu;
 use crate::msg::{get, get_f64, get_string, obj};
+use crate::worker::read_first_volume;
 
 fn post(value: &JsValue, transfer: &Array) {
     let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
@@ -30,21 +30,6 @@ fn bytes(v: &JsValue, key: &str) -> Option<Vec<u8>> {
         .dyn_into::<Uint8Array>()
         .ok()
         .map(|a| a.to_vec())
-}
-
-fn read_volume(bytes: &[u8]) -> Result<Volume, VolumeError> {
-    match read_nifti(bytes, &ReadOptions::default()) {
-        Ok(image) => Ok(image.volume),
-        Err(VolumeError::FourDimensional { .. }) => read_nifti(
-            bytes,
-            &ReadOptions {
-                volume: Some(0),
-                ..ReadOptions::default()
-            },
-        )
-        .map(|i| i.volume),
-        Err(e) => Err(e),
-    }
 }
 
 /// `teach`: compute one view and post it, or post why not.
@@ -67,13 +52,14 @@ async fn run(view: &str, data: &JsValue) -> Result<(), String> {
         gpu::device().ok_or("the compute device is not ready yet; try again in a moment")?;
     let bundle = Bundle::from_bytes(&bytes(data, "bundle").ok_or("no pre-trained model")?)
         .map_err(|e| format!("the pre-trained model: {e}"))?;
-    let scan = read_volume(&bytes(data, "scan").ok_or("open a scan first")?)
-        .map_err(|e| format!("the scan: {e}"))?;
+    let scan = read_first_volume(&bytes(data, "scan").ok_or("open a scan first")?)
+        .map_err(|e| format!("the scan: {e}"))?
+        .volume;
     let labels = match bytes(data, "labels") {
         Some(b) => Some(
-            read_volume(&b)
+            read_first_volume(&b)
                 .map_err(|e| format!("the label map: {e}"))
-                .and_then(|l| label_map(l).map_err(|e| format!("the label map: {e}")))?,
+                .and_then(|l| label_map(l.volume).map_err(|e| format!("the label map: {e}")))?,
         ),
         None => None,
     };

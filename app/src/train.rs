@@ -20,9 +20,7 @@ use brainfm_core::train::{
     classes_of, finetune_step, label_map, prepare_pair, segmentation_config, training_plan,
     validation_dice, PatchSampler, SegLossConfig, TrainConfig, Trainable, Trainer,
 };
-use brainfm_core::volume::{
-    read_nifti, LabelMap, PreprocessConfig, ReadOptions, Volume, VolumeError,
-};
+use brainfm_core::volume::{LabelMap, PreprocessConfig, Volume};
 use burn::module::Module;
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -30,6 +28,7 @@ use wasm_bindgen::JsCast;
 
 use crate::gpu::{self, Backend};
 use crate::msg::{get, get_bool, get_f64, get_string, obj};
+use crate::worker::read_first_volume;
 
 thread_local! {
     static ACTIVE: Cell<bool> = const { Cell::new(false) };
@@ -100,27 +99,14 @@ fn bytes(v: &JsValue, key: &str) -> Result<Vec<u8>, String> {
         .map_err(|_| format!("internal error: no {key} bytes"))
 }
 
-fn read_image(bytes: &[u8]) -> Result<Volume, VolumeError> {
-    match read_nifti(bytes, &ReadOptions::default()) {
-        Ok(image) => Ok(image.volume),
-        Err(VolumeError::FourDimensional { .. }) => read_nifti(
-            bytes,
-            &ReadOptions {
-                volume: Some(0),
-                ..ReadOptions::default()
-            },
-        )
-        .map(|i| i.volume),
-        Err(e) => Err(e),
-    }
-}
-
 /// One (image, label map) pair from the page's `{image, label}` object.
 fn read_pair(v: &JsValue, what: &str) -> Result<(Volume, LabelMap), String> {
-    let image = read_image(&bytes(v, "image")?).map_err(|e| format!("{what} image: {e}"))?;
-    let labels = read_image(&bytes(v, "label")?)
+    let image = read_first_volume(&bytes(v, "image")?)
+        .map_err(|e| format!("{what} image: {e}"))?
+        .volume;
+    let labels = read_first_volume(&bytes(v, "label")?)
         .map_err(|e| format!("{what} label map: {e}"))
-        .and_then(|l| label_map(l).map_err(|e| format!("{what} label map: {e}")))?;
+        .and_then(|l| label_map(l.volume).map_err(|e| format!("{what} label map: {e}")))?;
     if labels.dims != image.dims {
         return Err(format!(
             "{what}: the label map is {:?} voxels but the image is {:?}",

@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 
 use brainfm_core::bundle::Bundle;
 use brainfm_core::infer::{segment_volume, InferenceConfig, Progress, Stage};
-use brainfm_core::volume::{read_nifti, write_labels, ReadOptions, VolumeError};
+use brainfm_core::volume::{read_nifti, write_labels, NiftiImage, ReadOptions, VolumeError};
 use js_sys::{Array, Float64Array, Object, Uint16Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -116,21 +116,25 @@ fn stage_name(s: Stage) -> &'static str {
     }
 }
 
-async fn run(scan: &[u8], bundle_bytes: &[u8]) -> Result<(), String> {
-    let (device, probe) =
-        gpu::device().ok_or("the compute device is not ready yet; try again in a moment")?;
-    let image = match read_nifti(scan, &ReadOptions::default()) {
-        Ok(image) => image,
+/// Decodes a NIfTI the page sent; of a 4-D series, the first volume (the one the viewer
+/// shows).
+pub(crate) fn read_first_volume(bytes: &[u8]) -> Result<NiftiImage, VolumeError> {
+    match read_nifti(bytes, &ReadOptions::default()) {
         Err(VolumeError::FourDimensional { .. }) => read_nifti(
-            scan,
+            bytes,
             &ReadOptions {
                 volume: Some(0),
                 ..ReadOptions::default()
             },
-        )
-        .map_err(|e| format!("the scan: {e}"))?,
-        Err(e) => return Err(format!("the scan: {e}")),
-    };
+        ),
+        other => other,
+    }
+}
+
+async fn run(scan: &[u8], bundle_bytes: &[u8]) -> Result<(), String> {
+    let (device, probe) =
+        gpu::device().ok_or("the compute device is not ready yet; try again in a moment")?;
+    let image = read_first_volume(scan).map_err(|e| format!("the scan: {e}"))?;
     let t0 = js_sys::Date::now();
     let bundle = Bundle::from_bytes(bundle_bytes).map_err(|e| format!("the model file: {e}"))?;
     let model = bundle
