@@ -5,13 +5,13 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::{Clamped, JsCast, JsValue};
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement, ImageData};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{HtmlCanvasElement, HtmlInputElement};
 
 use crate::msg::{obj, set};
 use crate::runner;
 use crate::teach_render::{grey, heat, window};
-use crate::ui::Ctx;
+use crate::ui::{put_rgba, Ctx};
 
 const PRETRAINED_URL: &str = "models/pretrained.bfm";
 /// Network voxels become this many canvas pixels.
@@ -247,18 +247,7 @@ fn paint(testid: &str, img: &crate::render::Rgba) -> Result<(), JsValue> {
         })
         .ok_or_else(|| JsValue::from_str(&format!("no canvas {testid}")))?
         .unchecked_into();
-    canvas.set_width(img.width);
-    canvas.set_height(img.height);
-    let ctx: CanvasRenderingContext2d = canvas
-        .get_context("2d")?
-        .ok_or_else(|| JsValue::from_str("no 2D context"))?
-        .unchecked_into();
-    let data = ImageData::new_with_u8_clamped_array_and_sh(
-        Clamped(&img.pixels[..]),
-        img.width,
-        img.height,
-    )?;
-    ctx.put_image_data(&data, 0, 0)
+    put_rgba(&canvas, img).map(|_| ())
 }
 
 /// A picture with its caption and a plain-language explanation.

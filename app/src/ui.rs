@@ -827,12 +827,12 @@ fn draw_views(
     })
 }
 
-fn paint(
+/// Sizes `canvas` to `img` (only when it differs: resizing clears it) and draws `img`;
+/// returns the 2D context for drawing on top.
+pub(crate) fn put_rgba(
     canvas: &HtmlCanvasElement,
     img: &crate::render::Rgba,
-    cx: f64,
-    cy: f64,
-) -> Result<(), JsValue> {
+) -> Result<CanvasRenderingContext2d, JsValue> {
     if canvas.width() != img.width || canvas.height() != img.height {
         canvas.set_width(img.width);
         canvas.set_height(img.height);
@@ -847,6 +847,16 @@ fn paint(
         img.height,
     )?;
     ctx.put_image_data(&data, 0, 0)?;
+    Ok(ctx)
+}
+
+fn paint(
+    canvas: &HtmlCanvasElement,
+    img: &crate::render::Rgba,
+    cx: f64,
+    cy: f64,
+) -> Result<(), JsValue> {
+    let ctx = put_rgba(canvas, img)?;
     ctx.set_stroke_style_str("rgba(0, 255, 0, 0.7)");
     ctx.set_line_width(1.0);
     ctx.begin_path();
