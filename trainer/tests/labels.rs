@@ -313,3 +313,118 @@ fn synth_clutter_air_and_padding_widen_the_head_and_stay_background() {
         assert!(img.data[0] > 0.0, "{}: air is exactly zero", case.id);
     }
 }
+
+fn correlation(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len() as f32;
+    let (ma, mb) = (a.iter().sum::<f32>() / n, b.iter().sum::<f32>() / n);
+    let cov: f32 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f32 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f32 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+#[test]
+fn synth_brain_image_lends_its_texture_through_resampling_and_padding() {
+    let dir = scratch("brain-image");
+    // One brain label, so the remap is a pure scaling and the test does not depend on
+    // how far apart the random means of several labels happen to fall.
+    let label = |r: f64| if r < 7.0 { 2 } else { 0 };
+    let lpath = ball_labels(&dir, label);
+    // The "real scan": each label at its own level plus a ramp along x (the texture).
+    let real = Volume::new(
+        [N; 3],
+        [2.0; 3],
+        affine(2.0),
+        (0..N * N * N)
+            .map(|i| match label(radius(i)) {
+                0 => 0.0,
+                _ => 50.0 + 10.0 * (i % N) as f32,
+            })
+            .collect(),
+    )
+    .unwrap();
+    let rpath = dir.join("t1.nii.gz");
+    save(&rpath, &real);
+    let run = |out: &str, brain_image: Option<&Path>| {
+        let mut a = vec![
+            "synth".to_string(),
+            "--labels".into(),
+            lpath.to_str().unwrap().into(),
+            "--shells".into(),
+            "2".into(),
+            "--spacing".into(),
+            "1".into(),
+            "--pad-mm".into(),
+            "4".into(),
+            "--subjects".into(),
+            "1".into(),
+            "--contrasts".into(),
+            "T1w".into(),
+            "--order".into(),
+            "T1w=4,2".into(),
+            "--format".into(),
+            "nnunet".into(),
+            "--classes".into(),
+            "background,CSF,GM,WM".into(),
+            "--output".into(),
+            dir.join(out).to_str().unwrap().into(),
+        ];
+        if let Some(p) = brain_image {
+            a.extend(["--brain-image".into(), p.to_str().unwrap().into()]);
+        }
+        brainfm(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let out = run("real", Some(&rpath));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run("plain", None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let case = |out: &str| {
+        let ds = LabelledDataset::open(&dir.join(out), Split::Train).unwrap();
+        (read(&ds.cases[0].label), read(&ds.cases[0].images[0]))
+    };
+    let ((seg, with), (plain_seg, plain)) = (case("real"), case("plain"));
+    // 2 mm -> 1 mm and 4 mm of padding: 48 + 8 voxels; the same seed, the same subject.
+    assert_eq!(with.dims, [2 * N + 8; 3]);
+    assert_eq!(seg.data, plain_seg.data);
+    // The same seed draws the same means, bias field and noise, so the ratio of the two
+    // images is what the real image adds: in the brain it follows the real ramp along x.
+    let n = with.dims[0];
+    let gm: Vec<usize> = (0..seg.data.len())
+        .filter(|&i| seg.data[i] == 2.0 && plain.data[i] > 0.0)
+        .collect();
+    let x: Vec<f32> = gm.iter().map(|&i| (i % n) as f32).collect();
+    let ratio: Vec<f32> = gm.iter().map(|&i| with.data[i] / plain.data[i]).collect();
+    let r = correlation(&ratio, &x);
+    assert!(r > 0.7, "the brain follows the real ramp: r = {r}");
+    // Outside the brain (the synthetic shell), far from it, nothing changed.
+    let shell = (0..seg.data.len())
+        .filter(|&i| seg.data[i] == 0.0 && plain.data[i] > 0.05)
+        .filter(|&i| (with.data[i] - plain.data[i]).abs() < 1e-4)
+        .count();
+    assert!(shell > 50, "{shell} unchanged shell voxels");
+
+    // A real image on another grid is an error that says so, not a panic.
+    let small = Volume::new(
+        [N, N, N / 2],
+        [2.0; 3],
+        affine(2.0),
+        vec![1.0; N * N * N / 2],
+    )
+    .unwrap();
+    let spath = dir.join("small.nii.gz");
+    save(&spath, &small);
+    let out = run("bad", Some(&spath));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("does not fit") && !err.contains("panicked"),
+        "{err}"
+    );
+}

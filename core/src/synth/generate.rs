@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::field::{gaussian_blur, smooth_field};
+use super::real::{label_medians, RealIntensities, TransferCurve};
 use super::SynthError;
 use crate::rng::Rng;
 use crate::volume::{LabelMap, Volume};
@@ -99,16 +100,19 @@ pub struct SynthSubject {
     pub images: Vec<(String, Volume)>,
 }
 
-/// Nearest-neighbour warp of the labels by a smooth random displacement.
-fn deform(labels: &LabelMap, cfg: &SynthConfig, rng: &mut Rng) -> LabelMap {
-    let dims = labels.dims;
-    let disp: Vec<Vec<f32>> = (0..3)
+/// A smooth random displacement (voxels), one field per axis.
+fn displacement(labels: &LabelMap, cfg: &SynthConfig, rng: &mut Rng) -> Vec<Vec<f32>> {
+    (0..3)
         .map(|a| {
             let sd_vox = cfg.deform_mm / labels.spacing[a].max(1e-6);
-            smooth_field(dims, cfg.deform_control, sd_vox, rng)
+            smooth_field(labels.dims, cfg.deform_control, sd_vox, rng)
         })
-        .collect();
-    let [nx, ny, nz] = dims;
+        .collect()
+}
+
+/// Nearest-neighbour warp of the labels by `disp`.
+fn warp_labels(labels: &LabelMap, disp: &[Vec<f32>]) -> LabelMap {
+    let [nx, ny, nz] = labels.dims;
     let mut out = labels.data.clone();
     for z in 0..nz {
         for y in 0..ny {
@@ -132,21 +136,84 @@ fn deform(labels: &LabelMap, cfg: &SynthConfig, rng: &mut Rng) -> LabelMap {
     }
 }
 
+/// Trilinear warp of an image on the same grid by the same `disp` (edges clamped).
+fn warp_image(data: &[f32], dims: [usize; 3], disp: &[Vec<f32>]) -> Vec<f32> {
+    let [nx, ny, nz] = dims;
+    let mut out = vec![0f32; data.len()];
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                let i = x + nx * (y + ny * z);
+                let pos = |p: usize, d: f32, n: usize| (p as f32 + d).clamp(0.0, (n - 1) as f32);
+                let s = [
+                    pos(x, disp[0][i], nx),
+                    pos(y, disp[1][i], ny),
+                    pos(z, disp[2][i], nz),
+                ];
+                let b = s.map(|c| c.floor() as usize);
+                let f: [f32; 3] = std::array::from_fn(|a| s[a] - b[a] as f32);
+                let mut v = 0.0;
+                for corner in 0..8 {
+                    let d = [corner & 1, (corner >> 1) & 1, corner >> 2];
+                    let p: [usize; 3] = std::array::from_fn(|a| (b[a] + d[a]).min(dims[a] - 1));
+                    let w: f32 = (0..3)
+                        .map(|a| if d[a] == 1 { f[a] } else { 1.0 - f[a] })
+                        .product();
+                    if w > 0.0 {
+                        v += w * data[p[0] + nx * (p[1] + ny * p[2])];
+                    }
+                }
+                out[i] = v;
+            }
+        }
+    }
+    out
+}
+
 /// Generate subject `seed` from `labels`. Label 0 is background and stays 0.
 pub fn synth_subject(
     labels: &LabelMap,
     cfg: &SynthConfig,
     seed: u64,
 ) -> Result<SynthSubject, SynthError> {
+    synth_subject_with(labels, None, cfg, seed)
+}
+
+/// [`synth_subject`], with the labels `real` covers filled from its real image (warped
+/// with the subject) through a random transfer curve per contrast: the curve maps each
+/// covered label's median real value to that label's random (or ordered) mean, so the
+/// contrast is as random as in a fully synthetic subject but the texture is real. The
+/// random draws are the same as without `real`.
+pub fn synth_subject_with(
+    labels: &LabelMap,
+    real: Option<&RealIntensities>,
+    cfg: &SynthConfig,
+    seed: u64,
+) -> Result<SynthSubject, SynthError> {
     cfg.validate()?;
+    if let Some(r) = real {
+        if r.image.dims != labels.dims {
+            return Err(SynthError::DimsMismatch {
+                expected: labels.dims,
+                found: r.image.dims,
+            });
+        }
+    }
     let max_label = labels.data.iter().copied().max().unwrap_or(0) as usize;
     if labels.data.is_empty() || max_label == 0 {
         return Err(SynthError::EmptyLabels);
     }
     let mut rng = Rng::new(seed);
-    let deformed = deform(labels, cfg, &mut rng);
+    let disp = displacement(labels, cfg, &mut rng);
+    let deformed = warp_labels(labels, &disp);
     let dims = deformed.dims;
     let n = deformed.data.len();
+    let real = real.map(|r| {
+        let image = warp_image(&r.image.data, dims, &disp);
+        let medians = label_medians(&image, &deformed.data, r);
+        let from_real: Vec<bool> = deformed.data.iter().map(|&l| r.covers(l)).collect();
+        (image, medians, from_real)
+    });
 
     // Soft brain mask: background stays exactly 0, so preprocessing's crop to non-zero
     // and foreground z-score behave as on skull-stripped scans.
@@ -175,10 +242,26 @@ pub fn synth_subject(
             .map(|_| rng.range(cfg.texture[0], cfg.texture[1]) as f32)
             .collect();
         let mut img: Vec<f32> = deformed.data.iter().map(|&l| means[l as usize]).collect();
+        if let Some((image, medians, from_real)) = &real {
+            let curve = TransferCurve::new(
+                medians
+                    .iter()
+                    .map(|&(l, m)| (m, means[l as usize]))
+                    .collect(),
+            );
+            for i in (0..n).filter(|&i| from_real[i]) {
+                img[i] = curve.at(image[i]);
+            }
+        }
         gaussian_blur(&mut img, dims, [cfg.partial_volume; 3]);
-        for (v, &l) in img.iter_mut().zip(&deformed.data) {
+        for (i, (v, &l)) in img.iter_mut().zip(&deformed.data).enumerate() {
             if l > 0 {
-                *v += texture[l as usize] * rng.normal() as f32;
+                // Drawn for real voxels too, so every later draw is the same with and
+                // without real intensities.
+                let t = texture[l as usize] * rng.normal() as f32;
+                if !real.as_ref().is_some_and(|r| r.2[i]) {
+                    *v += t;
+                }
             }
         }
         let sigma = rng.range(cfg.blur[0], cfg.blur[1]);

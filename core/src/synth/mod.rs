@@ -9,6 +9,7 @@
 mod clutter;
 mod field;
 mod generate;
+mod real;
 pub mod tissue;
 
 #[cfg(test)]
@@ -16,7 +17,8 @@ mod tests;
 
 pub use clutter::{add_head_clutter, ClutterConfig};
 pub use field::{gaussian_blur, smooth_field};
-pub use generate::{add_head_label, synth_subject, SynthConfig, SynthSubject};
+pub use generate::{add_head_label, synth_subject, synth_subject_with, SynthConfig, SynthSubject};
+pub use real::{RealIntensities, TransferCurve};
 pub use tissue::{
     add_head_shells, kmeans_1d, tissue_from_intensity, tissue_from_probabilities, TissueRule,
 };

@@ -223,3 +223,117 @@ fn air_noise_is_rayleigh_when_enabled_and_absent_by_default() {
     };
     assert!(synth_subject(&labels, &bad, 7).is_err());
 }
+
+#[test]
+fn transfer_curve_is_flat_below_linear_between_and_extended_above() {
+    let c = TransferCurve::new(vec![(3.0, 0.2), (1.0, 0.9), (2.0, 0.5), (2.0, 7.0)]);
+    assert_eq!(c.at(0.0), 0.9, "constant below the first knot");
+    assert_eq!(c.at(1.0), 0.9);
+    assert!((c.at(1.5) - 0.7).abs() < 1e-6);
+    assert!((c.at(2.5) - 0.35).abs() < 1e-6);
+    // Beyond the last knot the last slope (-0.3 per unit) goes on, clamped at 0.
+    assert!((c.at(3.5) - 0.05).abs() < 1e-6);
+    assert_eq!(c.at(10.0), 0.0);
+    assert_eq!(TransferCurve::new(vec![]).at(5.0), 0.0);
+    // One knot (one covered label): in proportion, so that label keeps its texture.
+    let one = TransferCurve::new(vec![(f32::NAN, 1.0), (2.0, 0.4)]);
+    assert!((one.at(3.0) - 0.6).abs() < 1e-6 && one.at(-1.0) == 0.0);
+}
+
+/// A real "scan" for [`spheres`]: a smooth ramp along x inside the labels, 0 outside.
+fn ramp_image(labels: &LabelMap) -> Volume {
+    let n = labels.dims[0];
+    Volume {
+        dims: labels.dims,
+        spacing: labels.spacing,
+        affine: labels.affine,
+        data: (0..labels.data.len())
+            .map(|i| {
+                if labels.data[i] == 0 {
+                    0.0
+                } else {
+                    100.0 + 5.0 * (i % n) as f32 + 40.0 * labels.data[i] as f32
+                }
+            })
+            .collect(),
+    }
+}
+
+fn correlation(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len() as f32;
+    let (ma, mb) = (a.iter().sum::<f32>() / n, b.iter().sum::<f32>() / n);
+    let cov: f32 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f32 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f32 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+#[test]
+fn real_intensities_carry_the_texture_through_each_contrasts_curve() {
+    let labels = spheres();
+    let real = RealIntensities::new(ramp_image(&labels), &labels).unwrap();
+    assert_eq!(real.labels, vec![1, 2]);
+    let cfg = SynthConfig {
+        contrasts: vec!["T1w".into(), "T2w".into()],
+        deform_mm: 0.0,
+        orders: vec![("T1w".into(), vec![1, 2]), ("T2w".into(), vec![2, 1])],
+        partial_volume: 0.0,
+        blur: [0.0, 0.0],
+        bias: 0.0,
+        noise: [0.0, 0.0],
+        ..SynthConfig::default()
+    };
+    let plain = synth_subject(&labels, &cfg, 3).unwrap();
+    let s = synth_subject_with(&labels, Some(&real), &cfg, 3).unwrap();
+    assert_eq!(
+        s.labels.data, plain.labels.data,
+        "same deformation and labels"
+    );
+    // Inside label 1 (away from the soft mask edge), above its median (the curve is flat
+    // below the darkest label's median), the image follows the real ramp: increasing in
+    // the T1w-ordered contrast, decreasing in the inverted T2w. The plain subject has no
+    // ramp there, only a constant mean plus texture.
+    let n = labels.dims[0];
+    let inner = |i: usize| {
+        let r2: f32 = [i % n, (i / n) % n, i / (n * n)]
+            .iter()
+            .map(|&c| (c as f32 - 11.5).powi(2))
+            .sum();
+        labels.data[i] == 1 && r2 < 49.0
+    };
+    let shell: Vec<usize> = (0..labels.data.len())
+        .filter(|&i| inner(i) && i % n >= 13)
+        .collect();
+    let dark: Vec<f32> = (0..labels.data.len())
+        .filter(|&i| inner(i) && i % n <= 9)
+        .map(|i| s.images[0].1.data[i])
+        .collect();
+    // (up to the soft brain-mask edge, a few per cent)
+    let top = dark.iter().cloned().fold(0f32, f32::max);
+    assert!(dark.iter().all(|&v| v > 0.95 * top), "flat below: {dark:?}");
+    let pick = |v: &Volume| shell.iter().map(|&i| v.data[i]).collect::<Vec<f32>>();
+    let ramp = pick(&real.image);
+    let (t1, t2) = (pick(&s.images[0].1), pick(&s.images[1].1));
+    assert!(
+        correlation(&t1, &ramp) > 0.95,
+        "T1w {}",
+        correlation(&t1, &ramp)
+    );
+    assert!(
+        correlation(&t2, &ramp) < -0.95,
+        "T2w {}",
+        correlation(&t2, &ramp)
+    );
+    assert!(correlation(&pick(&plain.images[0].1), &ramp).abs() < 0.5);
+    // The contrast is still the drawn one: label 1 sits at its random mean.
+    let m = |img: &Volume, l| mean_where(img, &s.labels, l);
+    assert!(m(&s.images[0].1, 2) > m(&s.images[0].1, 1));
+    assert!(m(&s.images[1].1, 2) < m(&s.images[1].1, 1));
+    // A real image on another grid is refused, not misread.
+    let mut small = labels.clone();
+    small.dims = [12, 24, 48];
+    assert!(matches!(
+        RealIntensities::new(ramp_image(&labels), &small),
+        Err(SynthError::DimsMismatch { .. })
+    ));
+}

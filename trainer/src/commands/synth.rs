@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use brainfm_core::rng::Rng;
 use brainfm_core::synth::{
-    add_head_clutter, add_head_label, add_head_shells, synth_subject, ClutterConfig, SynthConfig,
+    add_head_clutter, add_head_label, add_head_shells, synth_subject_with, ClutterConfig,
+    RealIntensities, SynthConfig,
 };
 use brainfm_core::volume::{
-    header_from_grid, pad, resample_nearest_to_spacing, write_labels, write_volume, LabelMap,
-    Padding, ReadOptions,
+    header_from_grid, pad, resample_nearest_to_spacing, resample_to_spacing, write_labels,
+    write_volume, LabelMap, Padding, ReadOptions,
 };
 use clap::{Args, ValueEnum};
 use rayon::prelude::*;
@@ -39,6 +40,12 @@ pub struct SynthArgs {
     /// Head voxels are those above this fraction of the head image's maximum.
     #[arg(long, default_value_t = 0.1)]
     head_threshold: f32,
+    /// Optional real scan on the label map's grid (e.g. the template's own T1): every
+    /// labelled voxel takes its intensity from it, warped with the subject and remapped per
+    /// contrast by a random curve through the labels' random (or --order'ed) means, so the
+    /// texture is real and the contrast random. Shells, clutter and --head stay synthetic.
+    #[arg(long)]
+    brain_image: Option<PathBuf>,
     /// Synthetic head shells around the labelled region: thicknesses (mm) of concentric
     /// layers, each an extra label with its own random contrast (e.g. 2,3,4 for
     /// CSF/dura, skull, scalp). Drawn per subject, scaled by 1 ± --shell-jitter.
@@ -137,6 +144,15 @@ pub fn run(args: SynthArgs) -> Result<()> {
         affine: v.affine,
         data: v.data.iter().map(|x| x.round() as u16).collect(),
     };
+    let mut real = match &args.brain_image {
+        Some(path) => {
+            let image = read_scan(path, &ReadOptions::default())?.volume;
+            Some(RealIntensities::new(image, &labels).with_context(|| {
+                format!("{} does not fit {}", path.display(), args.labels.display())
+            })?)
+        }
+        None => None,
+    };
     if let Some(head_path) = &args.head {
         let head = read_scan(head_path, &ReadOptions::default())?.volume;
         let max = head.data.iter().cloned().fold(0f32, f32::max);
@@ -154,6 +170,9 @@ pub fn run(args: SynthArgs) -> Result<()> {
         }
         labels = resample_nearest_to_spacing(&labels, [s; 3])
             .with_context(|| format!("cannot resample {}", args.labels.display()))?;
+        if let Some(r) = &mut real {
+            r.image = resample_to_spacing(&r.image, [s; 3]).context("--brain-image")?;
+        }
     }
     if !(args.pad_mm.is_finite() && (0.0..=500.0).contains(&args.pad_mm)) {
         bail!(
@@ -171,6 +190,9 @@ pub fn run(args: SynthArgs) -> Result<()> {
             after: voxels,
         };
         labels = pad(&labels, &padding, 0).context("--pad-mm")?;
+        if let Some(r) = &mut real {
+            r.image = pad(&r.image, &padding, 0.0).context("--pad-mm")?;
+        }
     }
     let mut orders = Vec::new();
     for rule in &args.order {
@@ -236,7 +258,7 @@ pub fn run(args: SynthArgs) -> Result<()> {
                 let mut rng = Rng::derive(seed, 0xc1_a77e);
                 add_head_clutter(&subject_labels, &clutter, &mut rng).context("--clutter")?
             };
-            let s = synth_subject(&subject_labels, &cfg, seed)?;
+            let s = synth_subject_with(&subject_labels, real.as_ref(), &cfg, seed)?;
             match args.format {
                 Format::Bids => {
                     for (contrast, vol) in &s.images {
