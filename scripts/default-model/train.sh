@@ -18,8 +18,12 @@
 #   9. finetune --init ft3/last.bfm           continue on those + stage 2's data (stage 4)
 #  10. synth (no shells, zero air)           bare brains, as skull-stripped scans look
 #  11. finetune --init ft4/last.bfm           continue on those + stage 4's data (stage 5)
-#  12. export --to web --half                 www/models/default.bfm
-#  13. eval.sh on Colin27 (never trained on)  docs/default-model/colin27-*.json
+#  12. synth --brain-image (heads + bare)     the real ICBM152 T1's own texture, remapped
+#                                             per contrast, inside synthetic heads
+#  13. finetune --init ft5/last.bfm           continue on those + stage 5's data (stage 6)
+#  14. finetune --init ft6/best.bfm           only stage 6's real-texture T1w/T2w cases (stage 7)
+#  15. export --to web --half                 www/models/default.bfm
+#  16. eval.sh on Colin27 (never trained on)  docs/default-model/colin27-*.json
 set -euo pipefail
 
 # --- settings (what the model card reports) ------------------------------------------------
@@ -52,6 +56,16 @@ FT4_LR=1e-3
 FT5_SUBJECTS=12
 FT5_STEPS=300
 FT5_LR=1e-3
+# Stage 6: the real T1's texture (synth --brain-image) in heads with clutter and as bare
+# brains, mixed with all of stage 5's data so the fully synthetic contrasts stay in.
+FT6_HEADS=20
+FT6_BARE=12
+FT6_STEPS=600
+FT6_LR=1e-3
+# Stage 7: only the physics-ordered (T1w, T2w) real-texture cases of stage 6 and the real
+# ICBM152 T1; FLAIR and the fully synthetic textures drop out.
+FT7_STEPS=500
+FT7_LR=1e-3
 SEED=0
 
 WORK=${1:?usage: $0 WORK}
@@ -152,9 +166,46 @@ fi
 stage "finetune 5 (continue on bare brains + stage 4's data; $FT5_STEPS steps)"
 finetune ft5 "$WORK/ft4/last.bfm" "$D5" "$FT5_STEPS" "$FT5_LR" 100
 
+stage "real-texture subjects: the ICBM152 T1 remapped per contrast, with and without heads"
+D6="$WORK/Dataset006_BrainTissueRealTexture"
+ICBM_T1="$WORK/src/icbm152/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
+if [ ! -f "$D6/dataset.json" ]; then
+  rm -rf "$D6" "$WORK/d6_bare"; mkdir -p "$D6/imagesTr" "$D6/labelsTr"
+  # Bare brains go through a folder of their own (their subject names would clash with
+  # the heads'); synth writes into D6 last so dataset.json counts every case.
+  "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" --brain-image "$ICBM_T1" \
+    --subjects "$FT6_BARE" --contrasts T1w,T2w,FLAIR --order T1w=1,2,3 --order T2w=3,2,1 \
+    --spacing 1.5 --seed 7 --format nnunet --classes background,CSF,GM,WM --output "$WORK/d6_bare"
+  link_cases "$WORK/d6_bare" "$D6" 7
+  link_cases "$D5" "$D6" 6   # stage 5's cases come along
+  "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" --brain-image "$ICBM_T1" \
+    --shells "$SHELLS" --clutter "$FT4_CLUTTER" --air 0.5 --pad-mm 30 --subjects "$FT6_HEADS" \
+    --contrasts T1w,T2w,FLAIR "${ORDERS[@]}" --spacing 1.5 --seed 6 --format nnunet \
+    --classes background,CSF,GM,WM --output "$D6"
+fi
+
+stage "finetune 6 (continue on real texture + stage 5's data; $FT6_STEPS steps)"
+finetune ft6 "$WORK/ft5/last.bfm" "$D6" "$FT6_STEPS" "$FT6_LR" 150
+
+stage "real-texture T1w/T2w cases only"
+D7="$WORK/Dataset007_BrainTissueRealOrdered"
+if [ ! -f "$D7/dataset.json" ]; then
+  rm -rf "$D7"; mkdir -p "$D7/imagesTr" "$D7/labelsTr"
+  for f in "$D6"/labelsTr/*.nii.gz; do
+    b=$(basename "$f" .nii.gz)
+    case "$b" in sub-6*|*_FLAIR) continue ;; esac   # stage 5's cases, FLAIR
+    ln "$f" "$D7/labelsTr/"; ln "$D6/imagesTr/${b}_0000.nii.gz" "$D7/imagesTr/"
+  done
+  n=$(ls "$D7/labelsTr" | wc -l)
+  sed "s/\"numTraining\": [0-9]*/\"numTraining\": $n/" "$D6/dataset.json" > "$D7/dataset.json"
+fi
+
+stage "finetune 7 (real-texture T1w/T2w only; $FT7_STEPS steps)"
+finetune ft7 "$WORK/ft6/best.bfm" "$D7" "$FT7_STEPS" "$FT7_LR" "$FT7_STEPS"
+
 stage "export (f16)"
 mkdir -p "$ROOT/www/models"
-"$BRAINFM" export --model "$WORK/ft5/best.bfm" --to web --half --output "$ROOT/www/models/default.bfm"
+"$BRAINFM" export --model "$WORK/ft7/best.bfm" --to web --half --output "$ROOT/www/models/default.bfm"
 
 stage "evaluate on Colin27 (held out)"
 mkdir -p "$ROOT/docs/default-model"
