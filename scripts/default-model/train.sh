@@ -39,6 +39,8 @@ FT_LR=2e-3
 # Stage 2: label order darkest -> brightest (tissue 1 CSF, 2 GM, 3 WM; shells 4 dura/CSF,
 # 5 skull, 6 scalp); FLAIR and the scalp stay random.
 ORDERS=(--order T1w=5,4,1,2,3 --order T2w=5,3,2,1)
+# Brains without shells (stages 5 and 6): CSF < GM < WM in T1w, the reverse in T2w.
+BARE_ORDERS=(--order T1w=1,2,3 --order T2w=3,2,1)
 FT2_SUBJECTS=16
 FT2_STEPS=300
 FT2_LR=2e-3
@@ -88,6 +90,14 @@ finetune() {
     --patch "$FT_PATCH" --spacing "$SPACING" --lr "$5" --val-fraction 0.1 --val-every "$6" \
     --checkpoint-every 25 --seed "$SEED" --output "$WORK/$1" "${resume[@]}"
 }
+# synth_tissue OUT SEED ARGS...: fine-tuning subjects from the ICBM152 tissue labels (T1w,
+# T2w and FLAIR at 1.5 mm, nnU-Net raw with the four classes), plus ARGS.
+synth_tissue() {
+  local out=$1 seed=$2; shift 2
+  "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" --contrasts T1w,T2w,FLAIR \
+    --spacing 1.5 --seed "$seed" --format nnunet --classes background,CSF,GM,WM \
+    --output "$out" "$@"
+}
 # link_cases FROM TO DIGIT: hard-link FROM's cases into TO, sub-X renamed sub-DIGITX so they
 # never share a name or a validation group with the subjects synthesised into TO next.
 link_cases() {
@@ -129,9 +139,7 @@ if [ ! -f "$D3/dataset.json" ]; then
   rm -rf "$D3"; mkdir -p "$D3/imagesTr" "$D3/labelsTr"
   cp "$WORK/Dataset001_BrainTissue/imagesTr/icbm152_0000.nii.gz" "$D3/imagesTr/"
   cp "$WORK/Dataset001_BrainTissue/labelsTr/icbm152.nii.gz" "$D3/labelsTr/"
-  "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" --shells "$SHELLS" \
-    --subjects "$FT2_SUBJECTS" --contrasts T1w,T2w,FLAIR "${ORDERS[@]}" --spacing 1.5 \
-    --seed 2 --format nnunet --classes background,CSF,GM,WM --output "$D3"
+  synth_tissue "$D3" 2 --shells "$SHELLS" --subjects "$FT2_SUBJECTS" "${ORDERS[@]}"
 fi
 
 stage "finetune 2 (continue on ordered + random contrasts; $FT2_STEPS steps)"
@@ -145,10 +153,8 @@ D4="$WORK/Dataset004_BrainTissueClutter"
 if [ ! -f "$D4/dataset.json" ]; then
   rm -rf "$D4"; mkdir -p "$D4/imagesTr" "$D4/labelsTr"
   link_cases "$D3" "$D4" 2   # stage 2's cases come along
-  "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" --shells "$SHELLS" \
-    --clutter "$FT4_CLUTTER" --air 0.5 --pad-mm 30 --subjects "$FT4_SUBJECTS" \
-    --contrasts T1w,T2w,FLAIR "${ORDERS[@]}" --spacing 1.5 --seed 3 --format nnunet \
-    --classes background,CSF,GM,WM --output "$D4"
+  synth_tissue "$D4" 3 --shells "$SHELLS" --clutter "$FT4_CLUTTER" --air 0.5 --pad-mm 30 \
+    --subjects "$FT4_SUBJECTS" "${ORDERS[@]}"
 fi
 
 stage "finetune 4 (continue on clutter + stage 2's data; $FT4_STEPS steps)"
@@ -159,9 +165,7 @@ D5="$WORK/Dataset005_BrainTissueMixed"
 if [ ! -f "$D5/dataset.json" ]; then
   rm -rf "$D5"; mkdir -p "$D5/imagesTr" "$D5/labelsTr"
   link_cases "$D4" "$D5" 5   # stage 4's cases come along
-  "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" --subjects "$FT5_SUBJECTS" \
-    --contrasts T1w,T2w,FLAIR --order T1w=1,2,3 --order T2w=3,2,1 --spacing 1.5 --seed 5 \
-    --format nnunet --classes background,CSF,GM,WM --output "$D5"
+  synth_tissue "$D5" 5 --subjects "$FT5_SUBJECTS" "${BARE_ORDERS[@]}"
 fi
 
 stage "finetune 5 (continue on bare brains + stage 4's data; $FT5_STEPS steps)"
@@ -174,15 +178,12 @@ if [ ! -f "$D6/dataset.json" ]; then
   rm -rf "$D6" "$WORK/d6_bare"; mkdir -p "$D6/imagesTr" "$D6/labelsTr"
   # Bare brains go through a folder of their own (their subject names would clash with
   # the heads'); synth writes into D6 last so dataset.json counts every case.
-  "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" --brain-image "$ICBM_T1" \
-    --subjects "$FT6_BARE" --contrasts T1w,T2w,FLAIR --order T1w=1,2,3 --order T2w=3,2,1 \
-    --spacing 1.5 --seed 7 --format nnunet --classes background,CSF,GM,WM --output "$WORK/d6_bare"
+  synth_tissue "$WORK/d6_bare" 7 --brain-image "$ICBM_T1" --subjects "$FT6_BARE" \
+    "${BARE_ORDERS[@]}"
   link_cases "$WORK/d6_bare" "$D6" 7
   link_cases "$D5" "$D6" 6   # stage 5's cases come along
-  "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" --brain-image "$ICBM_T1" \
-    --shells "$SHELLS" --clutter "$FT4_CLUTTER" --air 0.5 --pad-mm 30 --subjects "$FT6_HEADS" \
-    --contrasts T1w,T2w,FLAIR "${ORDERS[@]}" --spacing 1.5 --seed 6 --format nnunet \
-    --classes background,CSF,GM,WM --output "$D6"
+  synth_tissue "$D6" 6 --brain-image "$ICBM_T1" --shells "$SHELLS" --clutter "$FT4_CLUTTER" \
+    --air 0.5 --pad-mm 30 --subjects "$FT6_HEADS" "${ORDERS[@]}"
 fi
 
 stage "finetune 6 (continue on real texture + stage 5's data; $FT6_STEPS steps)"
