@@ -4,6 +4,8 @@
 //! run's (crate::run). Classification and regression (`--task cls|reg`) share the
 //! arguments and set-up helpers here; their data and loop are in `finetune_global.rs`.
 
+#[path = "finetune_best.rs"]
+mod best;
 #[path = "finetune_global.rs"]
 pub(crate) mod global;
 
@@ -30,6 +32,7 @@ use crate::device::DeviceChoice;
 use crate::io::{read_bundle, read_label_map, read_scan, write_atomic};
 use crate::labelled::{LabelledCase, LabelledDataset, Split};
 use crate::run::{step_bar, RunDir};
+use best::{BestModel, Better};
 
 /// Fine-tune a segmentation, classification or regression model on labelled scans.
 ///
@@ -154,12 +157,6 @@ struct FinetuneSpec {
     foreground: f64,
     preprocess: PreprocessConfig,
     val_cases: Vec<String>,
-}
-
-#[derive(Serialize, Deserialize, Debug, Default, Clone, Copy)]
-struct Best {
-    dice: f64,
-    step: u64,
 }
 
 /// A held-out case, kept on its input grid: validation runs the real inference path.
@@ -488,7 +485,7 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
     let model = start_model(&args, init.as_ref(), &config, trainable, &device)?;
     let run = RunDir::new(&args.output)?;
     let (mut trainer, extra) = start_trainer(&run, model, trainable, tcfg, &spec, args.resume)?;
-    let mut best: Option<Best> = serde_json::from_value(extra).ok();
+    let mut best = BestModel::restore(extra, Better::Higher, &args.output);
 
     // Preprocess every case once: training cases onto the network grid, validation
     // cases kept as read.
@@ -572,18 +569,9 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
             let mean = scores.iter().map(|(_, d)| d).sum::<f64>() / scores.len() as f64;
             extra["val_dice"] = serde_json::json!(mean);
             extra["val_cases"] = serde_json::json!(scores);
-            if best.is_none_or(|b| mean > b.dice) {
-                best = Some(Best {
-                    dice: mean,
-                    step: done,
-                });
-                write_bundle(
-                    &args.output.join("best.bfm"),
-                    &valid,
-                    &config,
-                    meta(&name, done),
-                )?;
-            }
+            best.offer(mean, done, |path| {
+                write_bundle(path, &valid, &config, meta(&name, done))
+            })?;
         }
         log.step(&report, extra)?;
         let dice = report
@@ -600,28 +588,16 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
                 "tversky"
             },
             dice,
-            best.map_or(String::new(), |b| format!(
-                " | best val dice {:.3} @{}",
-                b.dice, b.step
-            ))
+            best.progress("dice")
         ));
         bar.inc(1);
         if done % args.checkpoint_every.max(1) == 0 || done == args.steps {
-            run.save(&trainer, &spec, serde_json::to_value(best)?)?;
+            run.save(&trainer, &spec, best.state()?)?;
         }
     }
     bar.finish_and_clear();
     write_last(&trainer, &config, meta(&name, trainer.step), &args)?;
-    match best {
-        Some(b) => println!(
-            "best validation Dice {:.4} at step {} ({} cases): {}",
-            b.dice,
-            b.step,
-            val.len(),
-            args.output.join("best.bfm").display()
-        ),
-        None => println!("no validation cases: last.bfm is the result"),
-    }
+    println!("{}", best.summary("Dice", &format!("{} cases", val.len())));
     Ok(())
 }
 

@@ -25,6 +25,7 @@ use burn::module::Module;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::best::{BestModel, Better};
 use super::{
     check_common, grid, optimisation, origin, split_ids, start_model, start_trainer, write_bundle,
     write_last, FinetuneArgs,
@@ -52,14 +53,6 @@ struct GlobalSpec {
     /// (subject, target) of every subject: class index or value.
     targets: Vec<(String, f64)>,
     val_subjects: Vec<String>,
-}
-
-/// The best validation score so far: balanced accuracy (higher is better) or MAE
-/// (lower is better).
-#[derive(Serialize, Deserialize, Debug, Clone, Copy)]
-struct Best {
-    score: f64,
-    step: u64,
 }
 
 /// Subjects with their targets: class indices (with names) or values.
@@ -286,7 +279,12 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
     }
     let run = RunDir::new(&args.output)?;
     let (mut trainer, extra) = start_trainer(&run, model, trainable, tcfg, &spec, args.resume)?;
-    let mut best: Option<Best> = serde_json::from_value(extra).ok();
+    let better = if classify {
+        Better::Higher
+    } else {
+        Better::Lower
+    };
+    let mut best = BestModel::restore(extra, better, &args.output);
 
     // Training scans onto the network grid (with their non-zero mask for foreground
     // sampling); validation scans kept as read.
@@ -372,13 +370,6 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
         if classify { "classifier" } else { "regressor" }
     );
     let metric = if classify { "balanced accuracy" } else { "MAE" };
-    let better = |new: f64, old: f64| {
-        if classify {
-            new > old
-        } else {
-            new < old
-        }
-    };
     let sampler = PatchSampler {
         patch: [patch; 3],
         foreground,
@@ -414,41 +405,22 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
             };
             extra[key] = serde_json::json!(score);
             extra["val_predictions"] = serde_json::json!(per);
-            if score.is_finite() && best.is_none_or(|b| better(score, b.score)) {
-                best = Some(Best { score, step: done });
-                write_bundle(
-                    &args.output.join("best.bfm"),
-                    &valid,
-                    &config,
-                    meta(&name, done),
-                )?;
-            }
+            best.offer(score, done, |path| {
+                write_bundle(path, &valid, &config, meta(&name, done))
+            })?;
         }
         log.step(&report, extra)?;
-        bar.set_message(format!(
-            "loss {:.4}{}",
-            report.loss,
-            best.map_or(String::new(), |b| format!(
-                " | best val {metric} {:.3} @{}",
-                b.score, b.step
-            ))
-        ));
+        bar.set_message(format!("loss {:.4}{}", report.loss, best.progress(metric)));
         bar.inc(1);
         if done % args.checkpoint_every.max(1) == 0 || done == args.steps {
-            run.save(&trainer, &spec, serde_json::to_value(best)?)?;
+            run.save(&trainer, &spec, best.state()?)?;
         }
     }
     bar.finish_and_clear();
     write_last(&trainer, &config, meta(&name, trainer.step), &args)?;
-    match best {
-        Some(b) => println!(
-            "best validation {metric} {:.4} at step {} ({} subjects): {}",
-            b.score,
-            b.step,
-            val.len(),
-            args.output.join("best.bfm").display()
-        ),
-        None => println!("no validation subjects: last.bfm is the result"),
-    }
+    println!(
+        "{}",
+        best.summary(metric, &format!("{} subjects", val.len()))
+    );
     Ok(())
 }
