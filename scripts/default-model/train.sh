@@ -35,6 +35,10 @@ SPACING=2              # mm: the network grid
 PRE_SUBJECTS=16
 PRE_CONTRASTS=T1w,T2w,FLAIR,PDw
 PRE_STEPS=150
+# The FOMO25 paper's swap recipe, which the shipped chain was pre-trained with (brainfm
+# pretrain's defaults have since become the better recipe of docs/SWAP_ABLATION.md; a
+# chain pre-trained that way has not been fine-tuned and measured yet).
+PRE_RECIPE=(--recon smooth-l1 --cos-ramp 0 --logvar-bias burn)
 PRE_PATCH=48
 FT_STEPS=500
 FT_PATCH=48
@@ -139,7 +143,7 @@ stage "pretrain ($PRESET, swap, $PRE_STEPS steps)"
 resume=(); [ -f "$WORK/pre/checkpoint.bfck" ] && resume=(--resume)
 [ -f "$WORK/pre/pretrained.bfm" ] || "$BRAINFM" pretrain --data "$WORK/pretrain_bids" \
   --preset "$PRESET" --objective swap --steps "$PRE_STEPS" --patch "$PRE_PATCH" \
-  --spacing "$SPACING" --lr 1e-3 --seed "$SEED" --checkpoint-every 25 \
+  --spacing "$SPACING" --lr 1e-3 --seed "$SEED" --checkpoint-every 25 "${PRE_RECIPE[@]}" \
   --output "$WORK/pre" "${resume[@]}"
 # The teaching views' model (app): the pre-trained network itself, before any labels.
 mkdir -p "$ROOT/www/models"

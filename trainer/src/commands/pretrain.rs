@@ -77,9 +77,11 @@ pub struct PretrainArgs {
     /// default 2).
     #[arg(long)]
     anat_seg_weight: Option<f64>,
-    /// Initial bias of the log-variance heads (default: the preset's, -4).
-    #[arg(long, allow_hyphen_values = true)]
-    logvar_bias: Option<f64>,
+    /// Initial bias of the log-variance heads (default: the preset's, -4), or `burn`:
+    /// burn's default initialisation, as the FOMO25 winner (and bundles made before the
+    /// presets set it).
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_logvar_bias)]
+    logvar_bias: Option<LogvarBias>,
     /// Reconstruction loss: mse (masked voxels only, the default) or smooth-l1 (whole
     /// patch, beta 0.1, the FOMO25 winner's other option).
     #[arg(long)]
@@ -130,6 +132,20 @@ struct RunSpec {
     spacing: f64,
 }
 
+/// `--logvar-bias`: a value, or `None` for burn's default initialisation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LogvarBias(Option<f64>);
+
+fn parse_logvar_bias(text: &str) -> Result<LogvarBias, String> {
+    if text == "burn" {
+        return Ok(LogvarBias(None));
+    }
+    match text.parse::<f64>() {
+        Ok(b) if b.is_finite() => Ok(LogvarBias(Some(b))),
+        _ => Err(format!("expected a number or `burn`, got '{text}'")),
+    }
+}
+
 pub fn run(args: PretrainArgs) -> Result<()> {
     let preset = Preset::parse(&args.preset)?;
     let Some(objective) = Objective::parse(&args.objective) else {
@@ -142,8 +158,8 @@ pub fn run(args: PretrainArgs) -> Result<()> {
         bail!("--batch and --steps must be at least 1");
     }
     let mut config = preset.config(None);
-    if let (Some(b), Some(latent)) = (args.logvar_bias, config.latent.as_mut()) {
-        latent.logvar_bias = Some(b);
+    if let (Some(LogvarBias(b)), Some(latent)) = (args.logvar_bias, config.latent.as_mut()) {
+        latent.logvar_bias = b;
     }
     let patch = args.patch.unwrap_or(preset.default_patch());
     if patch == 0 || patch % config.stride() != 0 {
@@ -313,4 +329,18 @@ pub fn run(args: PretrainArgs) -> Result<()> {
     write_atomic(&out, &bundle.to_bytes())?;
     println!("wrote {} after {} steps", out.display(), trainer.step);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logvar_bias_is_a_finite_number_or_burns_default() {
+        assert_eq!(parse_logvar_bias("-4"), Ok(LogvarBias(Some(-4.0))));
+        assert_eq!(parse_logvar_bias("burn"), Ok(LogvarBias(None)));
+        for bad in ["", "nan", "inf", "default"] {
+            assert!(parse_logvar_bias(bad).is_err(), "{bad}");
+        }
+    }
 }
