@@ -110,14 +110,16 @@ finetune() {
     --patch "$FT_PATCH" --spacing "$SPACING" --lr "$5" --val-fraction 0.1 --val-every "$6" \
     --checkpoint-every 25 --output "$WORK/$1" "${extra[@]}" "${resume[@]}"
 }
-# synth_tissue OUT SEED ARGS...: fine-tuning subjects from the ICBM152 tissue labels (T1w,
-# T2w and FLAIR at 1.5 mm, nnU-Net raw with the four classes), plus ARGS.
-synth_tissue() {
-  local out=$1 seed=$2; shift 2
-  "$BRAINFM" synth --labels "$WORK/icbm152_tissue.nii.gz" --contrasts T1w,T2w,FLAIR \
+# synth_labels LABELS CONTRASTS OUT SEED ARGS...: fine-tuning subjects from a tissue label
+# map (at 1.5 mm, nnU-Net raw with the four classes), plus ARGS.
+synth_labels() {
+  local labels=$1 contrasts=$2 out=$3 seed=$4; shift 4
+  "$BRAINFM" synth --labels "$labels" --contrasts "$contrasts" \
     --spacing 1.5 --seed "$seed" --format nnunet --classes background,CSF,GM,WM \
     --output "$out" "$@"
 }
+# synth_tissue OUT SEED ARGS...: from the ICBM152 tissue labels, in T1w, T2w and FLAIR.
+synth_tissue() { synth_labels "$WORK/icbm152_tissue.nii.gz" T1w,T2w,FLAIR "$@"; }
 # link_cases FROM TO DIGIT: hard-link FROM's cases into TO, sub-X renamed sub-DIGITX so they
 # never share a name or a validation group with the subjects synthesised into TO next.
 link_cases() {
@@ -232,17 +234,13 @@ if [ ! -f "$D8/dataset.json" ]; then
   "$BRAINFM" labels kmeans --image "$ICBM_T1" --mask "$WORK/icbm152_tissue.nii.gz" \
     --classes 3 --output "$KMEANS"
   rm -rf "$D8" "$WORK/d8_bare"; mkdir -p "$D8/imagesTr" "$D8/labelsTr"
-  # synth_tissue's settings, but the k-means labels and T1w only.
-  t1w_kmeans() {
-    "$BRAINFM" synth --labels "$KMEANS" --brain-image "$ICBM_T1" --contrasts T1w \
-      --spacing 1.5 --format nnunet --classes background,CSF,GM,WM "$@"
-  }
-  t1w_kmeans --seed 7 --subjects "$FT8_BARE" --order T1w=1,2,3 --output "$WORK/d8_bare"
+  synth_labels "$KMEANS" T1w "$WORK/d8_bare" 7 --brain-image "$ICBM_T1" \
+    --subjects "$FT8_BARE" --order T1w=1,2,3
   link_cases "$WORK/d8_bare" "$D8" 7
   cp "$ICBM_T1" "$D8/imagesTr/icbm152_0000.nii.gz"
   cp "$KMEANS" "$D8/labelsTr/icbm152.nii.gz"
-  t1w_kmeans --seed 6 --shells "$SHELLS" --clutter "$FT4_CLUTTER" --air 0.5 --pad-mm 30 \
-    --subjects "$FT8_HEADS" --order T1w=5,4,1,2,3 --output "$D8"
+  synth_labels "$KMEANS" T1w "$D8" 6 --brain-image "$ICBM_T1" --shells "$SHELLS" \
+    --clutter "$FT4_CLUTTER" --air 0.5 --pad-mm 30 --subjects "$FT8_HEADS" --order T1w=5,4,1,2,3
 fi
 
 stage "finetune 8 (k-means-labelled real-texture T1w, Tversky; $FT8_STEPS steps)"

@@ -6,6 +6,7 @@ use common::{failure, ok, scratch};
 
 use std::path::{Path, PathBuf};
 
+use brainfm_core::metrics::dice;
 use brainfm_core::volume::{read_nifti, write_volume, ReadOptions, Volume};
 
 const CH2: &str = "/usr/share/mricron/templates/ch2.nii.gz";
@@ -292,17 +293,11 @@ fn an_exported_half_precision_bundle_predicts_the_same_labels() {
     );
 }
 
-/// Dice of `label` between two label volumes (`None`: any non-zero label, the brain mask).
-fn dice(seg: &[f32], reference: &[f32], label: Option<f32>) -> f64 {
-    let hit = |l: f32| label.map_or(l > 0.0, |c| l == c);
-    let (mut both, mut a, mut b) = (0usize, 0usize, 0usize);
-    for (&s, &r) in seg.iter().zip(reference) {
-        let (s, r) = (hit(s), hit(r));
-        both += (s && r) as usize;
-        a += s as usize;
-        b += r as usize;
-    }
-    2.0 * both as f64 / (a + b).max(1) as f64
+/// Class indices of a label volume read as floats; `brain`: any class but 0 becomes 1.
+fn class_indices(data: &[f32], brain: bool) -> Vec<u16> {
+    data.iter()
+        .map(|&l| if brain { (l > 0.0) as u16 } else { l as u16 })
+        .collect()
 }
 
 /// `predict` without `--model` runs the bundled default model (www/models/default.bfm,
@@ -322,6 +317,8 @@ fn predict_without_a_model_uses_the_bundled_default() {
         tissue.to_str().unwrap(),
     ]);
     let reference = read(&tissue).volume;
+    let reference_classes = class_indices(&reference.data, false);
+    let reference_brain = class_indices(&reference.data, true);
     for (input, floors) in [(CH2, WITH_SKULL_FLOORS), (CH2BET, STRIPPED_FLOORS)] {
         let out = dir.join("seg.nii.gz");
         let stdout = ok(&[
@@ -336,8 +333,17 @@ fn predict_without_a_model_uses_the_bundled_default() {
         let seg = read(&out).volume;
         assert_eq!(seg.dims, reference.dims);
         assert!(seg.data.iter().all(|&l| (0.0..=3.0).contains(&l)));
-        let scores = [None, Some(1.0), Some(2.0), Some(3.0)]
-            .map(|label| dice(&seg.data, &reference.data, label));
+        let (classes, brain) = (
+            class_indices(&seg.data, false),
+            class_indices(&seg.data, true),
+        );
+        let scores = [
+            dice(&brain, &reference_brain, 1),
+            dice(&classes, &reference_classes, 1),
+            dice(&classes, &reference_classes, 2),
+            dice(&classes, &reference_classes, 3),
+        ]
+        .map(|d| d.unwrap_or(0.0));
         for ((name, score), floor) in ["brain mask", "CSF", "GM", "WM"]
             .iter()
             .zip(scores)

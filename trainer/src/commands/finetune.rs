@@ -597,7 +597,7 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     write_last(&trainer, &config, meta(&name, trainer.step), &args)?;
-    println!("{}", best.summary("Dice", &format!("{} cases", val.len())));
+    println!("{}", best.summary("Dice", val.len(), "cases"));
     Ok(())
 }
 

@@ -75,23 +75,18 @@ impl BestModel {
         })
     }
 
-    /// The run's closing line; `held_out` names what was validated on ("3 cases").
-    pub fn summary(&self, metric: &str, held_out: &str) -> String {
+    /// The run's closing line; `held_out` of `kind` ("cases", "subjects") were validated on.
+    pub fn summary(&self, metric: &str, held_out: usize, kind: &str) -> String {
         match self.best {
             Some(b) => format!(
-                "best validation {metric} {:.4} at step {} ({held_out}): {}",
+                "best validation {metric} {:.4} at step {} ({held_out} {kind}): {}",
                 b.score,
                 b.step,
                 self.path.display()
             ),
-            None => format!("no validation {}: last.bfm is the result", noun(held_out)),
+            None => format!("no validation {kind}: last.bfm is the result"),
         }
     }
-}
-
-/// "3 cases" -> "cases".
-fn noun(held_out: &str) -> &str {
-    held_out.rsplit(' ').next().unwrap_or(held_out)
 }
 
 #[cfg(test)]
@@ -121,7 +116,7 @@ mod tests {
         assert!(!dice.offer(f64::NAN, 50, write).unwrap());
         assert_eq!(writes.get(), 2, "one write per kept score");
         assert!(dice
-            .summary("Dice", "3 cases")
+            .summary("Dice", 3, "cases")
             .contains("0.6000 at step 40"));
 
         let mut mae = keeper(Better::Lower);
@@ -137,7 +132,7 @@ mod tests {
         let mut k = keeper(Better::Higher);
         k.offer(0.5, 10, |_| Ok(())).unwrap();
         assert!(k.offer(0.9, 20, |_| anyhow::bail!("disk full")).is_err());
-        assert!(k.summary("Dice", "1 cases").contains("0.5000 at step 10"));
+        assert!(k.summary("Dice", 1, "cases").contains("0.5000 at step 10"));
     }
 
     #[test]
@@ -151,7 +146,7 @@ mod tests {
         let fresh = BestModel::restore(serde_json::Value::Null, Better::Lower, out);
         assert_eq!(fresh.progress("MAE"), "");
         assert_eq!(
-            fresh.summary("MAE", "2 subjects"),
+            fresh.summary("MAE", 0, "subjects"),
             "no validation subjects: last.bfm is the result"
         );
     }

@@ -418,9 +418,6 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
     }
     bar.finish_and_clear();
     write_last(&trainer, &config, meta(&name, trainer.step), &args)?;
-    println!(
-        "{}",
-        best.summary(metric, &format!("{} subjects", val.len()))
-    );
+    println!("{}", best.summary(metric, val.len(), "subjects"));
     Ok(())
 }
