@@ -300,13 +300,8 @@ fn class_indices(data: &[f32], brain: bool) -> Vec<u16> {
         .collect()
 }
 
-/// `predict` without `--model` runs the bundled default model (www/models/default.bfm,
-/// docs/MODEL_CARD.md). On Colin27 (never used in training), with its skull and
-/// brain-extracted, the union of its tissue classes must match the brain that ch2bet keeps,
-/// and its tissue classes the 3-class k-means of ch2bet (the model card's reference).
-#[test]
-fn predict_without_a_model_uses_the_bundled_default() {
-    let dir = scratch("default-model");
+/// The model card's Colin27 tissue reference: the 3-class k-means of ch2bet.
+fn colin27_kmeans(dir: &Path) -> Volume {
     let tissue = dir.join("colin27_tissue.nii.gz");
     ok(&[
         "labels",
@@ -316,7 +311,17 @@ fn predict_without_a_model_uses_the_bundled_default() {
         "--output",
         tissue.to_str().unwrap(),
     ]);
-    let reference = read(&tissue).volume;
+    read(&tissue).volume
+}
+
+/// `predict` without `--model` runs the bundled default model (www/models/default.bfm,
+/// docs/MODEL_CARD.md). On Colin27 (never used in training), with its skull and
+/// brain-extracted, the union of its tissue classes must match the brain that ch2bet keeps,
+/// and its tissue classes the 3-class k-means of ch2bet (the model card's reference).
+#[test]
+fn predict_without_a_model_uses_the_bundled_default() {
+    let dir = scratch("default-model");
+    let reference = colin27_kmeans(&dir);
     let reference_classes = class_indices(&reference.data, false);
     let reference_brain = class_indices(&reference.data, true);
     for (input, floors) in [(CH2, WITH_SKULL_FLOORS), (CH2BET, STRIPPED_FLOORS)] {
@@ -355,4 +360,79 @@ fn predict_without_a_model_uses_the_bundled_default() {
             );
         }
     }
+}
+
+/// Colin27's brain-extracted T1 with its contrast turned T2-like: intensities inside the
+/// brain reversed (CSF bright, white matter dark), the background left at zero. A real
+/// head's anatomy in a contrast no bundled model was trained on as such a scan.
+fn t2_like_colin27(path: &Path) {
+    let mut image = read(Path::new(CH2BET));
+    let mut brain: Vec<f32> = image
+        .volume
+        .data
+        .iter()
+        .copied()
+        .filter(|&v| v > 0.0)
+        .collect();
+    brain.sort_by(f32::total_cmp);
+    let top = brain[(brain.len() - 1) * 995 / 1000];
+    for v in &mut image.volume.data {
+        if *v > 0.0 {
+            *v = (top - *v).max(0.0) + 1.0;
+        }
+    }
+    std::fs::write(
+        path,
+        write_volume(Some(&image.header), &image.volume).unwrap(),
+    )
+    .unwrap();
+}
+
+/// `--builtin multicontrast` (www/models/multicontrast.bfm, docs/MODEL_CARD.md) is for
+/// contrasts other than T1w: on the T2-like Colin27 its grey and white matter must stay
+/// above floors a little under what the model card reports (0.52, 0.40), and its white
+/// matter must beat the T1w default's (0.05) clearly, which is why it ships.
+#[test]
+fn the_bundled_multicontrast_model_segments_a_t2_like_scan() {
+    let dir = scratch("multicontrast-model");
+    let input = dir.join("colin27_t2like.nii.gz");
+    t2_like_colin27(&input);
+    let reference = class_indices(&colin27_kmeans(&dir).data, false);
+    let scores = |builtin: &str| {
+        let out = dir.join(format!("{builtin}.nii.gz"));
+        ok(&[
+            "predict",
+            "--quiet",
+            "--builtin",
+            builtin,
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        let classes = class_indices(&read(&out).volume.data, false);
+        [2, 3].map(|c| dice(&classes, &reference, c).unwrap_or(0.0))
+    };
+    let [gm, wm] = scores("multicontrast");
+    let [_, default_wm] = scores("default");
+    assert!(
+        gm > 0.45 && wm > 0.33,
+        "multicontrast GM {gm:.3}, WM {wm:.3}"
+    );
+    assert!(
+        wm > default_wm + 0.2,
+        "multicontrast WM {wm:.3} against the default's {default_wm:.3}"
+    );
+    let refused = failure(&[
+        "predict",
+        "--builtin",
+        "multicontrast",
+        "--model",
+        "x.bfm",
+        "--input",
+        CH2,
+        "--output",
+        "y.nii.gz",
+    ]);
+    assert!(refused.contains("cannot be used with"), "{refused}");
 }

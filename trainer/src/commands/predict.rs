@@ -20,10 +20,13 @@ use crate::progress::InferenceBar;
 #[derive(Args, Debug)]
 pub struct PredictArgs {
     /// Model bundle (.bfm) from `brainfm finetune`, `brainfm export` or the app; default:
-    /// the bundled default model (background, CSF, grey matter, white matter; see
+    /// a bundled model (background, CSF, grey matter, white matter; see --builtin and
     /// docs/MODEL_CARD.md).
     #[arg(long, short)]
     model: Option<PathBuf>,
+    /// Which bundled model segments when no --model is given.
+    #[arg(long, value_enum, default_value = "default", conflicts_with = "model")]
+    builtin: Builtin,
     /// Input scan (.nii or .nii.gz, 3D or 4D with --volume).
     #[arg(long, short)]
     input: PathBuf,
@@ -79,9 +82,36 @@ pub struct InferenceArgs {
     pub memory_mib: u64,
 }
 
-/// The bundled default model (www/models/default.bfm, made by
-/// scripts/default-model/train.sh), compiled in so `predict` works without files.
+/// The bundled models (www/models/, made by scripts/default-model/train.sh), compiled in
+/// so `predict` works without files.
 pub const DEFAULT_MODEL: &[u8] = include_bytes!("../../../www/models/default.bfm");
+pub const MULTICONTRAST_MODEL: &[u8] = include_bytes!("../../../www/models/multicontrast.bfm");
+
+/// The models compiled into the binary.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    /// The T1-weighted specialist (www/models/default.bfm): the best on T1w scans.
+    Default,
+    /// Trained on T1w, T2w and FLAIR alike (www/models/multicontrast.bfm): for other
+    /// contrasts; rougher than the default on T1w.
+    Multicontrast,
+}
+
+impl Builtin {
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            Builtin::Default => DEFAULT_MODEL,
+            Builtin::Multicontrast => MULTICONTRAST_MODEL,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Builtin::Default => "the bundled default model",
+            Builtin::Multicontrast => "the bundled multi-contrast model",
+        }
+    }
+}
 
 impl Segmenter {
     pub fn load(model_path: &Path, args: &InferenceArgs) -> Result<Self> {
@@ -92,11 +122,12 @@ impl Segmenter {
         )
     }
 
-    /// The bundled default model.
-    pub fn default_model(args: &InferenceArgs) -> Result<Self> {
+    /// One of the bundled models.
+    pub fn builtin(which: Builtin, args: &InferenceArgs) -> Result<Self> {
+        let what = which.describe();
         let bundle =
-            Bundle::from_bytes(DEFAULT_MODEL).context("the bundled default model is damaged")?;
-        Self::new(bundle, "the bundled default model", args)
+            Bundle::from_bytes(which.bytes()).with_context(|| format!("{what} is damaged"))?;
+        Self::new(bundle, what, args)
     }
 
     fn new(bundle: Bundle, what: &str, args: &InferenceArgs) -> Result<Self> {
@@ -154,7 +185,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let started = Instant::now();
     let segmenter = match &args.model {
         Some(path) => Segmenter::load(path, &args.inference)?,
-        None => Segmenter::default_model(&args.inference)?,
+        None => Segmenter::builtin(args.builtin, &args.inference)?,
     };
     let scan = read_scan(
         &args.input,
