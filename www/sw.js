@@ -1,7 +1,7 @@
 // brainfm service worker: keeps the app's own files so the page works offline once loaded.
 // Network first (a rebuilt app is picked up at once), the cache when the network fails.
 // Only same-origin GET requests are touched; nothing is ever sent anywhere.
-const CACHE = "brainfm-v3";
+const CACHE = "brainfm-v4";
 const FILES = [
   "./",
   "index.html",
@@ -12,7 +12,9 @@ const FILES = [
   "static/worker.js",
   "sample/colin27_t1_2mm.nii.gz",
   "models/default.bfm",
-  // Fetched by the page only when the teaching panel opens; cached here for offline use.
+  // Fetched by the page only on request (the multi-contrast button, the teaching panel);
+  // cached here for offline use.
+  "models/multicontrast.bfm",
   "models/pretrained.bfm",
 ];
 

@@ -24,9 +24,22 @@ const VIEW_PX: usize = 448;
 /// The bundled sample scan (same origin; see www/LICENSES.md).
 const SAMPLE_URL: &str = "sample/colin27_t1_2mm.nii.gz";
 const SAMPLE_NAME: &str = "colin27_t1_2mm.nii.gz (sample)";
-/// The bundled default model (docs/MODEL_CARD.md), loaded at start.
-const DEFAULT_MODEL_URL: &str = "models/default.bfm";
-const DEFAULT_MODEL_NAME: &str = "default.bfm (bundled)";
+/// The bundled models (docs/MODEL_CARD.md): the T1w default loads at start, the
+/// multi-contrast one on request. (URL, name shown, button text, test id.)
+const BUNDLED_MODELS: [(&str, &str, &str, &str); 2] = [
+    (
+        "models/default.bfm",
+        "default.bfm (bundled)",
+        "T1-weighted scans (default)",
+        "bundled-default",
+    ),
+    (
+        "models/multicontrast.bfm",
+        "multicontrast.bfm (bundled)",
+        "T2w, FLAIR or other contrasts",
+        "bundled-multicontrast",
+    ),
+];
 
 #[derive(Debug, Clone, PartialEq)]
 enum ScanState {
@@ -391,14 +404,27 @@ impl Ctx {
     /// Fetch the bundled default model, unless the user opened one meanwhile. A site
     /// served without it keeps the "open a model" hint.
     fn load_default_model(self) {
+        let (url, name, ..) = BUNDLED_MODELS[0];
         spawn_local(async move {
-            let result = fetch_bytes(DEFAULT_MODEL_URL).await;
+            let result = fetch_bytes(url).await;
             if self.model_info.get_untracked().is_some() {
                 return;
             }
             match result {
-                Ok(bytes) => self.load_model(DEFAULT_MODEL_NAME.into(), bytes),
+                Ok(bytes) => self.load_model(name.into(), bytes),
                 Err(e) => leptos::logging::log!("no bundled default model: {e}"),
+            }
+        });
+    }
+
+    /// Switch to a bundled model on the user's request.
+    fn load_bundled_model(self, url: &'static str, name: &'static str) {
+        spawn_local(async move {
+            match fetch_bytes(url).await {
+                Ok(bytes) => self.load_model(name.into(), bytes),
+                Err(e) => self
+                    .model_info
+                    .set(Some(Err(format!("Could not fetch {name}: {e}")))),
             }
         });
     }
@@ -641,6 +667,13 @@ fn ModelPanel(ctx: Ctx) -> impl IntoView {
                     <p class="hint">{if m.provenance.is_empty() { "No provenance recorded in the bundle.".to_string() } else { format!("Provenance: {}", m.provenance) }}</p>
                 }.into_any(),
             }}
+            <p class="bundled">"Bundled models: "
+                {BUNDLED_MODELS.into_iter().map(|(url, name, text, id)| view! {
+                    <button type="button" data-testid=id
+                        disabled=move || matches!(ctx.model_info.get(), Some(Ok(m)) if m.file == name)
+                        on:click=move |_| ctx.load_bundled_model(url, name)>{text}</button>
+                }).collect_view()}
+            </p>
         </div>
     }
 }

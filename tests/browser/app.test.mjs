@@ -185,6 +185,22 @@ test("without WebGPU the app takes the CPU path and says so", { timeout: RUN_TIM
     assert.equal(native.length, ml.length);
     native.forEach((v, i) => assert.ok(Math.abs(v - ml[i]) <= 0.02 * Math.max(v, 10), `label ${i}: ${ml[i]} mL in the tab vs ${v} mL native`));
     await page.screenshot({ path: path.join(ARTIFACTS, "cpu-segmented.png"), fullPage: true });
+    // The multi-contrast bundled model is one click away and matches the CLI's
+    // `--builtin multicontrast` too; the default's button comes back.
+    assert.equal(await page.isDisabled('[data-testid="bundled-default"]'), true);
+    await page.click('[data-testid="bundled-multicontrast"]');
+    await page.waitForSelector('[data-testid="model-info"]:has-text("multicontrast.bfm (bundled)")', { timeout: 60_000 });
+    assert.equal(await page.isDisabled('[data-testid="bundled-default"]'), false);
+    await segment(page);
+    const mcMl = await page.$$eval('[data-testid="legend"] [data-testid="ml"]', (cs) => cs.map((c) => Number(c.textContent)));
+    metrics.cpu_multicontrast_model_ml = mcMl;
+    const mcCsv = path.join(ARTIFACTS, "multicontrast-model-native.csv");
+    execFileSync(CLI, ["predict", "--quiet", "--builtin", "multicontrast", "--input", SAMPLE, "--output",
+      path.join(ARTIFACTS, "multicontrast-native.nii.gz"), "--volumes-csv", mcCsv], { stdio: "pipe" });
+    const mcNative = fs.readFileSync(mcCsv, "utf8").trim().split("\n").slice(1).map((r) => Number(r.split(",")[2]));
+    metrics.cpu_multicontrast_model_native_ml = mcNative;
+    assert.notDeepEqual(mcNative, native, "the two bundled models gave identical volumes");
+    mcNative.forEach((v, i) => assert.ok(Math.abs(v - mcMl[i]) <= 0.02 * Math.max(v, 10), `label ${i}: ${mcMl[i]} mL in the tab vs ${v} mL native`));
     assert.deepEqual(problems, [], "console errors or CSP violations");
     assertPrivate(requests);
   } finally {
