@@ -61,6 +61,22 @@ async function segment(page) {
   };
 }
 
+// The label volumes (mL) in the legend, background first.
+const legendVolumes = (page) =>
+  page.$$eval('[data-testid="legend"] [data-testid="ml"]', (cs) => cs.map((c) => Number(c.textContent)));
+
+// The label volumes (mL) the native CLI gives for the sample (`brainfm predict ...extra`),
+// checked against the tab's within 2 % (or 0.2 mL); `name` names the artifacts.
+function assertCliVolumesMatch(tab, name, extra) {
+  const csv = path.join(ARTIFACTS, `${name}-model-native.csv`);
+  execFileSync(CLI, ["predict", "--quiet", ...extra, "--input", SAMPLE, "--output",
+    path.join(ARTIFACTS, `${name}-native.nii.gz`), "--volumes-csv", csv], { stdio: "pipe" });
+  const native = fs.readFileSync(csv, "utf8").trim().split("\n").slice(1).map((r) => Number(r.split(",")[2]));
+  assert.equal(native.length, tab.length);
+  native.forEach((v, i) => assert.ok(Math.abs(v - tab[i]) <= 0.02 * Math.max(v, 10), `label ${i}: ${tab[i]} mL in the tab vs ${v} mL native`));
+  return native;
+}
+
 const overlayPixels = (page) => page.$$eval("canvas[data-overlay]", (cs) => cs.map((c) => Number(c.dataset.overlay)));
 
 test("WebGPU: load the app, the sample and a model; segment; export; nothing leaves the tab", { timeout: RUN_TIMEOUT + 300_000 }, async () => {
@@ -91,7 +107,7 @@ test("WebGPU: load the app, the sample and a model; segment; export; nothing lea
     metrics.webgpu_status = run.text;
     const overlay = await overlayPixels(page);
     assert.ok(overlay.every((n) => n > 0), `empty overlay in a view: ${overlay}`);
-    const ml = await page.$$eval('[data-testid="legend"] [data-testid="ml"]', (cs) => cs.map((c) => Number(c.textContent)));
+    const ml = await legendVolumes(page);
     assert.equal(ml.length, 4);
     assert.ok(ml.slice(1).some((v) => v > 0), `no tissue volume: ${ml}`);
 
@@ -174,16 +190,11 @@ test("without WebGPU the app takes the CPU path and says so", { timeout: RUN_TIM
     assert.ok((await overlayPixels(page)).every((n) => n > 0));
     // The bundled default model in the tab gives the label volumes that the CLI's built-in
     // default model (the same www/models/default.bfm) gives on the same scan.
-    const ml = await page.$$eval('[data-testid="legend"] [data-testid="ml"]', (cs) => cs.map((c) => Number(c.textContent)));
+    const ml = await legendVolumes(page);
     metrics.cpu_default_model_ml = ml;
     assert.ok(ml.slice(1).some((v) => v > 0), `no tissue: ${ml}`);
-    const csvFile = path.join(ARTIFACTS, "default-model-native.csv");
-    execFileSync(CLI, ["predict", "--quiet", "--input", SAMPLE, "--output", path.join(ARTIFACTS, "default-native.nii.gz"),
-      "--volumes-csv", csvFile], { stdio: "pipe" });
-    const native = fs.readFileSync(csvFile, "utf8").trim().split("\n").slice(1).map((r) => Number(r.split(",")[2]));
+    const native = assertCliVolumesMatch(ml, "default", []);
     metrics.cpu_default_model_native_ml = native;
-    assert.equal(native.length, ml.length);
-    native.forEach((v, i) => assert.ok(Math.abs(v - ml[i]) <= 0.02 * Math.max(v, 10), `label ${i}: ${ml[i]} mL in the tab vs ${v} mL native`));
     await page.screenshot({ path: path.join(ARTIFACTS, "cpu-segmented.png"), fullPage: true });
     // The multi-contrast bundled model is one click away and matches the CLI's
     // `--builtin multicontrast` too; the default's button comes back.
@@ -192,15 +203,11 @@ test("without WebGPU the app takes the CPU path and says so", { timeout: RUN_TIM
     await page.waitForSelector('[data-testid="model-info"]:has-text("multicontrast.bfm (bundled)")', { timeout: 60_000 });
     assert.equal(await page.isDisabled('[data-testid="bundled-default"]'), false);
     await segment(page);
-    const mcMl = await page.$$eval('[data-testid="legend"] [data-testid="ml"]', (cs) => cs.map((c) => Number(c.textContent)));
+    const mcMl = await legendVolumes(page);
     metrics.cpu_multicontrast_model_ml = mcMl;
-    const mcCsv = path.join(ARTIFACTS, "multicontrast-model-native.csv");
-    execFileSync(CLI, ["predict", "--quiet", "--builtin", "multicontrast", "--input", SAMPLE, "--output",
-      path.join(ARTIFACTS, "multicontrast-native.nii.gz"), "--volumes-csv", mcCsv], { stdio: "pipe" });
-    const mcNative = fs.readFileSync(mcCsv, "utf8").trim().split("\n").slice(1).map((r) => Number(r.split(",")[2]));
+    const mcNative = assertCliVolumesMatch(mcMl, "multicontrast", ["--builtin", "multicontrast"]);
     metrics.cpu_multicontrast_model_native_ml = mcNative;
     assert.notDeepEqual(mcNative, native, "the two bundled models gave identical volumes");
-    mcNative.forEach((v, i) => assert.ok(Math.abs(v - mcMl[i]) <= 0.02 * Math.max(v, 10), `label ${i}: ${mcMl[i]} mL in the tab vs ${v} mL native`));
     assert.deepEqual(problems, [], "console errors or CSP violations");
     assertPrivate(requests);
   } finally {
