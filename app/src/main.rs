@@ -30,6 +30,8 @@ mod saved;
 #[cfg(target_arch = "wasm32")]
 mod scan;
 #[cfg(target_arch = "wasm32")]
+mod settings;
+#[cfg(target_arch = "wasm32")]
 mod teach;
 #[cfg(target_arch = "wasm32")]
 mod teach_panel;

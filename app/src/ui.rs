@@ -140,7 +140,7 @@ impl Ctx {
             model: StoredValue::new_local(None),
             model_info: RwSignal::new(None),
             compute: RwSignal::new(None),
-            cpu_only: RwSignal::new(false),
+            cpu_only: RwSignal::new(crate::settings::cpu_only()),
             run: RwSignal::new(RunState::Idle),
             now: RwSignal::new(now_ms()),
             seg: StoredValue::new_local(None),
@@ -401,10 +401,15 @@ impl Ctx {
         });
     }
 
-    /// Fetch the bundled default model, unless the user opened one meanwhile. A site
-    /// served without it keeps the "open a model" hint.
+    /// Fetch the bundled model the user last picked (the T1w default on a first visit),
+    /// unless the user opened one meanwhile. A site served without it keeps the "open a
+    /// model" hint.
     fn load_default_model(self) {
-        let (url, name, ..) = BUNDLED_MODELS[0];
+        let picked = crate::settings::bundled_model();
+        let (url, name, ..) = BUNDLED_MODELS
+            .into_iter()
+            .find(|m| picked.as_deref() == Some(m.0))
+            .unwrap_or(BUNDLED_MODELS[0]);
         spawn_local(async move {
             let result = fetch_bytes(url).await;
             if self.model_info.get_untracked().is_some() {
@@ -417,11 +422,14 @@ impl Ctx {
         });
     }
 
-    /// Switch to a bundled model on the user's request.
+    /// Switch to a bundled model on the user's request; the next visit starts with it.
     fn load_bundled_model(self, url: &'static str, name: &'static str) {
         spawn_local(async move {
             match fetch_bytes(url).await {
-                Ok(bytes) => self.load_model(name.into(), bytes),
+                Ok(bytes) => {
+                    crate::settings::set_bundled_model(url);
+                    self.load_model(name.into(), bytes)
+                }
                 Err(e) => self
                     .model_info
                     .set(Some(Err(format!("Could not fetch {name}: {e}")))),
@@ -591,7 +599,9 @@ pub fn App() -> impl IntoView {
                     <input type="checkbox" data-testid="cpu-only"
                         prop:checked=move || ctx.cpu_only.get()
                         on:change=move |ev| {
-                            ctx.cpu_only.set(event_target_checked(&ev));
+                            let on = event_target_checked(&ev);
+                            crate::settings::set_cpu_only(on);
+                            ctx.cpu_only.set(on);
                             ctx.cancel_run();
                             ctx.start_worker();
                         } />

@@ -208,6 +208,11 @@ test("without WebGPU the app takes the CPU path and says so", { timeout: RUN_TIM
     const mcNative = assertCliVolumesMatch(mcMl, "multicontrast", ["--builtin", "multicontrast"]);
     metrics.cpu_multicontrast_model_native_ml = mcNative;
     assert.notDeepEqual(mcNative, native, "the two bundled models gave identical volumes");
+    // The pick survives a reload: the next visit starts with the multi-contrast model.
+    await page.reload();
+    await loadApp(page);
+    await page.waitForSelector('[data-testid="model-info"]:has-text("multicontrast.bfm (bundled)")', { timeout: 60_000 });
+    assert.equal(await page.isDisabled('[data-testid="bundled-multicontrast"]'), true);
     assert.deepEqual(problems, [], "console errors or CSP violations");
     assertPrivate(requests);
   } finally {

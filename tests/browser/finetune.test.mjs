@@ -193,6 +193,8 @@ async function finetune({ webgpu, tag, steps, patch, lr, heldOut, inTab, image =
       await page.waitForSelector('[data-testid="saved-models"][data-count="1"]', { timeout: 30_000 });
       await page.reload();
       await loadApp(page, origin);
+      // The CPU choice is remembered too.
+      assert.equal(await page.isChecked('[data-testid="cpu-only"]'), !webgpu);
       await page.waitForSelector('[data-testid="saved-models"][data-loaded="true"]', { timeout: 30_000 });
       assert.equal(await page.getAttribute('[data-testid="saved-models"]', "data-count"), "1");
       assert.match(await page.getAttribute('[data-testid="saved-model"]', "data-name"), /finetuned/);
