@@ -285,7 +285,6 @@ stage "finetune 9 (T1w + T2w + FLAIR real texture, Tversky; $FT9_STEPS steps)"
 finetune ft9 "$WORK/ft8/best.bfm" "$D9" "$FT9_STEPS" "$FT9_LR" 400 "${FT9_ARGS[@]}"
 
 stage "export the any-contrast model (f16)"
-mkdir -p "$ROOT/www/models"
 "$BRAINFM" export --model "$WORK/ft9/best.bfm" --to web --half \
   --output "$ROOT/www/models/multicontrast.bfm"
 
