@@ -12,8 +12,8 @@ const FILES = [
   "static/worker.js",
   "sample/colin27_t1_2mm.nii.gz",
   "models/default.bfm",
-  // Fetched by the page only on request (the multi-contrast button, the teaching panel);
-  // cached here for offline use.
+  // Fetched by the page only on request (the multi-contrast button, or at start once it was
+  // last picked; the teaching panel); cached here for offline use.
   "models/multicontrast.bfm",
   "models/pretrained.bfm",
 ];

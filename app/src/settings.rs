@@ -17,26 +17,27 @@ fn storage() -> Option<JsValue> {
         .filter(|s| s.is_object())
 }
 
-fn call(method: &str, args: &[&str]) -> Option<JsValue> {
+/// localStorage and one of its methods.
+fn method(name: &str) -> Option<(JsValue, Function)> {
     let s = storage()?;
-    let f: Function = Reflect::get(&s, &JsValue::from_str(method))
+    let f = Reflect::get(&s, &JsValue::from_str(name))
         .ok()?
         .dyn_into()
         .ok()?;
-    match args {
-        [a] => f.call1(&s, &JsValue::from_str(a)),
-        [a, b] => f.call2(&s, &JsValue::from_str(a), &JsValue::from_str(b)),
-        _ => return None,
-    }
-    .ok()
+    Some((s, f))
 }
 
 fn get(key: &str) -> Option<String> {
-    call("getItem", &[key])?.as_string()
+    let (s, f) = method("getItem")?;
+    f.call1(&s, &JsValue::from_str(key)).ok()?.as_string()
 }
 
 fn set(key: &str, value: &str) {
-    if call("setItem", &[key, value]).is_none() {
+    let stored = method("setItem").and_then(|(s, f)| {
+        f.call2(&s, &JsValue::from_str(key), &JsValue::from_str(value))
+            .ok()
+    });
+    if stored.is_none() {
         leptos::logging::log!("could not remember {key} (localStorage unavailable)");
     }
 }

@@ -24,8 +24,9 @@ const VIEW_PX: usize = 448;
 /// The bundled sample scan (same origin; see www/LICENSES.md).
 const SAMPLE_URL: &str = "sample/colin27_t1_2mm.nii.gz";
 const SAMPLE_NAME: &str = "colin27_t1_2mm.nii.gz (sample)";
-/// The bundled models (docs/MODEL_CARD.md): the T1w default loads at start, the
-/// multi-contrast one on request. (URL, name shown, button text, test id.)
+/// The bundled models (docs/MODEL_CARD.md): the T1w default loads at a first visit, the
+/// multi-contrast one on request; later visits start with the last picked (settings.rs).
+/// (URL, name shown, button text, test id.)
 const BUNDLED_MODELS: [(&str, &str, &str, &str); 2] = [
     (
         "models/default.bfm",
@@ -404,7 +405,7 @@ impl Ctx {
     /// Fetch the bundled model the user last picked (the T1w default on a first visit),
     /// unless the user opened one meanwhile. A site served without it keeps the "open a
     /// model" hint.
-    fn load_default_model(self) {
+    fn load_start_model(self) {
         let picked = crate::settings::bundled_model();
         let (url, name, ..) = BUNDLED_MODELS
             .into_iter()
@@ -417,7 +418,7 @@ impl Ctx {
             }
             match result {
                 Ok(bytes) => self.load_model(name.into(), bytes),
-                Err(e) => leptos::logging::log!("no bundled default model: {e}"),
+                Err(e) => leptos::logging::log!("no bundled model at start ({url}): {e}"),
             }
         });
     }
@@ -528,7 +529,7 @@ fn volumes_csv(names: &[String], volumes: &[f64]) -> String {
 pub fn App() -> impl IntoView {
     let ctx = Ctx::new();
     ctx.start_worker();
-    ctx.load_default_model();
+    ctx.load_start_model();
     let canvases: [NodeRef<html::Canvas>; 3] = [NodeRef::new(), NodeRef::new(), NodeRef::new()];
 
     // Tick the elapsed-time display while a run is going.
