@@ -6,6 +6,7 @@ use burn::nn::conv::Conv3d;
 use burn::prelude::*;
 
 use super::blocks::conv1x1;
+use super::conv;
 
 #[derive(Config, Debug, PartialEq)]
 pub struct AnatomyHeadConfig {
@@ -31,6 +32,6 @@ pub struct AnatomyHead {
 impl AnatomyHead {
     /// `z_s`: `[B, C_s, d, h, w]` -> logits `[B, classes, d, h, w]`.
     pub fn forward(&self, z_subject: Tensor<5>) -> Tensor<5> {
-        self.logits.forward(z_subject)
+        conv::forward(&self.logits, z_subject)
     }
 }

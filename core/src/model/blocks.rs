@@ -12,6 +12,8 @@ use burn::nn::PaddingConfig3d;
 use burn::prelude::*;
 use burn::tensor::activation::leaky_relu;
 
+use super::conv;
+
 /// Negative slope of every LeakyReLU in the family (nnU-Net, Yucca and nnssl all use 0.01).
 pub const LEAKY_SLOPE: f64 = 0.01;
 
@@ -31,7 +33,7 @@ impl ConvNormAct {
     }
 
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        leaky_relu(self.norm.forward(self.conv.forward(x)), LEAKY_SLOPE)
+        leaky_relu(self.norm.forward(conv::forward(&self.conv, x)), LEAKY_SLOPE)
     }
 
     pub fn out_channels(&self) -> usize {
@@ -80,12 +82,12 @@ impl ResidualBlock {
 
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
         let skip = match &self.projection {
-            Some(p) => p.norm.forward(p.conv.forward(x.clone())),
+            Some(p) => p.norm.forward(conv::forward(&p.conv, x.clone())),
             None => x.clone(),
         };
         let main = self
             .second_norm
-            .forward(self.second_conv.forward(self.first.forward(x)));
+            .forward(conv::forward(&self.second_conv, self.first.forward(x)));
         leaky_relu(main + skip, LEAKY_SLOPE)
     }
 
@@ -141,7 +143,7 @@ impl Upsample2x {
     }
 
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        voxel_shuffle(self.conv.forward(x))
+        voxel_shuffle(conv::forward(&self.conv, x))
     }
 
     pub fn cost(&self, shape: Shape3) -> Cost {

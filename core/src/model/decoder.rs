@@ -5,6 +5,7 @@ use burn::nn::conv::Conv3d;
 use burn::prelude::*;
 
 use super::blocks::{conv1x1, conv_cost, ConvNormAct, Cost, Shape3, Upsample2x};
+use super::conv;
 
 /// Skip-free decoder (FOMO25 pre-training): x2 up-sampling and one conv per level.
 #[derive(Config, Debug, PartialEq)]
@@ -71,7 +72,7 @@ pub struct ReconDecoder {
 impl ReconDecoder {
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
         let x = self.stages.iter().fold(x, |x, s| s.forward(x, None));
-        self.output.forward(x)
+        conv::forward(&self.output, x)
     }
 
     pub fn cost(&self, shape: Shape3) -> Cost {
@@ -142,7 +143,7 @@ impl SegDecoder {
         for (stage, skip) in self.stages.iter().zip(skips.iter().rev().skip(1)) {
             x = stage.forward(x, Some(skip.clone()));
         }
-        self.output.forward(x)
+        conv::forward(&self.output, x)
     }
 
     pub fn cost(&self, shape: Shape3) -> Cost {

@@ -7,6 +7,7 @@ use burn::nn::conv::Conv3d;
 use burn::prelude::*;
 
 use super::blocks::{avg_pool_cells, conv1x1, conv_cost, Shape3};
+use super::conv;
 
 #[derive(Config, Debug, PartialEq)]
 pub struct LatentConfig {
@@ -90,10 +91,10 @@ impl LatentSplit {
             .collect();
         let x = Tensor::cat(pooled, 1);
         Latents {
-            subject_mean: self.subject_mean.forward(x.clone()),
-            subject_logvar: self.subject_logvar.forward(x.clone()),
-            modality_mean: self.modality_mean.forward(x.clone()),
-            modality_logvar: self.modality_logvar.forward(x),
+            subject_mean: conv::forward(&self.subject_mean, x.clone()),
+            subject_logvar: conv::forward(&self.subject_logvar, x.clone()),
+            modality_mean: conv::forward(&self.modality_mean, x.clone()),
+            modality_logvar: conv::forward(&self.modality_logvar, x),
         }
     }
 

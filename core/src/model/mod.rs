@@ -5,6 +5,7 @@
 
 pub mod anatomy;
 pub mod blocks;
+pub mod conv;
 pub mod decoder;
 pub mod encoder;
 pub mod heads;
