@@ -5,10 +5,14 @@ the same network in PyTorch (module names mirror burn's parameter paths, so the 
 load by name), checks the logits against burn's on a deterministic input, and times the
 forward pass in the same way as trainer/examples/forward_bench.rs.
 
+With BENCH_MODE=train it times one training step instead (forward, loss mean(logits^2),
+backward, AdamW lr 1e-4 weight decay 0.01), as trainer/examples/train_step_bench.rs does.
+
 Usage: python3 torch_reference.py <bundle.bfm> <patch> <reps> [burn_logits.f32]
 """
 import json
 import math
+import os
 import struct
 import sys
 import time
@@ -205,6 +209,25 @@ def deterministic_input(p):
     return torch.from_numpy((np.sin(i * 0.37) + 0.5 * np.cos(i * 0.011)).astype(np.float32)).reshape(1, 1, p, p, p)
 
 
+def train_steps(model, x, header, reps):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-8)
+    times, first = [], None
+    for rep in range(reps + 1):
+        t = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        opt.step()
+        ms = (time.perf_counter() - t) * 1e3
+        first = loss.item() if first is None else first
+        if rep > 0:
+            times.append(ms)
+    times.sort()
+    return {"impl": "pytorch", "torch": torch.__version__, "preset": header["model"]["preset"],
+            "patch": x.shape[-1], "reps": reps, "median_ms": round(times[len(times) // 2], 1),
+            "min_ms": round(times[0], 1), "first_loss": first}
+
+
 def main():
     path, patch, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     header, tensors = read_bundle(path)
@@ -216,8 +239,11 @@ def main():
     assert not missing, f"weights missing for {missing[:5]}"
     model.load_state_dict({k: tensors[k] for k in state}, strict=True)
     unused = sorted(wanted - set(state))
-    torch.set_num_threads(int(__import__("os").environ.get("BENCH_THREADS", "2")))
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
     x = deterministic_input(patch)
+    if os.environ.get("BENCH_MODE") == "train":
+        print(json.dumps(train_steps(model, x, header, reps)))
+        return
     with torch.inference_mode():
         logits = model(x)
         times = []

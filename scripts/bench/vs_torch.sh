@@ -1,26 +1,32 @@
 #!/usr/bin/env bash
-# burn-flex vs PyTorch (CPU) on the same network, same weights, same input, same run:
-# checks the logits agree, then times one segmentation forward pass per preset.
+# burn-flex (brainfm's CPU kernels) vs PyTorch (CPU) on the same network, same weights, same
+# input, same run, 2 threads each: checks the logits agree, then times one segmentation
+# forward pass and one training step (forward, mean(logits^2), backward, AdamW) per preset.
+# BRAINFM_STOCK_CONV=1 runs burn-flex's own conv3d instead of brainfm's kernels.
 # Usage: scripts/bench/vs_torch.sh [patch] [reps] [presets...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 patch="${1:-64}"; reps="${2:-3}"; shift 2 || true
 presets=("${@:-tiny small base}")
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/brainfm-target}"
+export RAYON_NUM_THREADS=2 BENCH_THREADS=2
 python3 -c "import torch" 2>/dev/null || pip install -q torch numpy
-cargo build -q -j2 -p brainfm-trainer --bin brainfm --example forward_bench
+cargo build -q -j2 -p brainfm-trainer --bin brainfm --example forward_bench --example train_step_bench
 bin="$CARGO_TARGET_DIR/debug"
 work=$(mktemp -d)
-echo "| preset | patch | burn-flex median ms | PyTorch median ms | burn/PyTorch | max abs logit diff |"
-echo "|---|---|---|---|---|---|"
+trap 'rm -rf "$work"' EXIT
+infer="| preset | patch | burn-flex median ms | PyTorch median ms | burn/PyTorch | max abs logit diff |
+|---|---|---|---|---|---|"
+train="| preset | patch | burn-flex step ms | PyTorch step ms | burn/PyTorch | first loss burn / PyTorch |
+|---|---|---|---|---|---|"
 for p in ${presets[@]}; do
   "$bin/brainfm" init --preset "$p" --classes a,b,c,d --output "$work/$p.bfm" >/dev/null
   b=$("$bin/examples/forward_bench" "$work/$p.bfm" "$patch" "$reps" "$work/$p.f32")
   t=$(python3 scripts/bench/torch_reference.py "$work/$p.bfm" "$patch" "$reps" "$work/$p.f32")
-  python3 - "$b" "$t" <<'PY'
-import json, sys
-b, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"| {b['preset']} | {b['patch']}^3 | {b['median_ms']} | {t['median_ms']} | {b['median_ms']/t['median_ms']:.2f} | {t['max_abs_diff_vs_burn']:.2e} |")
-PY
+  infer+=$'\n'$(python3 -c 'import json,sys; b,t=map(json.loads,sys.argv[1:]); print(f"| {b[\"preset\"]} | {b[\"patch\"]}^3 | {b[\"median_ms\"]} | {t[\"median_ms\"]} | {b[\"median_ms\"]/t[\"median_ms\"]:.2f} | {t[\"max_abs_diff_vs_burn\"]:.2e} |")' "$b" "$t")
+  b=$("$bin/examples/train_step_bench" "$work/$p.bfm" "$patch" "$reps")
+  t=$(BENCH_MODE=train python3 scripts/bench/torch_reference.py "$work/$p.bfm" "$patch" "$reps")
+  train+=$'\n'$(python3 -c 'import json,sys; b,t=map(json.loads,sys.argv[1:]); print(f"| {b[\"preset\"]} | {b[\"patch\"]}^3 | {b[\"median_ms\"]} | {t[\"median_ms\"]} | {b[\"median_ms\"]/t[\"median_ms\"]:.2f} | {b[\"first_loss\"]:.6g} / {t[\"first_loss\"]:.6g} |")' "$b" "$t")
 done
-rm -rf "$work"
+echo "Inference (one patch):"; echo "$infer"; echo
+echo "Training step (one patch, batch 1):"; echo "$train"
