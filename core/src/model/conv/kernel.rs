@@ -394,7 +394,7 @@ pub fn input_grad(s: &ConvShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
                     }
                 }
             }
-            // SAFETY: col is k x n, tmp is Ci x n, the plan's weights are Ci x k.
+            // SAFETY: col is k x n, tmp is Ci x n, the plan's weights are Ci x k (stored k x Ci).
             unsafe {
                 gemm_f32(
                     [s.c_in, n, k],
@@ -402,7 +402,7 @@ pub fn input_grad(s: &ConvShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
                     [n, 1],
                     false,
                     plan.weights.as_ptr(),
-                    [k, 1],
+                    [1, s.c_in],
                     col.as_ptr(),
                     [n, 1],
                 )
