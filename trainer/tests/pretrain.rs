@@ -606,7 +606,7 @@ fn a_killed_run_resumes_to_the_same_losses() {
     // Same run, killed (SIGKILL) once it is past its second checkpoint.
     let mut args = pretrain_args(ds, cut.to_str().unwrap(), "40");
     args.extend(["--checkpoint-every", "8"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_brainfm"))
+    let mut child = Command::new(common::binary())
         .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
