@@ -17,8 +17,8 @@ use brainfm_core::augment::AugmentConfig;
 use brainfm_core::bundle::{Bundle, BundleMeta, Task};
 use brainfm_core::infer::InferenceConfig;
 use brainfm_core::train::{
-    classes_of, finetune_step, label_map, prepare_pair, segmentation_config, training_plan,
-    validation_dice, PatchSampler, SegLossConfig, TrainConfig, Trainable, Trainer,
+    classes_of, finetune_step, prepare_pair, segmentation_config, training_plan, validation_dice,
+    PatchSampler, SegLossConfig, TrainConfig, Trainable, Trainer,
 };
 use brainfm_core::volume::{LabelMap, PreprocessConfig, Volume};
 use burn::module::Module;
@@ -106,7 +106,9 @@ fn read_pair(v: &JsValue, what: &str) -> Result<(Volume, LabelMap), String> {
         .volume;
     let labels = read_first_volume(&bytes(v, "label")?)
         .map_err(|e| format!("{what} label map: {e}"))
-        .and_then(|l| label_map(l.volume).map_err(|e| format!("{what} label map: {e}")))?;
+        .and_then(|l| {
+            LabelMap::from_volume(&l.volume).map_err(|e| format!("{what} label map: {e}"))
+        })?;
     if labels.dims != image.dims {
         return Err(format!(
             "{what}: the label map is {:?} voxels but the image is {:?}",

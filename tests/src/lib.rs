@@ -19,16 +19,10 @@ pub fn shipped(path: &str) -> Option<NiftiImage> {
     Some(read_nifti(&bytes, &ReadOptions::default()).expect("shipped scans parse"))
 }
 
-/// A label map from an image whose voxels hold label values.
+/// A label map from an image whose voxels hold label values (core's rule: a shipped
+/// atlas that breaks it is a failure, not something to round away).
 pub fn as_labels(image: &NiftiImage) -> LabelMap {
-    let v = &image.volume;
-    LabelMap::new(
-        v.dims,
-        v.spacing,
-        v.affine,
-        v.data.iter().map(|&x| x.round().max(0.0) as u16).collect(),
-    )
-    .expect("same grid")
+    LabelMap::from_volume(&image.volume).unwrap_or_else(|e| panic!("a shipped label map: {e}"))
 }
 
 /// Dice overlap of `label` between two label maps on one grid (1.0 when both lack it).

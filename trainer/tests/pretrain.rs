@@ -17,8 +17,10 @@ use brainfm_core::ssl::{
     compute, cosine_per_voxel, mask_tensor, masked_mse, MaskConfig, Objective, ObjectiveConfig,
     ReconLoss, SslBatch,
 };
-use brainfm_core::train::{label_map, segmentation_config};
-use brainfm_core::volume::{preprocess, read_nifti, PreprocessConfig, ReadOptions, Volume};
+use brainfm_core::train::segmentation_config;
+use brainfm_core::volume::{
+    preprocess, read_nifti, LabelMap, PreprocessConfig, ReadOptions, Volume,
+};
 use burn::prelude::*;
 
 const AAL: &str = "/usr/share/mricron/templates/aal.nii.gz";
@@ -133,7 +135,7 @@ fn held_out_labels(dir: &Path, subjects: usize, prep: &PreprocessConfig) -> Vec<
                     .volume
             };
             let t1 = read(dir.join(format!("sub-{s:02}/anat/sub-{s:02}_T1w.nii.gz")));
-            let labels = label_map(read(dir.join(format!(
+            let labels = LabelMap::from_volume(&read(dir.join(format!(
                 "derivatives/synth/sub-{s:02}/anat/sub-{s:02}_dseg.nii.gz"
             ))))
             .unwrap();

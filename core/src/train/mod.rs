@@ -21,8 +21,8 @@ mod tests;
 
 pub use clip::clip_global_norm;
 pub use finetune::{
-    classes_of, finetune_step, label_map, prepare_pair, segmentation_config, training_plan,
-    validation_dice, FinetuneError, MAX_TRAIN_BUFFER,
+    classes_of, finetune_step, prepare_pair, segmentation_config, training_plan, validation_dice,
+    FinetuneError, MAX_TRAIN_BUFFER,
 };
 pub use freeze::Trainable;
 pub use global::{global_loss, scale_regression_head, GlobalBatch, GlobalTaskConfig};

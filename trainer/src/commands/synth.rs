@@ -11,12 +11,12 @@ use brainfm_core::synth::{
 };
 use brainfm_core::volume::{
     header_from_grid, pad, resample_nearest_to_spacing, resample_to_spacing, write_labels,
-    write_volume, LabelMap, Padding, ReadOptions,
+    write_volume, Padding, ReadOptions,
 };
 use clap::{Args, ValueEnum};
 use rayon::prelude::*;
 
-use crate::io::{read_scan, write_atomic};
+use crate::io::{read_label_map, read_scan, write_atomic};
 
 /// Make synthetic subjects (SynthSeg-style) with several co-registered contrasts each.
 ///
@@ -30,7 +30,7 @@ use crate::io::{read_scan, write_atomic};
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct SynthArgs {
-    /// Label map (.nii/.nii.gz, integer labels, 0 = background).
+    /// Label map (.nii/.nii.gz, whole-number labels 0..=65535, 0 = background).
     #[arg(long)]
     labels: PathBuf,
     /// Optional head image on the same grid: bright non-brain voxels become an extra label
@@ -125,25 +125,7 @@ pub fn run(args: SynthArgs) -> Result<()> {
             args.shell_jitter
         );
     }
-    let img = read_scan(&args.labels, &ReadOptions::default())?;
-    if img
-        .volume
-        .data
-        .iter()
-        .any(|v| !v.is_finite() || *v < 0.0 || *v > u16::MAX as f32)
-    {
-        bail!(
-            "{} is not a label map: values must be integers in 0..=65535",
-            args.labels.display()
-        );
-    }
-    let v = &img.volume;
-    let mut labels = LabelMap {
-        dims: v.dims,
-        spacing: v.spacing,
-        affine: v.affine,
-        data: v.data.iter().map(|x| x.round() as u16).collect(),
-    };
+    let mut labels = read_label_map(&args.labels)?;
     let mut real = match &args.brain_image {
         Some(path) => {
             let image = read_scan(path, &ReadOptions::default())?.volume;
