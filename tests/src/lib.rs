@@ -1,5 +1,6 @@
 //! Shared helpers of brainfm's end-to-end tests: where the real scans shipped by Debian's
-//! `mricron-data` live, and small measurements on label maps.
+//! `mricron-data` live, and how a shipped atlas becomes a label map. (Measurements such
+//! as Dice are core's, `brainfm_core::metrics`.)
 
 use std::path::Path;
 
@@ -23,20 +24,4 @@ pub fn shipped(path: &str) -> Option<NiftiImage> {
 /// atlas that breaks it is a failure, not something to round away).
 pub fn as_labels(image: &NiftiImage) -> LabelMap {
     LabelMap::from_volume(&image.volume).unwrap_or_else(|e| panic!("a shipped label map: {e}"))
-}
-
-/// Dice overlap of `label` between two label maps on one grid (1.0 when both lack it).
-pub fn dice(a: &[u16], b: &[u16], label: u16) -> f64 {
-    let (mut both, mut na, mut nb) = (0u64, 0u64, 0u64);
-    for (&x, &y) in a.iter().zip(b) {
-        let (ia, ib) = (x == label, y == label);
-        na += ia as u64;
-        nb += ib as u64;
-        both += (ia && ib) as u64;
-    }
-    if na + nb == 0 {
-        1.0
-    } else {
-        2.0 * both as f64 / (na + nb) as f64
-    }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use brainfm_core::bundle::Bundle;
 use brainfm_core::infer::{segment_volume, InferenceConfig, Segmentation};
+use brainfm_core::metrics::VolumesTable;
 use brainfm_core::model::BrainNet;
 use brainfm_core::volume::{write_labels, ReadOptions, Volume};
 use burn::prelude::Device;
@@ -204,12 +205,10 @@ pub fn run(args: PredictArgs) -> Result<()> {
         bytes = gunzip(&bytes)?;
     }
     write_atomic(&args.output, &bytes)?;
-    let meta = segmenter.bundle.meta();
+    let volumes =
+        VolumesTable::from_volumes(&result.volumes_ml, &segmenter.bundle.meta().class_names);
     if let Some(csv) = &args.volumes_csv {
-        write_atomic(
-            csv,
-            volumes_csv(&meta.class_names, &result.volumes_ml).as_bytes(),
-        )?;
+        write_atomic(csv, volumes.to_csv().as_bytes())?;
     }
     let d = scan.volume.dims;
     println!(
@@ -225,25 +224,15 @@ pub fn run(args: PredictArgs) -> Result<()> {
         result.processed_dims
     );
     let mut out = std::io::stdout().lock();
-    for (label, ml) in result.volumes_ml.iter().enumerate() {
-        let name = meta
-            .class_names
-            .get(label)
-            .map(String::as_str)
-            .unwrap_or("?");
-        writeln!(out, "  {label:>3} {name:<20} {ml:>10.2} mL")?;
+    for row in &volumes.rows {
+        writeln!(
+            out,
+            "  {:>3} {:<20} {:>10.2} mL",
+            row.label, row.name, row.ml
+        )?;
     }
     println!("wrote {}", args.output.display());
     Ok(())
-}
-
-fn volumes_csv(names: &[String], volumes: &[f64]) -> String {
-    let mut s = String::from("label,name,volume_ml\n");
-    for (label, ml) in volumes.iter().enumerate() {
-        let name = names.get(label).map(String::as_str).unwrap_or("");
-        s.push_str(&format!("{label},{name},{ml:.3}\n"));
-    }
-    s
 }
 
 fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
