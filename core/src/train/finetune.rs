@@ -10,10 +10,10 @@ use burn::prelude::*;
 use super::{
     LabelledVolume, PatchSampler, SegBatch, SegLossConfig, StepReport, TrainError, Trainer,
 };
-use crate::bundle::BundleMeta;
+use crate::bundle::{BundleError, BundleMeta};
 use crate::infer::{activation_bytes, segment_volume, InferError, InferenceConfig, Plan};
 use crate::metrics::segmentation_scores;
-use crate::model::{BrainNet, ModelConfig, Preset};
+use crate::model::{BrainNet, ModelConfig, ModelError, Preset};
 use crate::rng::Rng;
 use crate::volume::{preprocess, LabelMap, PreprocessConfig, Volume, VolumeError};
 
@@ -29,8 +29,15 @@ pub enum FinetuneError {
     Train(#[from] TrainError),
     #[error(transparent)]
     Infer(#[from] InferError),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
     #[error("{0}")]
     Data(String),
+    /// A fine-tuning option that cannot work (patch, spacing).
+    #[error("{0}")]
+    Request(String),
 }
 
 /// Number of classes a set of label maps needs (largest label + 1, at least 2).

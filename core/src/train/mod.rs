@@ -10,6 +10,7 @@ pub mod global;
 pub mod patches;
 pub mod schedule;
 pub mod segmentation;
+pub mod setup;
 pub mod step;
 
 #[cfg(test)]
@@ -29,4 +30,8 @@ pub use global::{global_loss, scale_regression_head, GlobalBatch, GlobalTaskConf
 pub use patches::{LabelledVolume, PatchSampler};
 pub use schedule::LrSchedule;
 pub use segmentation::{segmentation_loss, OverlapLoss, SegBatch, SegLossConfig};
+pub use setup::{
+    finetune_patch, finetune_preprocess, start_model, FinetuneOptions, FinetuneSetup, Start,
+    Started,
+};
 pub use step::{StepReport, TrainConfig, TrainError, Trainer};

@@ -14,13 +14,14 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use brainfm_core::augment::AugmentConfig;
-use brainfm_core::bundle::{Bundle, BundleMeta, Task};
+use brainfm_core::bundle::{Bundle, BundleMeta};
 use brainfm_core::infer::InferenceConfig;
 use brainfm_core::model::{BrainNet, ModelConfig, Preset};
 use brainfm_core::rng::Rng;
 use brainfm_core::train::{
-    finetune_step, prepare_pair, segmentation_config, validation_dice, OverlapLoss, PatchSampler,
-    SegLossConfig, TrainConfig, Trainable, Trainer,
+    finetune_patch, finetune_preprocess, finetune_step, prepare_pair,
+    start_model as core_start_model, validation_dice, FinetuneOptions, FinetuneSetup, OverlapLoss,
+    PatchSampler, SegLossConfig, Start, Started, TrainConfig, Trainable, Trainer,
 };
 use brainfm_core::volume::{PreprocessConfig, ReadOptions};
 use burn::module::Module;
@@ -184,14 +185,32 @@ fn parse_loss(args: &FinetuneArgs) -> Result<SegLossConfig> {
     })
 }
 
-/// The network to fine-tune: --init's architecture (reconstruction decoder dropped,
-/// segmentation decoder for `classes`; a segmentation --init for as many classes keeps its
-/// own), or a preset's.
-fn model_config(init: Option<&Bundle>, preset: &str, classes: usize) -> Result<ModelConfig> {
+/// Where the run starts: --init, else --preset.
+fn start<'a>(args: &FinetuneArgs, init: Option<&'a Bundle>) -> Result<Start<'a>> {
     Ok(match init {
-        Some(bundle) => segmentation_config(bundle.config(), classes),
-        None => Preset::parse(preset)?.config(Some(classes)),
+        Some(bundle) => Start::Bundle(bundle),
+        None => Start::Preset(Preset::parse(&args.preset)?),
     })
+}
+
+/// The segmentation set-up (core's rule, the browser's too) for the dataset's classes:
+/// --init's preprocessing with --spacing and --patch as the only overrides.
+fn segmentation_setup(
+    args: &FinetuneArgs,
+    init: Option<&Bundle>,
+    class_names: &[String],
+) -> Result<FinetuneSetup> {
+    let options = FinetuneOptions {
+        class_names: class_names.to_vec(),
+        // dataset.json defines the labels; a label map with others is refused on load.
+        data_classes: class_names.len(),
+        new_head: false,
+        from_scratch: args.from_scratch,
+        patch: args.patch,
+        max_auto_patch: None,
+        spacing: args.spacing,
+    };
+    FinetuneSetup::new(start(args, init)?, &options).context("--patch / --spacing")
 }
 
 /// Validation cases: whole subjects are held out, so scans of one subject (BIDS-style ids
@@ -253,11 +272,11 @@ fn validate(
     config: &ModelConfig,
     meta: &BundleMeta,
     cases: &[ValCase],
-    patch: usize,
+    patch: [usize; 3],
     device: &Device,
 ) -> Result<Vec<(String, f64)>> {
     let inference = InferenceConfig {
-        patch: [patch; 3],
+        patch,
         overlap: 0.25,
         mirror_tta: false,
         max_batch: 2,
@@ -297,35 +316,18 @@ fn check_common(args: &FinetuneArgs) -> Result<Trainable> {
     })
 }
 
-/// Patch edge and preprocessing: --patch / --spacing, else --init's, else the preset's.
+/// Patch edge and preprocessing for `config` (cls/reg): core's rules, as for
+/// segmentation: --init's (else the preset's), with --patch and --spacing as overrides.
 fn grid(
     args: &FinetuneArgs,
     init: Option<&Bundle>,
     config: &ModelConfig,
 ) -> Result<(usize, PreprocessConfig)> {
-    let patch = args.patch.unwrap_or_else(|| match init {
-        Some(b) => b.meta().patch_size[0],
-        None => Preset::parse(&args.preset).map_or(64, |p| p.default_patch()),
-    });
-    if patch == 0 || patch % config.stride() != 0 {
-        bail!(
-            "--patch {patch} must be a positive multiple of {}",
-            config.stride()
-        );
-    }
-    let spacing = args.spacing.unwrap_or_else(|| match init {
-        Some(b) => b.meta().preprocess.target_spacing[0],
-        None => 1.0,
-    });
-    if !(spacing.is_finite() && spacing > 0.0) {
-        bail!("--spacing must be a positive number of millimetres");
-    }
-    let prep = PreprocessConfig {
-        target_spacing: [spacing; 3],
-        pad_multiple: config.stride(),
-        min_size: [patch; 3],
-        ..PreprocessConfig::default()
-    };
+    let start = start(args, init)?;
+    let stride = config.stride();
+    let patch = finetune_patch(args.patch, start.patch(), None, stride).context("--patch")?;
+    let prep = finetune_preprocess(&start.preprocess(), args.spacing, stride, patch)
+        .context("--spacing")?;
     Ok((patch, prep))
 }
 
@@ -342,8 +344,8 @@ fn optimisation(args: &FinetuneArgs) -> (TrainConfig, AugmentConfig) {
     (tcfg, augment)
 }
 
-/// `config`'s network on `device`, its encoder and latent split from --init unless
-/// --from-scratch; refuses to freeze random weights.
+/// `config`'s network on `device` (cls/reg): core's `start_model` from --init unless
+/// --from-scratch.
 fn start_model(
     args: &FinetuneArgs,
     init: Option<&Bundle>,
@@ -351,40 +353,41 @@ fn start_model(
     trainable: Trainable,
     device: &Device,
 ) -> Result<BrainNet> {
-    let mut model = config.init(device)?;
-    if let (Some(bundle), false) = (init, args.from_scratch) {
-        if bundle.config() == config {
-            // Same network and classes (a fine-tuned or exported segmentation model):
-            // continue from all of it, decoder included.
-            let model = bundle.load_model(device).with_context(|| {
-                format!("cannot load {}", args.init.as_ref().unwrap().display())
-            })?;
-            if !args.quiet {
-                eprintln!(
-                    "continuing from all of {} (decoder included)",
-                    bundle.meta().name
-                );
-            }
-            return Ok(model);
-        }
-        let n = bundle
-            .transfer_representation(&mut model)
-            .with_context(|| {
-                format!(
-                    "cannot start from {}",
-                    args.init.as_ref().unwrap().display()
-                )
-            })?;
-        if !args.quiet {
-            eprintln!(
-                "took {n} pre-trained tensors (encoder and latent split) from {}",
-                bundle.meta().name
-            );
-        }
-    } else if trainable != Trainable::All {
-        bail!("--trainable {}: freezing a randomly initialised encoder makes no sense; use --trainable all", args.trainable);
-    }
+    let (model, started) = core_start_model(init, config, args.from_scratch, device)
+        .with_context(|| starting_point(args))?;
+    announce(args, init, started, trainable)?;
     Ok(model)
+}
+
+fn starting_point(args: &FinetuneArgs) -> String {
+    match &args.init {
+        Some(p) => format!("cannot start from {}", p.display()),
+        None => format!("cannot build the --preset {} network", args.preset),
+    }
+}
+
+/// Say where the weights came from; refuses to freeze random weights.
+fn announce(
+    args: &FinetuneArgs,
+    init: Option<&Bundle>,
+    started: Started,
+    trainable: Trainable,
+) -> Result<()> {
+    let name = init.map_or("", |b| b.meta().name.as_str());
+    match started {
+        Started::Whole if !args.quiet => {
+            eprintln!("continuing from all of {name} (decoder included)")
+        }
+        Started::Representation(n) if !args.quiet => {
+            eprintln!("took {n} pre-trained tensors (encoder and latent split) from {name}")
+        }
+        Started::Random if trainable != Trainable::All => bail!(
+            "--trainable {}: freezing a randomly initialised encoder makes no sense; use --trainable all",
+            args.trainable
+        ),
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The trainer for `model` with `trainable`'s parts frozen, resumed from `run`'s
@@ -457,10 +460,10 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
             dataset.channels
         );
     }
-    let classes = dataset.class_names.len();
     let init = args.init.as_deref().map(read_bundle).transpose()?;
-    let config = model_config(init.as_ref(), &args.preset, classes)?;
-    let (patch, prep) = grid(&args, init.as_ref(), &config)?;
+    let setup = segmentation_setup(&args, init.as_ref(), &dataset.class_names)?;
+    let (config, prep, patch) = (&setup.config, &setup.preprocess, setup.patch);
+    let classes = setup.classes();
     let val_ids = split_cases(&dataset.cases, args.val_fraction, args.seed)?;
     let (tcfg, augment) = optimisation(&args);
     let foreground = args.foreground.unwrap_or(0.33);
@@ -482,7 +485,10 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
     let inner = args.device.device()?;
     let device = inner.clone().autodiff();
     device.seed(args.seed);
-    let model = start_model(&args, init.as_ref(), &config, trainable, &device)?;
+    let (model, started) = setup
+        .start_model(init.as_ref(), &device)
+        .with_context(|| starting_point(&args))?;
+    announce(&args, init.as_ref(), started, trainable)?;
     let run = RunDir::new(&args.output)?;
     let (mut trainer, extra) = start_trainer(&run, model, trainable, tcfg, &spec, args.resume)?;
     let mut best = BestModel::restore(extra, Better::Higher, &args.output);
@@ -509,7 +515,7 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
             continue;
         }
         train.push(
-            prepare_pair(&image, &labels, &prep, classes)
+            prepare_pair(&image, &labels, prep, classes)
                 .with_context(|| format!("preprocessing {}", case.id))?,
         );
     }
@@ -523,21 +529,19 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
         );
     }
 
-    let meta = |name: &str, steps: u64| BundleMeta {
-        name: name.to_string(),
-        task: Task::Segmentation,
-        class_names: dataset.class_names.clone(),
-        preprocess: prep.clone(),
-        patch_size: [patch; 3],
-        provenance: format!(
-            "brainfm finetune {} --trainable {} on {} ({} training cases, {steps} steps, seed {})",
-            origin(&args),
-            args.trainable,
-            args.data.display(),
-            train.len(),
-            args.seed
-        ),
-        created_by: format!("brainfm {}", env!("CARGO_PKG_VERSION")),
+    let meta = |name: &str, steps: u64| {
+        setup.meta(
+            name.to_string(),
+            format!(
+                "brainfm finetune {} --trainable {} on {} ({} training cases, {steps} steps, seed {})",
+                origin(&args),
+                args.trainable,
+                args.data.display(),
+                train.len(),
+                args.seed
+            ),
+            format!("brainfm {}", env!("CARGO_PKG_VERSION")),
+        )
     };
     let name = format!("{}-finetuned", config.preset);
     let sampler = PatchSampler {
@@ -565,12 +569,19 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
         if !val.is_empty() && (done % val_every == 0 || done == args.steps) {
             bar.set_message("validating");
             let valid = trainer.model.valid();
-            let scores = validate(&valid, &config, &meta(&name, done), &val, patch, &inner)?;
+            let scores = validate(
+                &valid,
+                config,
+                &meta(&name, done),
+                &val,
+                setup.inference_patch,
+                &inner,
+            )?;
             let mean = scores.iter().map(|(_, d)| d).sum::<f64>() / scores.len() as f64;
             extra["val_dice"] = serde_json::json!(mean);
             extra["val_cases"] = serde_json::json!(scores);
             best.offer(mean, done, |path| {
-                write_bundle(path, &valid, &config, meta(&name, done))
+                write_bundle(path, &valid, config, meta(&name, done))
             })?;
         }
         log.step(&report, extra)?;
@@ -596,7 +607,7 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
         }
     }
     bar.finish_and_clear();
-    write_last(&trainer, &config, meta(&name, trainer.step), &args)?;
+    write_last(&trainer, config, meta(&name, trainer.step), &args)?;
     println!("{}", best.summary("Dice", val.len(), "cases"));
     Ok(())
 }
@@ -604,6 +615,87 @@ fn run_segmentation(args: FinetuneArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: FinetuneArgs,
+    }
+
+    /// `brainfm finetune` as a user types it.
+    fn cli(extra: &[&str]) -> FinetuneArgs {
+        let mut argv = vec!["brainfm", "--data", "d", "--init", "m.bfm", "--output", "o"];
+        argv.extend(extra);
+        Cli::parse_from(argv).args
+    }
+
+    /// What app/src/train.rs's `options` builds from the page's `train` message (patch
+    /// field 0 = automatic; WebGPU, so no CPU cap), for label maps needing `data_classes`.
+    fn app(patch: usize, class_names: &[String], data_classes: usize) -> FinetuneOptions {
+        FinetuneOptions {
+            class_names: class_names.to_vec(),
+            data_classes,
+            new_head: false,
+            from_scratch: false,
+            patch: (patch != 0).then_some(patch),
+            max_auto_patch: None,
+            spacing: None,
+        }
+    }
+
+    /// The shipped default model with preprocessing no default would produce, so a path
+    /// that rebuilt it from `PreprocessConfig::default()` (as the CLI once did) shows.
+    fn bundle() -> Bundle {
+        let mut bundle = Bundle::from_bytes(super::super::predict::DEFAULT_MODEL).unwrap();
+        bundle.header.meta.preprocess = PreprocessConfig {
+            target_spacing: [1.25, 1.25, 2.5],
+            crop_margin: 9,
+            pad_multiple: 4,
+            min_size: [16; 3],
+            normalize: false,
+        };
+        bundle
+    }
+
+    #[test]
+    fn the_cli_and_the_app_fine_tune_on_the_same_grid() {
+        let bundle = bundle();
+        let names = bundle.meta().class_names.clone();
+        let stride = bundle.config().stride();
+        for (flags, patch) in [(&[][..], 0), (&["--patch", "32"][..], 32)] {
+            let from_cli = segmentation_setup(&cli(flags), Some(&bundle), &names).unwrap();
+            // The page names no classes; its label maps hold all four.
+            let from_app =
+                FinetuneSetup::new(Start::Bundle(&bundle), &app(patch, &[], names.len())).unwrap();
+            assert_eq!(from_cli.preprocess, from_app.preprocess, "{flags:?}");
+            assert_eq!(from_cli, from_app, "{flags:?}");
+            let edge = if patch == 0 { 48 } else { patch };
+            assert_eq!(
+                from_cli.preprocess,
+                PreprocessConfig {
+                    pad_multiple: stride,
+                    min_size: [edge; 3],
+                    ..bundle.meta().preprocess.clone()
+                }
+            );
+            assert!(
+                from_cli.keep_head,
+                "the default model's head fits its classes"
+            );
+        }
+        // --spacing, which the tab does not offer, overrides the voxel size and nothing else.
+        let spaced =
+            segmentation_setup(&cli(&["--spacing", "1.5"]), Some(&bundle), &names).unwrap();
+        let from_app = FinetuneSetup::new(Start::Bundle(&bundle), &app(0, &[], 4)).unwrap();
+        assert_eq!(
+            spaced.preprocess,
+            PreprocessConfig {
+                target_spacing: [1.5; 3],
+                ..from_app.preprocess
+            }
+        );
+    }
 
     fn case(id: &str) -> LabelledCase {
         LabelledCase {
