@@ -11,11 +11,7 @@ use brainfm_core::volume::{
     header_from_grid, read_nifti, write_labels, write_volume, LabelMap, ReadOptions, Volume,
 };
 
-#[allow(dead_code)]
-#[path = "../src/labelled.rs"]
-mod labelled;
-
-use labelled::{LabelledDataset, Split};
+use brainfm_trainer::labelled::{LabelledDataset, Split};
 
 const N: usize = 24;
 
