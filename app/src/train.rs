@@ -119,8 +119,9 @@ fn read_pair(v: &JsValue, what: &str) -> Result<(Volume, LabelMap), String> {
 }
 
 /// The fine-tuning options in the page's `train` message. The drift test in
-/// trainer/src/commands/finetune/ (`the_cli_and_the_app_fine_tune_on_the_same_grid`)
-/// builds the same options for its app side: keep the two in step.
+/// trainer/src/commands/finetune/segmentation.rs
+/// (`the_cli_and_the_app_fine_tune_on_the_same_grid`) builds the same options for its
+/// app side: keep the two in step.
 fn options(data: &JsValue, data_classes: usize, cpu: bool) -> FinetuneOptions {
     FinetuneOptions {
         class_names: Array::from(&get(data, "classNames"))

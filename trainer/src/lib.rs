@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod data;
 pub mod device;
+pub mod inference;
 pub mod io;
 pub mod labelled;
 pub mod progress;

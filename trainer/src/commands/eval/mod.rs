@@ -1,7 +1,6 @@
 //! `brainfm eval`: score segmentations against reference labels, or a classification /
-//! regression model against a table of subject targets (`eval_global.rs`).
+//! regression model against a table of subject targets (`global.rs`).
 
-#[path = "eval_global.rs"]
 mod global;
 
 use std::path::{Path, PathBuf};
@@ -13,7 +12,7 @@ use brainfm_core::volume::{LabelMap, ReadOptions};
 use clap::Args;
 use serde::Serialize;
 
-use super::predict::{InferenceArgs, Segmenter};
+use crate::inference::{InferenceArgs, Segmenter};
 use crate::io::{read_bundle, read_label_map, read_scan, write_atomic};
 use crate::labelled::{LabelledDataset, Split};
 
