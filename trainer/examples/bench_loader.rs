@@ -14,8 +14,9 @@ use std::time::Instant;
 
 use brainfm_core::model::Preset;
 use brainfm_core::volume::PreprocessConfig;
+use brainfm_trainer::data::build_cache;
 use brainfm_trainer::data::loader::{make_batch, Loader, LoaderConfig};
-use brainfm_trainer::data::{build_cache, discover};
+use brainfm_trainer::layout::discover;
 
 fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().skip(1).collect();

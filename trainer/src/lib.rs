@@ -10,6 +10,6 @@ pub mod data;
 pub mod device;
 pub mod inference;
 pub mod io;
-pub mod labelled;
+pub mod layout;
 pub mod progress;
 pub mod run;

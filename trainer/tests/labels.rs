@@ -11,7 +11,7 @@ use brainfm_core::volume::{
     header_from_grid, read_nifti, write_labels, write_volume, LabelMap, ReadOptions, Volume,
 };
 
-use brainfm_trainer::labelled::{LabelledDataset, Split};
+use brainfm_trainer::layout::{LabelledDataset, Split};
 
 const N: usize = 24;
 

@@ -17,6 +17,7 @@ use clap::{Args, ValueEnum};
 use rayon::prelude::*;
 
 use crate::io::{read_label_map, read_scan, write_atomic};
+use crate::layout::{bids, nnunet};
 
 /// Make synthetic subjects (SynthSeg-style) with several co-registered contrasts each.
 ///
@@ -209,11 +210,11 @@ pub fn run(args: SynthArgs) -> Result<()> {
     let out = &args.output;
     if args.format == Format::Bids {
         write_atomic(
-            &out.join("dataset_description.json"),
+            &bids::description(out, None),
             br#"{"Name": "brainfm synthetic subjects", "BIDSVersion": "1.9.0", "DatasetType": "raw", "GeneratedBy": [{"Name": "brainfm synth"}]}"#,
         )?;
         write_atomic(
-            &out.join("derivatives/synth/dataset_description.json"),
+            &bids::description(out, Some("synth")),
             br#"{"Name": "brainfm synthetic label maps", "BIDSVersion": "1.9.0", "DatasetType": "derivative", "GeneratedBy": [{"Name": "brainfm synth"}]}"#,
         )?;
     }
@@ -221,7 +222,7 @@ pub fn run(args: SynthArgs) -> Result<()> {
     (0..args.subjects)
         .into_par_iter()
         .try_for_each(|i| -> Result<()> {
-            let sub = format!("sub-{:02}", i + 1);
+            let sub = bids::subject(i + 1);
             let seed = args.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
             let subject_labels = if args.shells.is_empty() {
                 labels.clone()
@@ -244,10 +245,10 @@ pub fn run(args: SynthArgs) -> Result<()> {
             match args.format {
                 Format::Bids => {
                     for (contrast, vol) in &s.images {
-                        let path = out.join(format!("{sub}/anat/{sub}_{contrast}.nii.gz"));
+                        let path = bids::anat_file(out, &sub, contrast);
                         write_atomic(&path, &write_volume(None, vol)?)?;
                     }
-                    let dseg = out.join(format!("derivatives/synth/{sub}/anat/{sub}_dseg.nii.gz"));
+                    let dseg = bids::derivative_labels(out, "synth", &sub);
                     write_atomic(
                         &dseg,
                         &write_labels(&header_from_grid(&s.labels), &s.labels)?,
@@ -263,9 +264,9 @@ pub fn run(args: SynthArgs) -> Result<()> {
                     let seg_bytes = write_labels(&header_from_grid(&seg), &seg)?;
                     for (contrast, vol) in &s.images {
                         let case = format!("{sub}_{contrast}");
-                        let image = out.join(format!("imagesTr/{case}_0000.nii.gz"));
+                        let image = nnunet::training_image(out, &case, 0);
                         write_atomic(&image, &write_volume(None, vol)?)?;
-                        write_atomic(&out.join(format!("labelsTr/{case}.nii.gz")), &seg_bytes)?;
+                        write_atomic(&nnunet::training_labels(out, &case), &seg_bytes)?;
                     }
                 }
             }
@@ -273,8 +274,14 @@ pub fn run(args: SynthArgs) -> Result<()> {
         })?;
     if args.format == Format::Nnunet {
         write_atomic(
-            &out.join("dataset.json"),
-            nnunet_dataset_json(out, &args.classes)?.as_bytes(),
+            &out.join(nnunet::DATASET_JSON),
+            nnunet::dataset_json(
+                out,
+                "brainfm synthetic subjects",
+                "SynthSeg-style synthetic contrasts from a label map (brainfm synth)",
+                &args.classes,
+            )?
+            .as_bytes(),
         )?;
     }
     println!(
@@ -287,25 +294,4 @@ pub fn run(args: SynthArgs) -> Result<()> {
         out.display()
     );
     Ok(())
-}
-
-/// dataset.json of an nnU-Net raw dataset; numTraining counts every label file in
-/// labelsTr, so cases copied in before `brainfm synth` runs are included.
-fn nnunet_dataset_json(root: &std::path::Path, classes: &[String]) -> Result<String> {
-    let dir = root.join("labelsTr");
-    let cases = std::fs::read_dir(&dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".nii.gz"))
-        .count();
-    // Written by hand to keep the labels in value order.
-    let labels = classes
-        .iter()
-        .enumerate()
-        .map(|(i, name)| Ok(format!("    {}: {i}", serde_json::to_string(name)?)))
-        .collect::<Result<Vec<_>>>()?
-        .join(",\n");
-    Ok(format!(
-        "{{\n  \"name\": \"brainfm synthetic subjects\",\n  \"description\": \"SynthSeg-style synthetic contrasts from a label map (brainfm synth)\",\n  \"channel_names\": {{\"0\": \"MRI\"}},\n  \"labels\": {{\n{labels}\n  }},\n  \"numTraining\": {cases},\n  \"file_ending\": \".nii.gz\"\n}}\n"
-    ))
 }

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::discover::{discover, SubjectScans};
+use crate::layout::bids::bare;
+use crate::layout::{discover, SubjectScans};
 
 /// One column of a table, by subject id (as written in the table).
 #[derive(Clone, Debug, PartialEq)]
@@ -15,10 +16,6 @@ pub struct TargetTable {
     pub column: String,
     /// Subject id without `sub-` -> raw cell.
     rows: BTreeMap<String, String>,
-}
-
-fn bare(id: &str) -> &str {
-    id.strip_prefix("sub-").unwrap_or(id)
 }
 
 fn cells(line: &str, delimiter: char) -> Vec<String> {

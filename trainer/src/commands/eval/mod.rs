@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::inference::{InferenceArgs, Segmenter};
 use crate::io::{read_bundle, read_label_map, read_scan, write_atomic};
-use crate::labelled::{LabelledDataset, Split};
+use crate::layout::{is_nifti, LabelledDataset, Split};
 
 /// Score segmentations: per-label Dice, HD95 (mm) and volumes, per case and averaged.
 ///
@@ -205,10 +205,7 @@ fn read_pairs(pred: &Path, reference: &Path) -> Result<Vec<Pair>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(pred)
         .with_context(|| format!("cannot list {}", pred.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let n = p.to_string_lossy();
-            n.ends_with(".nii.gz") || n.ends_with(".nii")
-        })
+        .filter(|p| is_nifti(p))
         .collect();
     files.sort();
     if files.is_empty() {

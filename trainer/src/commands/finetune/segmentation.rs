@@ -23,7 +23,7 @@ use super::{
     write_bundle, write_last, FinetuneArgs,
 };
 use crate::io::{read_bundle, read_label_map, read_scan};
-use crate::labelled::{LabelledCase, LabelledDataset, Split};
+use crate::layout::{bids, LabelledCase, LabelledDataset, Split};
 use crate::run::{step_bar, RunDir};
 
 /// Everything a resumed run must agree on.
@@ -92,10 +92,7 @@ fn segmentation_setup(
 /// `sub-XX_...`, e.g. the contrasts `brainfm synth --format nnunet` writes) never sit on
 /// both sides of the split. Other ids are subjects of their own.
 fn split_cases(cases: &[LabelledCase], fraction: f64, seed: u64) -> Result<Vec<String>> {
-    let subject = |id: &str| match id.split_once('_') {
-        Some((s, _)) if s.starts_with("sub-") => s.to_string(),
-        _ => id.to_string(),
-    };
+    let subject = |id: &str| bids::subject_of(id).to_string();
     let mut subjects: Vec<String> = cases.iter().map(|c| subject(&c.id)).collect();
     subjects.sort();
     subjects.dedup();
