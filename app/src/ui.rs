@@ -1,6 +1,10 @@
 //! The page: compute status, open a scan / a model (picker, drag and drop, the sample),
 //! three synced views with window/level and the label overlay, run / cancel with progress,
 //! legend with volumes, export.
+//!
+//! Over 500 lines: the page's shared state (`Ctx`) and the components that read it are
+//! kept together until a split can be built for wasm32 and checked in the browser tests
+//! in the same change.
 
 use std::rc::Rc;
 use std::time::Duration;
