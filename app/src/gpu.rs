@@ -28,9 +28,11 @@ impl Backend {
     }
 }
 
-/// Largest activation on the CPU path: flex's im2col needs ~27x the activation for a 3^3
-/// convolution, and wasm32 has 4 GiB in all.
-pub const CPU_BUDGET: u64 = 48 << 20;
+/// Largest activation on the CPU path. core's convolution needs no im2col (its scratch is
+/// a zero-padded copy of the layer's input plus 2 MiB), so a network holds a few times its
+/// largest activation at once; wasm32 has 4 GiB in all. (burn-flex's own conv3d needed
+/// ~27x the activation, which had capped this at 48 MiB.)
+pub const CPU_BUDGET: u64 = 128 << 20;
 /// Cap on the GPU budget even when the adapter allows more.
 pub const GPU_BUDGET_CAP: u64 = 512 << 20;
 

@@ -15,6 +15,15 @@ cargo build -q -j2 -p brainfm-trainer --bin brainfm --example forward_bench --ex
 bin="$CARGO_TARGET_DIR/debug"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# row infer|train BURN_JSON TORCH_JSON: one table row.
+row() {
+  python3 - "$@" <<'PY'
+import json, sys
+kind, b, t = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+last = f"{t['max_abs_diff_vs_burn']:.2e}" if kind == "infer" else f"{b['first_loss']:.6g} / {t['first_loss']:.6g}"
+print(f"| {b['preset']} | {b['patch']}^3 | {b['median_ms']} | {t['median_ms']} | {b['median_ms'] / t['median_ms']:.2f} | {last} |")
+PY
+}
 infer="| preset | patch | burn-flex median ms | PyTorch median ms | burn/PyTorch | max abs logit diff |
 |---|---|---|---|---|---|"
 train="| preset | patch | burn-flex step ms | PyTorch step ms | burn/PyTorch | first loss burn / PyTorch |
@@ -23,10 +32,10 @@ for p in ${presets[@]}; do
   "$bin/brainfm" init --preset "$p" --classes a,b,c,d --output "$work/$p.bfm" >/dev/null
   b=$("$bin/examples/forward_bench" "$work/$p.bfm" "$patch" "$reps" "$work/$p.f32")
   t=$(python3 scripts/bench/torch_reference.py "$work/$p.bfm" "$patch" "$reps" "$work/$p.f32")
-  infer+=$'\n'$(python3 -c 'import json,sys; b,t=map(json.loads,sys.argv[1:]); print(f"| {b[\"preset\"]} | {b[\"patch\"]}^3 | {b[\"median_ms\"]} | {t[\"median_ms\"]} | {b[\"median_ms\"]/t[\"median_ms\"]:.2f} | {t[\"max_abs_diff_vs_burn\"]:.2e} |")' "$b" "$t")
+  infer+=$'\n'$(row infer "$b" "$t")
   b=$("$bin/examples/train_step_bench" "$work/$p.bfm" "$patch" "$reps")
   t=$(BENCH_MODE=train python3 scripts/bench/torch_reference.py "$work/$p.bfm" "$patch" "$reps")
-  train+=$'\n'$(python3 -c 'import json,sys; b,t=map(json.loads,sys.argv[1:]); print(f"| {b[\"preset\"]} | {b[\"patch\"]}^3 | {b[\"median_ms\"]} | {t[\"median_ms\"]} | {b[\"median_ms\"]/t[\"median_ms\"]:.2f} | {b[\"first_loss\"]:.6g} / {t[\"first_loss\"]:.6g} |")' "$b" "$t")
+  train+=$'\n'$(row train "$b" "$t")
 done
 echo "Inference (one patch):"; echo "$infer"; echo
 echo "Training step (one patch, batch 1):"; echo "$train"

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use brainfm_core::bundle::Bundle;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 
 fn input(patch: usize) -> Vec<f32> {
@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
         let value = loss
             .clone()
             .into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .map_err(|e| anyhow::anyhow!("{e:?}"))?[0];
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(1e-4, model, grads);

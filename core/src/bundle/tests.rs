@@ -226,3 +226,15 @@ fn async_saving_writes_the_same_tensors_as_the_sync_store() {
         .into_scalar();
     assert_eq!(diff, 0.0);
 }
+
+#[test]
+fn saving_the_same_weights_gives_the_same_bytes() {
+    let model = Preset::Tiny.config(Some(4)).init(&Device::flex()).unwrap();
+    let first = save_weights(&model).unwrap();
+    for _ in 0..4 {
+        assert!(
+            save_weights(&model).unwrap() == first,
+            "weights bytes differ between saves"
+        );
+    }
+}

@@ -16,9 +16,13 @@ pub fn save_weights(model: &BrainNet) -> Result<Vec<u8>, BundleError> {
     model
         .save_into(&mut store)
         .map_err(|e| BundleError::Weights(e.to_string()))?;
-    store
+    let bytes = store
         .get_bytes()
-        .map_err(|e| BundleError::Weights(e.to_string()))
+        .map_err(|e| BundleError::Weights(e.to_string()))?;
+    // burn-store writes its header from a HashMap, so the key order (and with it the bytes
+    // and the bundle's recorded SHA-256) changed from save to save of the same weights;
+    // re-serialising through RawTensors orders tensors and metadata by name.
+    Ok(RawTensors::parse(&bytes)?.to_bytes())
 }
 
 /// Every float parameter by id, flattened (cheap clones: nothing is read yet).

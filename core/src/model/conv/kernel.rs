@@ -136,6 +136,17 @@ fn gather_input(
     }
 }
 
+/// `[rows][cols]` -> `[cols][rows]`.
+fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0f32; a.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = a[r * cols + c];
+        }
+    }
+    t
+}
+
 fn taps(s: &ConvShape) -> Vec<Tap> {
     (0..s.taps()).map(|t| s.tap(t)).collect()
 }
@@ -146,6 +157,9 @@ pub fn forward(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec
     let o2 = s.output[2];
     let k = s.c_in * s.taps();
     let mut y = vec![0.0f32; s.batch * s.c_out * ov];
+    // [k][Co]: the GEMM broadcasts a few output channels at a time for each k; contiguous
+    // they come from one cache line (as [Co][k] they would stride through the weights).
+    let wt = transpose(w, s.c_out, k);
     let taps = taps(s);
     let phases = (!s.is_pointwise()).then(|| build_phases(s, x));
     let phases_len = s.phases() * s.c_in * s.phase_voxels();
@@ -179,8 +193,8 @@ pub fn forward(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec
                 dst,
                 [ov, 1],
                 bias.is_some(),
-                w.as_ptr(),
-                [k, 1],
+                wt.as_ptr(),
+                [1, s.c_out],
                 rhs,
                 [rhs_rs, 1],
             )
@@ -229,7 +243,8 @@ pub fn weight_grad(s: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
 }
 
 /// What one input phase needs for the input gradient: its taps, the weights they use laid
-/// out as `[Ci, Co * taps]`, and the box of phase voxels that land inside the input.
+/// out as `[Co * taps, Ci]` (contiguous in the GEMM's broadcast dimension), and the box of
+/// phase voxels that land inside the input.
 struct PhaseGrad {
     residue: [usize; 3],
     taps: Vec<Tap>,
@@ -265,7 +280,7 @@ fn phase_grads(s: &ConvShape, w: &[f32]) -> Vec<PhaseGrad> {
             for ci in 0..s.c_in {
                 for co in 0..s.c_out {
                     for (tt, &t) in ids.iter().enumerate() {
-                        weights[ci * s.c_out * tp + co * tp + tt] =
+                        weights[(co * tp + tt) * s.c_in + ci] =
                             w[(co * s.c_in + ci) * s.taps() + t];
                     }
                 }
@@ -379,7 +394,7 @@ pub fn input_grad(s: &ConvShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
                     }
                 }
             }
-            // SAFETY: col is k x n, tmp is Ci x n, the plan's weights are Ci x k.
+            // SAFETY: col is k x n, tmp is Ci x n, the plan's weights are Ci x k (stored k x Ci).
             unsafe {
                 gemm_f32(
                     [s.c_in, n, k],
@@ -387,7 +402,7 @@ pub fn input_grad(s: &ConvShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
                     [n, 1],
                     false,
                     plan.weights.as_ptr(),
-                    [k, 1],
+                    [1, s.c_in],
                     col.as_ptr(),
                     [n, 1],
                 )
