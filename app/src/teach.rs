@@ -11,7 +11,7 @@ use brainfm_core::infer::teach::{
     contrast_swap, masked_reconstruction, synth_pair, teaching_patch, Slice,
 };
 use brainfm_core::ssl::MaskConfig;
-use brainfm_core::train::label_map;
+use brainfm_core::volume::LabelMap;
 use js_sys::{Array, Float32Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -59,7 +59,9 @@ async fn run(view: &str, data: &JsValue) -> Result<(), String> {
         Some(b) => Some(
             read_first_volume(&b)
                 .map_err(|e| format!("the label map: {e}"))
-                .and_then(|l| label_map(l.volume).map_err(|e| format!("the label map: {e}")))?,
+                .and_then(|l| {
+                    LabelMap::from_volume(&l.volume).map_err(|e| format!("the label map: {e}"))
+                })?,
         ),
         None => None,
     };

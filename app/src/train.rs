@@ -14,13 +14,13 @@
 use std::cell::Cell;
 
 use brainfm_core::augment::AugmentConfig;
-use brainfm_core::bundle::{Bundle, BundleMeta, Task};
+use brainfm_core::bundle::Bundle;
 use brainfm_core::infer::InferenceConfig;
 use brainfm_core::train::{
-    classes_of, finetune_step, label_map, prepare_pair, segmentation_config, training_plan,
-    validation_dice, PatchSampler, SegLossConfig, TrainConfig, Trainable, Trainer,
+    classes_of, finetune_step, prepare_pair, training_plan, validation_dice, FinetuneOptions,
+    FinetuneSetup, PatchSampler, SegLossConfig, Start, TrainConfig, Trainable, Trainer,
 };
-use brainfm_core::volume::{LabelMap, PreprocessConfig, Volume};
+use brainfm_core::volume::{LabelMap, Volume};
 use burn::module::Module;
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -106,7 +106,9 @@ fn read_pair(v: &JsValue, what: &str) -> Result<(Volume, LabelMap), String> {
         .volume;
     let labels = read_first_volume(&bytes(v, "label")?)
         .map_err(|e| format!("{what} label map: {e}"))
-        .and_then(|l| label_map(l.volume).map_err(|e| format!("{what} label map: {e}")))?;
+        .and_then(|l| {
+            LabelMap::from_volume(&l.volume).map_err(|e| format!("{what} label map: {e}"))
+        })?;
     if labels.dims != image.dims {
         return Err(format!(
             "{what}: the label map is {:?} voxels but the image is {:?}",
@@ -114,6 +116,30 @@ fn read_pair(v: &JsValue, what: &str) -> Result<(Volume, LabelMap), String> {
         ));
     }
     Ok((image, labels))
+}
+
+/// The fine-tuning options in the page's `train` message. The drift test in
+/// trainer/src/commands/finetune/segmentation.rs
+/// (`the_cli_and_the_app_fine_tune_on_the_same_grid`) builds the same options for its
+/// app side: keep the two in step.
+fn options(data: &JsValue, data_classes: usize, cpu: bool) -> FinetuneOptions {
+    FinetuneOptions {
+        class_names: Array::from(&get(data, "classNames"))
+            .iter()
+            .filter_map(|v| v.as_string())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        data_classes,
+        new_head: get_bool(data, "newHead"),
+        from_scratch: false,
+        patch: match get_f64(data, "patch") as usize {
+            0 => None,
+            p => Some(p),
+        },
+        max_auto_patch: cpu.then_some(CPU_MAX_PATCH),
+        spacing: None,
+    }
 }
 
 async fn run(data: &JsValue) -> Result<(), String> {
@@ -145,83 +171,27 @@ async fn run(data: &JsValue) -> Result<(), String> {
     }
     let seed = get_f64(data, "seed") as u64;
 
-    // The head: the model's own when the labels fit it (and the user did not ask for a
-    // new one), else a fresh one for the user's classes on the model's encoder.
-    let model_classes = bundle
-        .config()
-        .seg_classes()
-        .ok_or("the starting model has no segmentation head")?;
+    // Network, classes, preprocessing and patch: core's fine-tuning set-up, the CLI's
+    // rule (the model's own preprocessing; its head when the labels fit it).
     let data_classes = classes_of(pairs.iter().map(|p| &p.1).chain(val.iter().map(|v| &v.1)));
-    let given: Vec<String> = Array::from(&get(data, "classNames"))
-        .iter()
-        .filter_map(|v| v.as_string())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    let new_head = get_bool(data, "newHead")
-        || data_classes > model_classes
-        || (!given.is_empty() && given.len() != model_classes);
-    let classes = if new_head {
-        data_classes.max(given.len())
-    } else {
-        model_classes
-    };
-    let class_names: Vec<String> = (0..classes)
-        .map(|l| {
-            given
-                .get(l)
-                .cloned()
-                .or_else(|| {
-                    (!new_head)
-                        .then(|| bundle.meta().class_names.get(l).cloned())
-                        .flatten()
-                })
-                .unwrap_or_else(|| {
-                    if l == 0 {
-                        "background".into()
-                    } else {
-                        format!("label {l}")
-                    }
-                })
-        })
-        .collect();
-    let config = if new_head {
-        segmentation_config(bundle.config(), classes)
-    } else {
-        bundle.config().clone()
-    };
-
-    // Patch and batch from the device's limits: no buffer over 256 MiB (and none over
-    // the adapter's binding limit or the CPU budget).
-    let stride = config.stride();
-    let requested = match get_f64(data, "patch") as usize {
-        0 => {
-            let p = bundle.meta().patch_size[0];
-            if probe.backend == Backend::Flex {
-                p.min(CPU_MAX_PATCH)
-            } else {
-                p
-            }
-        }
-        p => p,
-    };
-    let requested = requested.div_ceil(stride).max(1) * stride;
-    let prep = PreprocessConfig {
-        pad_multiple: stride,
-        min_size: [requested; 3],
-        ..bundle.meta().preprocess.clone()
-    };
+    let setup = FinetuneSetup::new(
+        Start::Bundle(&bundle),
+        &options(data, data_classes, probe.backend == Backend::Flex),
+    )
+    .map_err(|e| e.to_string())?;
+    let (config, prep, requested) = (&setup.config, &setup.preprocess, setup.patch);
+    let (classes, class_names, new_head) = (setup.classes(), &setup.class_names, !setup.keep_head);
     let mut cases = Vec::new();
     for (i, (image, labels)) in pairs.iter().enumerate() {
         cases.push(
-            prepare_pair(image, labels, &prep, classes)
+            prepare_pair(image, labels, prep, classes)
                 .map_err(|e| format!("pair {}: {e}", i + 1))?,
         );
     }
     let smallest: [usize; 3] =
         std::array::from_fn(|a| cases.iter().map(|c| c.dims[a]).min().unwrap_or(1));
     let max_batch = 2;
-    let plan = training_plan(&config, [requested; 3], max_batch, probe.budget, smallest)
+    let plan = training_plan(config, [requested; 3], max_batch, probe.budget, smallest)
         .map_err(|e| format!("no patch fits this device: {e}"))?;
     let budget = probe.budget.min(brainfm_core::train::MAX_TRAIN_BUFFER);
     let plan_text = format!(
@@ -252,17 +222,9 @@ async fn run(data: &JsValue) -> Result<(), String> {
 
     // The model on the autodiff device: the whole bundle, or its representation under a
     // fresh head.
-    let model = if new_head {
-        let mut model = config.init(&device).map_err(|e| e.to_string())?;
-        bundle
-            .transfer_representation(&mut model)
-            .map_err(|e| format!("the starting model: {e}"))?;
-        model
-    } else {
-        bundle
-            .load_model(&device)
-            .map_err(|e| format!("the starting model: {e}"))?
-    };
+    let (model, _) = setup
+        .start_model(Some(&bundle), &device)
+        .map_err(|e| format!("the starting model: {e}"))?;
     let mut tcfg = TrainConfig::new(steps);
     tcfg.schedule.base_lr = lr;
     tcfg.seed = seed;
@@ -279,26 +241,22 @@ async fn run(data: &JsValue) -> Result<(), String> {
     let loss = SegLossConfig::default();
     let start_name = bundle.meta().name.clone();
     let meta = |done: u64| {
-        BundleMeta {
-        name: format!("{start_name}-finetuned"),
-        task: Task::Segmentation,
-        class_names: class_names.clone(),
-        preprocess: bundle.meta().preprocess.clone(),
-        patch_size: bundle.meta().patch_size,
-        provenance: format!(
-            "fine-tuned in the browser ({}) from {start_name}: trainable {}, {} pair(s), {done} steps of {steps}, lr {lr}, patch {:?}, batch {}, seed {seed}{}",
-            probe.backend.id(),
-            get_string(data, "trainable"),
-            cases.len(),
-            plan.patch,
-            plan.batch,
-            if new_head { ", new head" } else { "" }
-        ),
-        created_by: format!("brainfm-app {}", env!("CARGO_PKG_VERSION")),
-    }
+        setup.meta(
+            format!("{start_name}-finetuned"),
+            format!(
+                "fine-tuned in the browser ({}) from {start_name}: trainable {}, {} pair(s), {done} steps of {steps}, lr {lr}, patch {:?}, batch {}, seed {seed}{}",
+                probe.backend.id(),
+                get_string(data, "trainable"),
+                cases.len(),
+                plan.patch,
+                plan.batch,
+                if new_head { ", new head" } else { "" }
+            ),
+            format!("brainfm-app {}", env!("CARGO_PKG_VERSION")),
+        )
     };
     let inference = InferenceConfig {
-        patch: bundle.meta().patch_size,
+        patch: setup.inference_patch,
         overlap: 0.25,
         mirror_tta: false,
         max_batch: 1,
@@ -365,7 +323,7 @@ async fn run(data: &JsValue) -> Result<(), String> {
             if trainer.step % val_every == 0 || trainer.step == steps {
                 let dice = validation_dice(
                     &trainer.model.valid(),
-                    &config,
+                    config,
                     &meta(trainer.step),
                     image,
                     labels,

@@ -1,11 +1,16 @@
 //! The page: compute status, open a scan / a model (picker, drag and drop, the sample),
 //! three synced views with window/level and the label overlay, run / cancel with progress,
 //! legend with volumes, export.
+//!
+//! Over 500 lines: the page's shared state (`Ctx`) and the components that read it are
+//! kept together until a split can be built for wasm32 and checked in the browser tests
+//! in the same change.
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use brainfm_core::bundle::Bundle;
+use brainfm_core::metrics::{label_name, VolumesTable};
 use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -507,24 +512,6 @@ fn stem(name: &str) -> String {
         .to_string()
 }
 
-/// label,name,volume_ml rows.
-fn volumes_csv(names: &[String], volumes: &[f64]) -> String {
-    let mut out = String::from("label,name,volume_ml\n");
-    for (l, v) in volumes.iter().enumerate() {
-        let name = names
-            .get(l)
-            .cloned()
-            .unwrap_or_else(|| format!("label {l}"));
-        let name = if name.contains([',', '"']) {
-            format!("\"{}\"", name.replace('"', "\"\""))
-        } else {
-            name
-        };
-        out.push_str(&format!("{l},{name},{v:.3}\n"));
-    }
-    out
-}
-
 #[component]
 pub fn App() -> impl IntoView {
     let ctx = Ctx::new();
@@ -938,7 +925,7 @@ fn RunPanel(ctx: Ctx) -> impl IntoView {
                 <button type="button" data-testid="export-csv" disabled=move || !matches!(ctx.run.get(), RunState::Done { .. })
                     on:click=move |_| {
                         let name = ctx.scan.with_value(|s| s.as_ref().map(|s| stem(&s.info.name))).unwrap_or_default();
-                        let r = ctx.seg.with_value(|g| g.as_ref().map(|g| download(&format!("{name}_brainfm_volumes.csv"), "text/csv", volumes_csv(&g.result.names, &g.result.volumes_ml).as_bytes())));
+                        let r = ctx.seg.with_value(|g| g.as_ref().map(|g| download(&format!("{name}_brainfm_volumes.csv"), "text/csv", VolumesTable::from_volumes(&g.result.volumes_ml, &g.result.names).to_csv().as_bytes())));
                         if let Some(Err(e)) = r { ctx.run.set(RunState::Failed(format!("Could not save the volumes: {e}"))); }
                     }>"Download volumes (.csv)"</button>
             </div>
@@ -990,7 +977,7 @@ fn Legend(ctx: Ctx) -> impl IntoView {
                 {move || {
                     ctx.seg_rev.track();
                     let rows: Vec<(usize, String, f64)> = ctx.seg.with_value(|s| s.as_ref().map(|s| {
-                        s.result.volumes_ml.iter().enumerate().map(|(l, v)| (l, s.result.names.get(l).cloned().unwrap_or_else(|| format!("label {l}")), *v)).collect()
+                        s.result.volumes_ml.iter().enumerate().map(|(l, v)| (l, label_name(&s.result.names, l), *v)).collect()
                     }).unwrap_or_default());
                     rows.into_iter().map(|(l, name, ml)| {
                         let [r, g, b] = label_colour(l);

@@ -1,5 +1,6 @@
 //! Shared helpers of brainfm's end-to-end tests: where the real scans shipped by Debian's
-//! `mricron-data` live, and small measurements on label maps.
+//! `mricron-data` live, and how a shipped atlas becomes a label map. (Measurements such
+//! as Dice are core's, `brainfm_core::metrics`.)
 
 use std::path::Path;
 
@@ -19,30 +20,8 @@ pub fn shipped(path: &str) -> Option<NiftiImage> {
     Some(read_nifti(&bytes, &ReadOptions::default()).expect("shipped scans parse"))
 }
 
-/// A label map from an image whose voxels hold label values.
+/// A label map from an image whose voxels hold label values (core's rule: a shipped
+/// atlas that breaks it is a failure, not something to round away).
 pub fn as_labels(image: &NiftiImage) -> LabelMap {
-    let v = &image.volume;
-    LabelMap::new(
-        v.dims,
-        v.spacing,
-        v.affine,
-        v.data.iter().map(|&x| x.round().max(0.0) as u16).collect(),
-    )
-    .expect("same grid")
-}
-
-/// Dice overlap of `label` between two label maps on one grid (1.0 when both lack it).
-pub fn dice(a: &[u16], b: &[u16], label: u16) -> f64 {
-    let (mut both, mut na, mut nb) = (0u64, 0u64, 0u64);
-    for (&x, &y) in a.iter().zip(b) {
-        let (ia, ib) = (x == label, y == label);
-        na += ia as u64;
-        nb += ib as u64;
-        both += (ia && ib) as u64;
-    }
-    if na + nb == 0 {
-        1.0
-    } else {
-        2.0 * both as f64 / (na + nb) as f64
-    }
+    LabelMap::from_volume(&image.volume).unwrap_or_else(|e| panic!("a shipped label map: {e}"))
 }

@@ -7,23 +7,6 @@
 //!   cargo run -p brainfm-trainer --example bench_loader -- DATA PRESET PATCH SUBJECTS WORKERS BATCHES SPACING [noaug]
 //!   e.g. DATA from `brainfm synth ... --spacing 1 --output synth1`, then
 //!   bench_loader synth1 base 96 1 2 20 1     (1 subject x 2 contrasts = 2 volumes per batch)
-//!
-//! It compiles the trainer's own data modules in (the trainer is a binary crate).
-
-#[allow(dead_code)]
-#[path = "../src/io.rs"]
-mod io;
-
-// At the crate root, so their `super::` and `crate::io` paths resolve as in the binary.
-#[allow(dead_code)]
-#[path = "../src/data/cache.rs"]
-mod cache;
-#[allow(dead_code)]
-#[path = "../src/data/discover.rs"]
-mod discover;
-#[allow(dead_code)]
-#[path = "../src/data/loader.rs"]
-mod loader;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,7 +14,9 @@ use std::time::Instant;
 
 use brainfm_core::model::Preset;
 use brainfm_core::volume::PreprocessConfig;
-use loader::{make_batch, Loader, LoaderConfig};
+use brainfm_trainer::data::build_cache;
+use brainfm_trainer::data::loader::{make_batch, Loader, LoaderConfig};
+use brainfm_trainer::layout::discover;
 
 fn main() -> anyhow::Result<()> {
     let a: Vec<String> = std::env::args().skip(1).collect();
@@ -51,10 +36,10 @@ fn main() -> anyhow::Result<()> {
         min_size: [patch; 3],
         ..PreprocessConfig::default()
     };
-    let subjects = discover::discover(&dir)?;
+    let subjects = discover(&dir)?;
     let cache = std::env::temp_dir().join(format!("brainfm-bench-loader-{spacing}"));
     let t = Instant::now();
-    let cached = Arc::new(cache::build_cache(&subjects, &prep, &cache, false)?);
+    let cached = Arc::new(build_cache(&subjects, &prep, &cache, false)?);
     eprintln!(
         "{} subjects cached in {:.1}s ({}), grid {:?}",
         cached.len(),

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use brainfm_core::bundle::Bundle;
 use brainfm_core::volume::{read_nifti, LabelMap, NiftiImage, ReadOptions};
 
@@ -17,26 +17,10 @@ pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<NiftiImage> {
         .with_context(|| format!("{} is not a usable NIfTI scan", path.display()))
 }
 
-/// A label map: every voxel a non-negative integer that fits u16.
+/// A label map (core's rule: every voxel a whole number in 0..=65535).
 pub fn read_label_map(path: &Path) -> Result<LabelMap> {
     let image = read_scan(path, &ReadOptions::default())?;
-    let v = image.volume;
-    if let Some(bad) = v
-        .data
-        .iter()
-        .find(|x| !(x.fract() == 0.0 && **x >= 0.0 && **x <= u16::MAX as f32))
-    {
-        bail!(
-            "{} is not a label map: it holds the value {bad}",
-            path.display()
-        );
-    }
-    Ok(LabelMap::new(
-        v.dims,
-        v.spacing,
-        v.affine,
-        v.data.iter().map(|&x| x as u16).collect(),
-    )?)
+    LabelMap::from_volume(&image.volume).with_context(|| path.display().to_string())
 }
 
 pub fn read_bundle(path: &Path) -> Result<Bundle> {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{brainfm, ok, scratch};
+use common::{brainfm, failure, ok, scratch};
 
 use std::path::Path;
 
@@ -11,11 +11,7 @@ use brainfm_core::volume::{
     header_from_grid, read_nifti, write_labels, write_volume, LabelMap, ReadOptions, Volume,
 };
 
-#[allow(dead_code)]
-#[path = "../src/labelled.rs"]
-mod labelled;
-
-use labelled::{LabelledDataset, Split};
+use brainfm_trainer::layout::{LabelledDataset, Split};
 
 const N: usize = 24;
 
@@ -236,6 +232,29 @@ fn synth_writes_an_nnunet_dataset_the_finetuner_can_open() {
     let (a, b) = (read(&ds.cases[0].images[0]), read(&ds.cases[1].images[0]));
     assert_ne!(a.data, b.data);
     assert_eq!(read(&ds.cases[0].label).data, read(&ds.cases[1].label).data);
+}
+
+/// synth used to round such a file silently (while its message said integers were
+/// required); now it refuses it as every other reader of label maps does.
+#[test]
+fn synth_refuses_a_label_map_that_holds_fractions() {
+    let dir = scratch("fractional");
+    let path = dir.join("fractional.nii.gz");
+    save(&path, &volume(|r| if r < 3.0 { 1.5 } else { 0.0 }));
+    let out = dir.join("synth");
+    let err = failure(&[
+        "synth",
+        "--labels",
+        path.to_str().unwrap(),
+        "--subjects",
+        "1",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(err.contains(path.to_str().unwrap()), "{err}");
+    assert!(err.contains("holds 1.5"), "{err}");
+    assert!(err.contains("not a whole number"), "{err}");
+    assert!(!out.exists(), "nothing is written for a refused label map");
 }
 
 #[test]

@@ -18,6 +18,6 @@ pub use global::{
     aggregate_log_probabilities, median, predict_global_volume, GlobalOutput, GlobalPrediction,
 };
 pub use plan::{activation_bytes, InferenceConfig, Plan};
-pub use segment::{label_volumes_ml, segment_volume, Segmentation};
+pub use segment::{segment_volume, Segmentation};
 pub use sliding::{sliding_window, Progress, Stage};
 pub use window::{gaussian_importance, window_starts};

@@ -7,6 +7,7 @@ use burn::prelude::*;
 
 use super::{sliding_window, InferError, InferenceConfig, Plan, Progress, Stage};
 use crate::bundle::BundleMeta;
+use crate::metrics::label_volumes_ml;
 use crate::model::{BrainNet, ModelConfig};
 use crate::volume::{preprocess, LabelMap, Volume};
 
@@ -81,16 +82,4 @@ pub async fn segment_volume(
         processed_dims: dims,
         volumes_ml,
     })
-}
-
-/// Millilitres per label value `0..classes` (voxel count x voxel volume).
-pub fn label_volumes_ml(labels: &LabelMap, classes: usize) -> Vec<f64> {
-    let mut counts = vec![0u64; classes.max(1)];
-    for &l in &labels.data {
-        if let Some(c) = counts.get_mut(l as usize) {
-            *c += 1;
-        }
-    }
-    let voxel_ml = labels.spacing.iter().product::<f64>() / 1000.0;
-    counts.into_iter().map(|c| c as f64 * voxel_ml).collect()
 }

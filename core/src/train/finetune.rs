@@ -10,10 +10,10 @@ use burn::prelude::*;
 use super::{
     LabelledVolume, PatchSampler, SegBatch, SegLossConfig, StepReport, TrainError, Trainer,
 };
-use crate::bundle::BundleMeta;
+use crate::bundle::{BundleError, BundleMeta};
 use crate::infer::{activation_bytes, segment_volume, InferError, InferenceConfig, Plan};
 use crate::metrics::segmentation_scores;
-use crate::model::{BrainNet, ModelConfig, Preset};
+use crate::model::{BrainNet, ModelConfig, ModelError, Preset};
 use crate::rng::Rng;
 use crate::volume::{preprocess, LabelMap, PreprocessConfig, Volume, VolumeError};
 
@@ -29,28 +29,15 @@ pub enum FinetuneError {
     Train(#[from] TrainError),
     #[error(transparent)]
     Infer(#[from] InferError),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
     #[error("{0}")]
     Data(String),
-}
-
-/// A label map from a scan read as numbers: every value must be a whole number in
-/// 0..=65535.
-pub fn label_map(volume: Volume) -> Result<LabelMap, FinetuneError> {
-    if let Some(bad) = volume
-        .data
-        .iter()
-        .find(|x| !(x.fract() == 0.0 && **x >= 0.0 && **x <= u16::MAX as f32))
-    {
-        return Err(FinetuneError::Data(format!(
-            "not a label map: it holds the value {bad}"
-        )));
-    }
-    Ok(LabelMap::new(
-        volume.dims,
-        volume.spacing,
-        volume.affine,
-        volume.data.iter().map(|&x| x as u16).collect(),
-    )?)
+    /// A fine-tuning option that cannot work (patch, spacing).
+    #[error("{0}")]
+    Request(String),
 }
 
 /// Number of classes a set of label maps needs (largest label + 1, at least 2).
@@ -220,16 +207,13 @@ mod tests {
     }
 
     #[test]
-    fn label_maps_must_hold_whole_numbers() {
-        let (img, lab) = sphere(8);
-        assert!(label_map(img.with_data(vec![0.5; 512]).unwrap()).is_err());
-        let map = label_map(
-            img.with_data(lab.data.iter().map(|&l| l as f32).collect())
-                .unwrap(),
-        )
-        .unwrap();
-        assert_eq!(map.data, lab.data);
-        assert_eq!(classes_of([&map]), 2);
+    fn classes_cover_the_largest_label() {
+        let (_, lab) = sphere(8);
+        assert_eq!(classes_of([&lab]), 2);
+        let mut more = lab.clone();
+        more.data[0] = 4;
+        assert_eq!(classes_of([&lab, &more]), 5);
+        assert_eq!(classes_of(std::iter::empty()), 2);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod global;
 pub mod patches;
 pub mod schedule;
 pub mod segmentation;
+pub mod setup;
 pub mod step;
 
 #[cfg(test)]
@@ -21,12 +22,16 @@ mod tests;
 
 pub use clip::clip_global_norm;
 pub use finetune::{
-    classes_of, finetune_step, label_map, prepare_pair, segmentation_config, training_plan,
-    validation_dice, FinetuneError, MAX_TRAIN_BUFFER,
+    classes_of, finetune_step, prepare_pair, segmentation_config, training_plan, validation_dice,
+    FinetuneError, MAX_TRAIN_BUFFER,
 };
 pub use freeze::Trainable;
 pub use global::{global_loss, scale_regression_head, GlobalBatch, GlobalTaskConfig};
 pub use patches::{LabelledVolume, PatchSampler};
 pub use schedule::LrSchedule;
 pub use segmentation::{segmentation_loss, OverlapLoss, SegBatch, SegLossConfig};
+pub use setup::{
+    finetune_patch, finetune_preprocess, start_model, FinetuneOptions, FinetuneSetup, Start,
+    Started,
+};
 pub use step::{StepReport, TrainConfig, TrainError, Trainer};

@@ -4,6 +4,7 @@
 use thiserror::Error;
 
 use super::affine::Affine;
+use super::labels::BadLabel;
 
 impl VolumeError {
     /// `Err` naming the first non-finite entry of `a`, if any.
@@ -124,6 +125,13 @@ pub enum VolumeError {
         what: &'static str,
         expected: usize,
         actual: usize,
+    },
+
+    #[error("not a label map: voxel {voxel:?} holds {value}, {problem}")]
+    NotALabelMap {
+        voxel: [usize; 3],
+        value: f32,
+        problem: BadLabel,
     },
 
     #[error("invalid preprocessing configuration: {message}")]

@@ -22,6 +22,7 @@ pub mod affine;
 pub mod crop;
 mod error;
 mod grid;
+mod labels;
 pub mod nifti;
 pub mod normalize;
 pub mod orient;
@@ -36,6 +37,7 @@ pub use affine::Affine;
 pub use crop::{crop, foreground_box, uncrop, CropBox};
 pub use error::VolumeError;
 pub use grid::{voxel_count, Grid, LabelMap, Volume};
+pub use labels::BadLabel;
 pub use nifti::{
     header_from_grid, read_nifti, write_labels, write_volume, NiftiHeader, NiftiImage, ReadOptions,
 };

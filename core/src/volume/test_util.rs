@@ -83,18 +83,3 @@ pub fn phantom(code: &str, dims: [usize; 3], spacing: [f64; 3]) -> (Volume, Labe
         Grid::new(dims, spacing, a, labels).unwrap(),
     )
 }
-
-/// Dice of label `l` between two maps (1.0 when absent from both).
-pub fn dice(a: &[u16], b: &[u16], l: u16) -> f64 {
-    let (mut inter, mut na, mut nb) = (0usize, 0usize, 0usize);
-    for (&x, &y) in a.iter().zip(b) {
-        na += (x == l) as usize;
-        nb += (y == l) as usize;
-        inter += (x == l && y == l) as usize;
-    }
-    if na + nb == 0 {
-        1.0
-    } else {
-        2.0 * inter as f64 / (na + nb) as f64
-    }
-}

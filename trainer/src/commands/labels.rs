@@ -217,23 +217,14 @@ fn kmeans(args: KmeansArgs) -> Result<()> {
 fn merge(args: MergeArgs) -> Result<()> {
     let table = parse_rules(&args.rules)?;
     let image = read_scan(&args.input, &ReadOptions::default())?;
-    let v = &image.volume;
-    if let Some(bad) = v
+    let input =
+        LabelMap::from_volume(&image.volume).with_context(|| args.input.display().to_string())?;
+    let data: Vec<u16> = input
         .data
         .iter()
-        .find(|x| !(x.fract() == 0.0 && **x >= 0.0 && **x <= u16::MAX as f32))
-    {
-        bail!(
-            "{} is not a label map: it holds {bad}",
-            args.input.display()
-        );
-    }
-    let data: Vec<u16> = v
-        .data
-        .iter()
-        .map(|&x| table.get(&(x as u16)).copied().unwrap_or(0))
+        .map(|l| table.get(l).copied().unwrap_or(0))
         .collect();
-    let labels = LabelMap::new(v.dims, v.spacing, v.affine, data)?;
+    let labels = input.with_data(data)?;
     write_atomic(&args.output, &write_labels(&image.header, &labels)?)?;
     println!("wrote {}", args.output.display());
     Ok(())

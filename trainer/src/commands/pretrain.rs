@@ -16,9 +16,10 @@ use burn::prelude::*;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{build_cache, discover, Loader, LoaderConfig};
+use crate::data::{build_cache, Loader, LoaderConfig};
 use crate::device::DeviceChoice;
 use crate::io::write_atomic;
+use crate::layout::discover;
 use crate::run::{step_bar, RunDir};
 
 /// Pre-train a model without labels on a folder of scans.

@@ -11,12 +11,13 @@ use brainfm_core::synth::{
 };
 use brainfm_core::volume::{
     header_from_grid, pad, resample_nearest_to_spacing, resample_to_spacing, write_labels,
-    write_volume, LabelMap, Padding, ReadOptions,
+    write_volume, Padding, ReadOptions,
 };
 use clap::{Args, ValueEnum};
 use rayon::prelude::*;
 
-use crate::io::{read_scan, write_atomic};
+use crate::io::{read_label_map, read_scan, write_atomic};
+use crate::layout::{bids, nnunet};
 
 /// Make synthetic subjects (SynthSeg-style) with several co-registered contrasts each.
 ///
@@ -30,7 +31,7 @@ use crate::io::{read_scan, write_atomic};
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct SynthArgs {
-    /// Label map (.nii/.nii.gz, integer labels, 0 = background).
+    /// Label map (.nii/.nii.gz, whole-number labels 0..=65535, 0 = background).
     #[arg(long)]
     labels: PathBuf,
     /// Optional head image on the same grid: bright non-brain voxels become an extra label
@@ -125,25 +126,7 @@ pub fn run(args: SynthArgs) -> Result<()> {
             args.shell_jitter
         );
     }
-    let img = read_scan(&args.labels, &ReadOptions::default())?;
-    if img
-        .volume
-        .data
-        .iter()
-        .any(|v| !v.is_finite() || *v < 0.0 || *v > u16::MAX as f32)
-    {
-        bail!(
-            "{} is not a label map: values must be integers in 0..=65535",
-            args.labels.display()
-        );
-    }
-    let v = &img.volume;
-    let mut labels = LabelMap {
-        dims: v.dims,
-        spacing: v.spacing,
-        affine: v.affine,
-        data: v.data.iter().map(|x| x.round() as u16).collect(),
-    };
+    let mut labels = read_label_map(&args.labels)?;
     let mut real = match &args.brain_image {
         Some(path) => {
             let image = read_scan(path, &ReadOptions::default())?.volume;
@@ -227,11 +210,11 @@ pub fn run(args: SynthArgs) -> Result<()> {
     let out = &args.output;
     if args.format == Format::Bids {
         write_atomic(
-            &out.join("dataset_description.json"),
+            &bids::description(out, None),
             br#"{"Name": "brainfm synthetic subjects", "BIDSVersion": "1.9.0", "DatasetType": "raw", "GeneratedBy": [{"Name": "brainfm synth"}]}"#,
         )?;
         write_atomic(
-            &out.join("derivatives/synth/dataset_description.json"),
+            &bids::description(out, Some("synth")),
             br#"{"Name": "brainfm synthetic label maps", "BIDSVersion": "1.9.0", "DatasetType": "derivative", "GeneratedBy": [{"Name": "brainfm synth"}]}"#,
         )?;
     }
@@ -239,7 +222,7 @@ pub fn run(args: SynthArgs) -> Result<()> {
     (0..args.subjects)
         .into_par_iter()
         .try_for_each(|i| -> Result<()> {
-            let sub = format!("sub-{:02}", i + 1);
+            let sub = bids::subject(i + 1);
             let seed = args.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
             let subject_labels = if args.shells.is_empty() {
                 labels.clone()
@@ -262,10 +245,10 @@ pub fn run(args: SynthArgs) -> Result<()> {
             match args.format {
                 Format::Bids => {
                     for (contrast, vol) in &s.images {
-                        let path = out.join(format!("{sub}/anat/{sub}_{contrast}.nii.gz"));
+                        let path = bids::anat_file(out, &sub, contrast);
                         write_atomic(&path, &write_volume(None, vol)?)?;
                     }
-                    let dseg = out.join(format!("derivatives/synth/{sub}/anat/{sub}_dseg.nii.gz"));
+                    let dseg = bids::derivative_labels(out, "synth", &sub);
                     write_atomic(
                         &dseg,
                         &write_labels(&header_from_grid(&s.labels), &s.labels)?,
@@ -281,9 +264,9 @@ pub fn run(args: SynthArgs) -> Result<()> {
                     let seg_bytes = write_labels(&header_from_grid(&seg), &seg)?;
                     for (contrast, vol) in &s.images {
                         let case = format!("{sub}_{contrast}");
-                        let image = out.join(format!("imagesTr/{case}_0000.nii.gz"));
+                        let image = nnunet::training_image(out, &case, 0);
                         write_atomic(&image, &write_volume(None, vol)?)?;
-                        write_atomic(&out.join(format!("labelsTr/{case}.nii.gz")), &seg_bytes)?;
+                        write_atomic(&nnunet::training_labels(out, &case), &seg_bytes)?;
                     }
                 }
             }
@@ -291,8 +274,14 @@ pub fn run(args: SynthArgs) -> Result<()> {
         })?;
     if args.format == Format::Nnunet {
         write_atomic(
-            &out.join("dataset.json"),
-            nnunet_dataset_json(out, &args.classes)?.as_bytes(),
+            &out.join(nnunet::DATASET_JSON),
+            nnunet::dataset_json(
+                out,
+                "brainfm synthetic subjects",
+                "SynthSeg-style synthetic contrasts from a label map (brainfm synth)",
+                &args.classes,
+            )?
+            .as_bytes(),
         )?;
     }
     println!(
@@ -305,25 +294,4 @@ pub fn run(args: SynthArgs) -> Result<()> {
         out.display()
     );
     Ok(())
-}
-
-/// dataset.json of an nnU-Net raw dataset; numTraining counts every label file in
-/// labelsTr, so cases copied in before `brainfm synth` runs are included.
-fn nnunet_dataset_json(root: &std::path::Path, classes: &[String]) -> Result<String> {
-    let dir = root.join("labelsTr");
-    let cases = std::fs::read_dir(&dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".nii.gz"))
-        .count();
-    // Written by hand to keep the labels in value order.
-    let labels = classes
-        .iter()
-        .enumerate()
-        .map(|(i, name)| Ok(format!("    {}: {i}", serde_json::to_string(name)?)))
-        .collect::<Result<Vec<_>>>()?
-        .join(",\n");
-    Ok(format!(
-        "{{\n  \"name\": \"brainfm synthetic subjects\",\n  \"description\": \"SynthSeg-style synthetic contrasts from a label map (brainfm synth)\",\n  \"channel_names\": {{\"0\": \"MRI\"}},\n  \"labels\": {{\n{labels}\n  }},\n  \"numTraining\": {cases},\n  \"file_ending\": \".nii.gz\"\n}}\n"
-    ))
 }

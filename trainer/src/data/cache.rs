@@ -16,8 +16,8 @@ use burn::tensor::f16;
 use memmap2::Mmap;
 use rayon::prelude::*;
 
-use super::discover::SubjectScans;
 use crate::io::{read_label_map, read_scan, write_atomic};
+use crate::layout::SubjectScans;
 
 /// One subject's co-registered, preprocessed scans (all on one grid, x fastest).
 pub struct CachedSubject {

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::discover::SubjectScans;
+use crate::layout::bids::bare;
+use crate::layout::{discover, SubjectScans};
 
 /// One column of a table, by subject id (as written in the table).
 #[derive(Clone, Debug, PartialEq)]
@@ -15,10 +16,6 @@ pub struct TargetTable {
     pub column: String,
     /// Subject id without `sub-` -> raw cell.
     rows: BTreeMap<String, String>,
-}
-
-fn bare(id: &str) -> &str {
-    id.strip_prefix("sub-").unwrap_or(id)
 }
 
 fn cells(line: &str, delimiter: char) -> Vec<String> {
@@ -157,6 +154,62 @@ pub fn values(cells: &[String], ids: &[&str], column: &str) -> Result<Vec<f64>> 
             _ => bail!("regression needs numbers, but '{column}' of {id} is '{c}'"),
         })
         .collect()
+}
+
+/// Subjects with their targets: class indices (with names) or values.
+pub struct Labelled {
+    pub subjects: Vec<SubjectScans>,
+    pub targets: Vec<f64>,
+    pub class_names: Vec<String>,
+    pub column: String,
+}
+
+/// Discover `data` and give every subject its target from `table`. With `known_classes`
+/// (evaluating a trained model) cells must be among them; otherwise the classes are the
+/// sorted distinct cells.
+pub fn labelled_subjects(
+    data: &Path,
+    table: &Path,
+    id_column: &str,
+    target: Option<&str>,
+    classify: bool,
+    known_classes: Option<&[String]>,
+) -> Result<Labelled> {
+    let subjects = discover(data)?;
+    let table = TargetTable::read(table, id_column, target)?;
+    let cells = table.cells_for(&subjects)?;
+    let (targets, class_names) = if classify {
+        match known_classes {
+            Some(names) => {
+                let t = cells
+                    .iter()
+                    .zip(&subjects)
+                    .map(|(c, s)| match names.iter().position(|n| n == c) {
+                        Some(i) => Ok(i as f64),
+                        None => bail!(
+                            "{}: '{c}' is not one of the model's classes ({})",
+                            s.id,
+                            names.join(", ")
+                        ),
+                    })
+                    .collect::<Result<Vec<f64>>>()?;
+                (t, names.to_vec())
+            }
+            None => {
+                let (names, index) = classes(&cells)?;
+                (index.into_iter().map(|i| i as f64).collect(), names)
+            }
+        }
+    } else {
+        let ids: Vec<&str> = subjects.iter().map(|s| s.id.as_str()).collect();
+        (values(&cells, &ids, &table.column)?, Vec::new())
+    };
+    Ok(Labelled {
+        subjects,
+        targets,
+        class_names,
+        column: table.column,
+    })
 }
 
 #[cfg(test)]

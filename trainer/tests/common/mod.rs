@@ -8,9 +8,19 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The binary under test: `BRAINFM_BIN` when set, else the one cargo built. Cargo's
+/// path is the uplifted `target/debug/brainfm`, which any other checkout sharing the
+/// target folder overwrites when it builds; `BRAINFM_BIN` can name this build's own
+/// `deps/brainfm-HASH` instead.
+pub fn binary() -> PathBuf {
+    std::env::var_os("BRAINFM_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_brainfm")))
+}
+
 /// Run `brainfm` with `args`; fails the test if it panicked.
 pub fn brainfm(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_brainfm"))
+    let out = Command::new(binary())
         .args(args)
         .output()
         .expect("brainfm runs");

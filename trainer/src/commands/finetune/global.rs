@@ -2,23 +2,21 @@
 //! BIDS, nnU-Net raw or flat dataset. Training patches are foreground-biased augmented
 //! crops of random scans of the training subjects (core's PatchSampler, with the
 //! non-zero mask as its label map); held-out subjects are predicted whole by
-//! `predict_global_volume`. Arguments, set-up, checkpoints and logging are the
-//! segmentation fine-tuner's (the parent module and crate::run).
+//! `predict_global_volume` (through crate::inference::predict_subject, which `eval` uses
+//! too). Arguments, set-up helpers, checkpoints and logging are shared with segmentation
+//! (the parent module and crate::run).
 
-use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use brainfm_core::bundle::{Bundle, BundleMeta, Task};
-use brainfm_core::infer::{
-    aggregate_log_probabilities, median, predict_global_volume, GlobalOutput,
-};
+use brainfm_core::infer::GlobalOutput;
 use brainfm_core::metrics::{balanced_accuracy, mae};
 use brainfm_core::model::{BrainNet, ModelConfig, Preset};
 use brainfm_core::rng::Rng;
 use brainfm_core::train::{
-    scale_regression_head, GlobalBatch, GlobalTaskConfig, LabelledVolume, PatchSampler,
-    TrainConfig, Trainable,
+    finetune_patch, finetune_preprocess, scale_regression_head, start_model as core_start_model,
+    GlobalBatch, GlobalTaskConfig, LabelledVolume, PatchSampler, TrainConfig, Trainable,
 };
 use brainfm_core::volume::{preprocess, PreprocessConfig, ReadOptions, Volume};
 use burn::module::Module;
@@ -27,13 +25,43 @@ use serde::{Deserialize, Serialize};
 
 use super::best::{BestModel, Better};
 use super::{
-    check_common, grid, optimisation, origin, split_ids, start_model, start_trainer, write_bundle,
-    write_last, FinetuneArgs,
+    announce, check_common, optimisation, origin, split_ids, start, start_trainer, starting_point,
+    write_bundle, write_last, FinetuneArgs,
 };
-use crate::data::discover::{discover, SubjectScans};
-use crate::data::targets::{classes, values, TargetTable};
+use crate::data::targets::labelled_subjects;
+use crate::inference::predict_subject;
 use crate::io::{read_bundle, read_scan};
 use crate::run::{step_bar, RunDir};
+
+/// Patch edge and preprocessing for `config` (cls/reg): core's rules, as for
+/// segmentation: --init's (else the preset's), with --patch and --spacing as overrides.
+fn grid(
+    args: &FinetuneArgs,
+    init: Option<&Bundle>,
+    config: &ModelConfig,
+) -> Result<(usize, PreprocessConfig)> {
+    let start = start(args, init)?;
+    let stride = config.stride();
+    let patch = finetune_patch(args.patch, start.patch(), None, stride).context("--patch")?;
+    let prep = finetune_preprocess(&start.preprocess(), args.spacing, stride, patch)
+        .context("--spacing")?;
+    Ok((patch, prep))
+}
+
+/// `config`'s network on `device` (cls/reg): core's `start_model` from --init unless
+/// --from-scratch.
+fn start_model(
+    args: &FinetuneArgs,
+    init: Option<&Bundle>,
+    config: &ModelConfig,
+    trainable: Trainable,
+    device: &Device,
+) -> Result<BrainNet> {
+    let (model, started) = core_start_model(init, config, args.from_scratch, device)
+        .with_context(|| starting_point(args))?;
+    announce(args, init, started, trainable)?;
+    Ok(model)
+}
 
 /// Everything a resumed run must agree on.
 #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
@@ -53,101 +81,6 @@ struct GlobalSpec {
     /// (subject, target) of every subject: class index or value.
     targets: Vec<(String, f64)>,
     val_subjects: Vec<String>,
-}
-
-/// Subjects with their targets: class indices (with names) or values.
-pub(crate) struct Labelled {
-    pub subjects: Vec<SubjectScans>,
-    pub targets: Vec<f64>,
-    pub class_names: Vec<String>,
-    pub column: String,
-}
-
-/// Discover `data` and give every subject its target from `table`. With `known_classes`
-/// (evaluating a trained model) cells must be among them; otherwise the classes are the
-/// sorted distinct cells.
-pub(crate) fn labelled_subjects(
-    data: &Path,
-    table: &Path,
-    id_column: &str,
-    target: Option<&str>,
-    classify: bool,
-    known_classes: Option<&[String]>,
-) -> Result<Labelled> {
-    let subjects = discover(data)?;
-    let table = TargetTable::read(table, id_column, target)?;
-    let cells = table.cells_for(&subjects)?;
-    let (targets, class_names) = if classify {
-        match known_classes {
-            Some(names) => {
-                let t = cells
-                    .iter()
-                    .zip(&subjects)
-                    .map(|(c, s)| match names.iter().position(|n| n == c) {
-                        Some(i) => Ok(i as f64),
-                        None => bail!(
-                            "{}: '{c}' is not one of the model's classes ({})",
-                            s.id,
-                            names.join(", ")
-                        ),
-                    })
-                    .collect::<Result<Vec<f64>>>()?;
-                (t, names.to_vec())
-            }
-            None => {
-                let (names, index) = classes(&cells)?;
-                (index.into_iter().map(|i| i as f64).collect(), names)
-            }
-        }
-    } else {
-        let ids: Vec<&str> = subjects.iter().map(|s| s.id.as_str()).collect();
-        (values(&cells, &ids, &table.column)?, Vec::new())
-    };
-    Ok(Labelled {
-        subjects,
-        targets,
-        class_names,
-        column: table.column,
-    })
-}
-
-/// One subject's prediction over all its scans: the mean of the scans' mean
-/// log-softmax (classification) or the median of their values (regression).
-pub(crate) fn predict_subject(
-    model: &BrainNet,
-    config: &ModelConfig,
-    meta: &BundleMeta,
-    scans: &[Volume],
-    patch: [usize; 3],
-    device: &Device,
-) -> Result<GlobalOutput> {
-    let mut outputs = Vec::new();
-    for scan in scans {
-        let p = pollster::block_on(predict_global_volume(
-            model, config, meta, scan, patch, device,
-        ))?;
-        outputs.push(p.output);
-    }
-    let mut rows = Vec::new();
-    let mut vals = Vec::new();
-    for o in outputs {
-        match o {
-            GlobalOutput::Class {
-                log_probabilities, ..
-            } => rows.push(log_probabilities),
-            GlobalOutput::Value(v) => vals.push(v),
-        }
-    }
-    Ok(if rows.is_empty() {
-        GlobalOutput::Value(median(&vals).context("a subject without scans")?)
-    } else {
-        let (index, log_probabilities, probabilities) = aggregate_log_probabilities(&rows);
-        GlobalOutput::Class {
-            index,
-            log_probabilities,
-            probabilities,
-        }
-    })
 }
 
 /// The network: --init's encoder (and latent split) or a preset's, with a global head

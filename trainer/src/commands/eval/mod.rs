@@ -1,7 +1,6 @@
 //! `brainfm eval`: score segmentations against reference labels, or a classification /
-//! regression model against a table of subject targets (`eval_global.rs`).
+//! regression model against a table of subject targets (`global.rs`).
 
-#[path = "eval_global.rs"]
 mod global;
 
 use std::path::{Path, PathBuf};
@@ -13,9 +12,9 @@ use brainfm_core::volume::{LabelMap, ReadOptions};
 use clap::Args;
 use serde::Serialize;
 
-use super::predict::{InferenceArgs, Segmenter};
+use crate::inference::{InferenceArgs, Segmenter};
 use crate::io::{read_bundle, read_label_map, read_scan, write_atomic};
-use crate::labelled::{LabelledDataset, Split};
+use crate::layout::{is_nifti, LabelledDataset, Split};
 
 /// Score segmentations: per-label Dice, HD95 (mm) and volumes, per case and averaged.
 ///
@@ -206,10 +205,7 @@ fn read_pairs(pred: &Path, reference: &Path) -> Result<Vec<Pair>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(pred)
         .with_context(|| format!("cannot list {}", pred.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let n = p.to_string_lossy();
-            n.ends_with(".nii.gz") || n.ends_with(".nii")
-        })
+        .filter(|p| is_nifti(p))
         .collect();
     files.sort();
     if files.is_empty() {

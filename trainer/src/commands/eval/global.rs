@@ -10,8 +10,9 @@ use brainfm_core::metrics::{auroc, balanced_accuracy, mae, pearson};
 use brainfm_core::volume::ReadOptions;
 use serde::Serialize;
 
-use super::super::finetune::global::{labelled_subjects, predict_subject};
 use super::{fmt, EvalArgs};
+use crate::data::targets::labelled_subjects;
+use crate::inference::predict_subject;
 use crate::io::{read_scan, write_atomic};
 
 #[derive(Serialize)]

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use super::nnunet::parse_image_stem;
+use super::{is_nifti, stem};
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scan {
     pub path: PathBuf,
@@ -21,24 +24,6 @@ pub struct SubjectScans {
     /// The subject's anatomical label map, where the dataset has one (BIDS `*_dseg` in
     /// its anat folder or under derivatives/*/, nnU-Net `labelsTr/CASE`, flat `ID_dseg`).
     pub labels: Option<PathBuf>,
-}
-
-fn is_nifti(p: &Path) -> bool {
-    let n = p
-        .file_name()
-        .map(|n| n.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    n.ends_with(".nii") || n.ends_with(".nii.gz")
-}
-
-fn stem(p: &Path) -> String {
-    let n = p
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    n.trim_end_matches(".gz")
-        .trim_end_matches(".nii")
-        .to_string()
 }
 
 fn list(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -133,13 +118,11 @@ fn nnunet(images: &Path, labels: &Path) -> Result<Vec<SubjectScans>> {
     let mut cases: BTreeMap<String, Vec<Scan>> = BTreeMap::new();
     for p in list(images)?.into_iter().filter(|p| is_nifti(p)) {
         let s = stem(&p);
-        match s.rsplit_once('_') {
-            Some((case, ch)) if ch.len() == 4 && ch.chars().all(|c| c.is_ascii_digit()) => {
-                cases.entry(case.to_string()).or_default().push(Scan {
-                    path: p,
-                    contrast: ch.to_string(),
-                })
-            }
+        match parse_image_stem(&s) {
+            Some((case, ch)) => cases.entry(case.to_string()).or_default().push(Scan {
+                path: p,
+                contrast: ch.to_string(),
+            }),
             _ => bail!(
                 "{} does not follow nnU-Net's CASE_XXXX.nii.gz naming",
                 p.display()
