@@ -153,52 +153,102 @@ fn taps(s: &ConvShape) -> Vec<Tap> {
     (0..s.taps()).map(|t| s.tap(t)).collect()
 }
 
+/// The input side of the forward pass and the weight gradient: the polyphase copy and the
+/// split of the output rows into tasks (batch item, first row, rows).
+struct GatheredInput<'a> {
+    s: &'a ConvShape,
+    x: &'a [f32],
+    taps: Vec<Tap>,
+    phases: Option<Vec<f32>>,
+    rows_per: usize,
+    tiles: usize,
+}
+
+/// One task's tile: `n` output voxels from row `r0` of batch item `b`, and its gathered
+/// input `[Ci * K][n]` at `data`, `row_stride` apart (the input itself for pointwise convs).
+struct Tile {
+    b: usize,
+    r0: usize,
+    n: usize,
+    data: *const f32,
+    row_stride: usize,
+}
+
+impl<'a> GatheredInput<'a> {
+    fn new(s: &'a ConvShape, x: &'a [f32]) -> Self {
+        let total_rows = s.output_rows();
+        let rows_per = rows_per_tile(s.output[2], s.c_in * s.taps(), total_rows);
+        Self {
+            s,
+            x,
+            taps: taps(s),
+            phases: (!s.is_pointwise()).then(|| build_phases(s, x)),
+            rows_per,
+            tiles: total_rows.div_ceil(rows_per),
+        }
+    }
+
+    fn tasks(&self) -> usize {
+        self.s.batch * self.tiles
+    }
+
+    fn gather(&self, task: usize, col: &mut Vec<f32>) -> Tile {
+        let s = self.s;
+        let (b, r0) = (task / self.tiles, (task % self.tiles) * self.rows_per);
+        let rows = self.rows_per.min(s.output_rows() - r0);
+        let n = rows * s.output[2];
+        let (data, row_stride) = match &self.phases {
+            None => (
+                self.x[b * s.c_in * s.output_voxels() + r0 * s.output[2]..].as_ptr(),
+                s.output_voxels(),
+            ),
+            Some(ph) => {
+                let len = s.phases() * s.c_in * s.phase_voxels();
+                gather_input(s, &self.taps, &ph[b * len..][..len], r0, rows, col);
+                (col.as_ptr(), n)
+            }
+        };
+        Tile {
+            b,
+            r0,
+            n,
+            data,
+            row_stride,
+        }
+    }
+}
+
 /// `y = conv(x, w) + bias`: x `[B, Ci, I]`, w `[Co, Ci, K]`, bias `[Co]`, y `[B, Co, O]`.
 pub fn forward(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     let ov = s.output_voxels();
-    let o2 = s.output[2];
     let k = s.c_in * s.taps();
     let mut y = vec![0.0f32; s.batch * s.c_out * ov];
     // [k][Co]: the GEMM broadcasts a few output channels at a time for each k; contiguous
     // they come from one cache line (as [Co][k] they would stride through the weights).
     let wt = transpose(w, s.c_out, k);
-    let taps = taps(s);
-    let phases = (!s.is_pointwise()).then(|| build_phases(s, x));
-    let phases_len = s.phases() * s.c_in * s.phase_voxels();
-    let total_rows = s.output_rows();
-    let rows_per = rows_per_tile(o2, k, total_rows);
-    let tiles = total_rows.div_ceil(rows_per);
+    let input = GatheredInput::new(s, x);
     let out = SharedMut(y.as_mut_ptr());
-    parallel::for_each(s.batch * tiles, Vec::new, |col, task| {
-        let (b, r0) = (task / tiles, (task % tiles) * rows_per);
-        let rows = rows_per.min(total_rows - r0);
-        let n = rows * o2;
+    parallel::for_each(input.tasks(), Vec::new, |col, task| {
+        let tile = input.gather(task, col);
         let out = out;
-        // SAFETY: this task alone writes columns r0*O2..r0*O2+n of batch item b's rows.
-        let dst = unsafe { out.0.add(b * s.c_out * ov + r0 * o2) };
+        // SAFETY: this task alone writes these columns of batch item b's output rows.
+        let dst = unsafe { out.0.add(tile.b * s.c_out * ov + tile.r0 * s.output[2]) };
         if let Some(bias) = bias {
             for (co, &v) in bias.iter().enumerate() {
-                unsafe { std::slice::from_raw_parts_mut(dst.add(co * ov), n) }.fill(v);
+                unsafe { std::slice::from_raw_parts_mut(dst.add(co * ov), tile.n) }.fill(v);
             }
         }
-        let (rhs, rhs_rs) = match &phases {
-            None => (x[b * s.c_in * ov + r0 * o2..].as_ptr(), ov),
-            Some(ph) => {
-                gather_input(s, &taps, &ph[b * phases_len..][..phases_len], r0, rows, col);
-                (col.as_ptr(), n)
-            }
-        };
         // SAFETY: all pointers cover the m x k, k x n and m x n blocks at these strides.
         unsafe {
             gemm_f32(
-                [s.c_out, n, k],
+                [s.c_out, tile.n, k],
                 dst,
                 [ov, 1],
                 bias.is_some(),
                 wt.as_ptr(),
                 [1, s.c_out],
-                rhs,
-                [rhs_rs, 1],
+                tile.data,
+                [tile.row_stride, 1],
             )
         }
     });
@@ -208,37 +258,22 @@ pub fn forward(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec
 /// `dL/dw` for `y = conv(x, w)`: `[Co, Ci, K]` from x `[B, Ci, I]` and dy `[B, Co, O]`.
 pub fn weight_grad(s: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let ov = s.output_voxels();
-    let o2 = s.output[2];
     let k = s.c_in * s.taps();
-    let taps = taps(s);
-    let phases = (!s.is_pointwise()).then(|| build_phases(s, x));
-    let phases_len = s.phases() * s.c_in * s.phase_voxels();
-    let total_rows = s.output_rows();
-    let rows_per = rows_per_tile(o2, k, total_rows);
-    let tiles = total_rows.div_ceil(rows_per);
-    parallel::sum(s.batch * tiles, s.c_out * k, Vec::new, |col, acc, task| {
-        let (b, r0) = (task / tiles, (task % tiles) * rows_per);
-        let rows = rows_per.min(total_rows - r0);
-        let n = rows * o2;
-        // The gathered input, transposed: element (voxel, ci*taps + t).
-        let (rhs, rhs_strides) = match &phases {
-            None => (x[b * s.c_in * ov + r0 * o2..].as_ptr(), [1, ov]),
-            Some(ph) => {
-                gather_input(s, &taps, &ph[b * phases_len..][..phases_len], r0, rows, col);
-                (col.as_ptr(), [1, n])
-            }
-        };
-        // SAFETY: acc is Co x k; dy's tile is Co x n at row stride O; rhs is n x k.
+    let input = GatheredInput::new(s, x);
+    parallel::sum(input.tasks(), s.c_out * k, Vec::new, |col, acc, task| {
+        let tile = input.gather(task, col);
+        // SAFETY: acc is Co x k; dy's tile is Co x n at row stride O; the gathered input,
+        // read transposed, is n x k.
         unsafe {
             gemm_f32(
-                [s.c_out, k, n],
+                [s.c_out, k, tile.n],
                 acc.as_mut_ptr(),
                 [k, 1],
                 true,
-                dy[b * s.c_out * ov + r0 * o2..].as_ptr(),
+                dy[tile.b * s.c_out * ov + tile.r0 * s.output[2]..].as_ptr(),
                 [ov, 1],
-                rhs,
-                rhs_strides,
+                tile.data,
+                [1, tile.row_stride],
             )
         }
     })

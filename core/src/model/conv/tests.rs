@@ -6,7 +6,6 @@ use crate::model::Preset;
 use crate::rng::Rng;
 use crate::ssl::{Objective, ObjectiveConfig, SslBatch};
 use crate::train::{TrainConfig, Trainer};
-use burn::module::Module;
 use burn::tensor::TensorData;
 
 #[derive(Clone, Copy, Debug)]
@@ -29,7 +28,7 @@ fn tensor<const D: usize>(rng: &mut Rng, dims: [usize; D], device: &Device) -> T
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     pollster::block_on(t.into_data_async())
         .unwrap()
-        .to_vec::<f32>()
+        .try_into_vec::<f32>()
         .unwrap()
 }
 
