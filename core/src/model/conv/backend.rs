@@ -74,11 +74,7 @@ fn conv_shape(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<3>) -> 
     )
 }
 
-/// The tensor's f32 elements in row-major order (copied only if not contiguous already).
-fn f32_data(t: FlexTensor) -> FlexTensor {
-    t.to_contiguous()
-}
-
+/// The elements of a tensor made contiguous with `to_contiguous` (a no-op when it is).
 fn slice(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>()
         .expect("a contiguous f32 tensor (checked by conv_shape)")
@@ -98,8 +94,8 @@ fn flex_conv3d(
     let Some(s) = conv_shape(&x, &weight, &options).filter(|_| bias_ok) else {
         return <Flex as ModuleOps<Flex>>::conv3d(x, weight, bias, options);
     };
-    let (x, weight) = (f32_data(x), f32_data(weight));
-    let bias = bias.map(f32_data);
+    let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
+    let bias = bias.map(|b| b.to_contiguous());
     let y = kernel::forward(&s, slice(&x), slice(&weight), bias.as_ref().map(slice));
     let [o0, o1, o2] = s.output;
     tensor(y, [s.batch, s.c_out, o0, o1, o2])
@@ -130,7 +126,7 @@ impl CpuConv3dOps for Flex {
         else {
             return <Flex as ModuleOps<Flex>>::conv3d_x_backward(x, weight, output_grad, options);
         };
-        let (weight, dy) = (f32_data(weight), f32_data(output_grad));
+        let (weight, dy) = (weight.to_contiguous(), output_grad.to_contiguous());
         let dx = kernel::input_grad(&s, slice(&weight), slice(&dy));
         let [i0, i1, i2] = s.input;
         tensor(dx, [s.batch, s.c_in, i0, i1, i2])
@@ -152,7 +148,7 @@ impl CpuConv3dOps for Flex {
                 options,
             );
         };
-        let (x, dy) = (f32_data(x), f32_data(output_grad));
+        let (x, dy) = (x.to_contiguous(), output_grad.to_contiguous());
         let dw = kernel::weight_grad(&s, slice(&x), slice(&dy));
         let [k0, k1, k2] = s.kernel;
         tensor(dw, [s.c_out, s.c_in, k0, k1, k2])

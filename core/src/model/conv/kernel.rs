@@ -70,7 +70,7 @@ fn build_phases(s: &ConvShape, x: &[f32]) -> Vec<f32> {
     let [i0, i1, i2] = s.input;
     let iv = s.input_voxels();
     let phases = s.phases();
-    let mut out = vec![0.0f32; s.batch * phases * s.c_in * pv];
+    let mut out = vec![0.0f32; s.batch * s.phase_item_len()];
     parallel::for_each_chunk(&mut out, pv, |plane, q| {
         let ci = q % s.c_in;
         let p = (q / s.c_in) % phases;
@@ -203,7 +203,7 @@ impl<'a> GatheredInput<'a> {
                 s.output_voxels(),
             ),
             Some(ph) => {
-                let len = s.phases() * s.c_in * s.phase_voxels();
+                let len = s.phase_item_len();
                 gather_input(s, &self.taps, &ph[b * len..][..len], r0, rows, col);
                 (col.as_ptr(), n)
             }

@@ -95,6 +95,11 @@ impl ConvShape {
         self.phase_dims().iter().product()
     }
 
+    /// Floats of one batch item's polyphase copy: `[phase][c_in][P0][P1][P2]`.
+    pub fn phase_item_len(&self) -> usize {
+        self.phases() * self.c_in * self.phase_voxels()
+    }
+
     /// Largest tap offset inside a phase, per axis.
     pub fn max_offset(&self) -> [usize; 3] {
         [0, 1, 2].map(|i| (self.kernel[i] - 1) / self.stride[i])
