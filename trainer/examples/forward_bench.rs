@@ -4,17 +4,12 @@
 //!
 //! Usage: forward_bench <bundle.bfm> <patch edge> <repetitions> [logits.f32]
 
+mod common;
+
 use std::time::Instant;
 
 use brainfm_core::bundle::Bundle;
 use burn::prelude::*;
-
-/// The deterministic input both implementations use.
-fn input(patch: usize) -> Vec<f32> {
-    (0..patch * patch * patch)
-        .map(|i| ((i as f64 * 0.37).sin() + 0.5 * (i as f64 * 0.011).cos()) as f32)
-        .collect()
-}
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,10 +21,7 @@ fn main() -> anyhow::Result<()> {
     let reps: usize = args[2].parse()?;
     let device = Device::flex();
     let model = bundle.load_model(&device)?;
-    let x = Tensor::<5>::from_data(
-        TensorData::new(input(patch), [1, 1, patch, patch, patch]),
-        &device,
-    );
+    let x = common::input(patch, &device);
     // Warm-up (allocations, thread pool), and the logits to compare.
     let logits: Vec<f32> = model
         .segment(x.clone())?

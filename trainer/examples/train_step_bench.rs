@@ -5,17 +5,13 @@
 //!
 //! Usage: train_step_bench <bundle.bfm> <patch edge> <repetitions>
 
+mod common;
+
 use std::time::Instant;
 
 use brainfm_core::bundle::Bundle;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
-
-fn input(patch: usize) -> Vec<f32> {
-    (0..patch * patch * patch)
-        .map(|i| ((i as f64 * 0.37).sin() + 0.5 * (i as f64 * 0.011).cos()) as f32)
-        .collect()
-}
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,10 +23,7 @@ fn main() -> anyhow::Result<()> {
     let reps: usize = args[2].parse()?;
     let device = Device::flex().autodiff();
     let mut model = bundle.load_model(&device)?;
-    let x = Tensor::<5>::from_data(
-        TensorData::new(input(patch), [1, 1, patch, patch, patch]),
-        &device,
-    );
+    let x = common::input(patch, &device);
     let mut optim = AdamWConfig::new()
         .with_weight_decay(0.01)
         .with_epsilon(1e-8)
