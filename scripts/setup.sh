@@ -5,6 +5,9 @@ set -euo pipefail
 
 need_apt=()
 [ -f /usr/share/mricron/templates/ch2.nii.gz ] || need_apt+=(mricron-data)
+# Node runs wasm-opt (npm binaryen), the static server and the browser tests.
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
 if [ "${BRAINFM_BROWSER:-0}" = 1 ]; then
   command -v chromium >/dev/null || need_apt+=(chromium)
   command -v chromedriver >/dev/null || need_apt+=(chromium-driver)

@@ -6,7 +6,8 @@
 #
 # Needs: trunk 0.21.14, wasm-bindgen-cli, wasm-opt (scripts/web-tools.sh installs them),
 # Chromium (apt-get install chromium), Node 18+, and the brainfm CLI (BRAINFM_CLI; built
-# with cargo build -p brainfm-trainer if missing). SKIP_BUILD=1 reuses dist/.
+# with cargo build -p brainfm-trainer if missing). The build lands in dist-test/ (dist/ is
+# serve.sh's optimised build); SKIP_BUILD=1 reuses dist-test/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -24,10 +25,11 @@ if [ "${SKIP_BUILD:-0}" != "1" ]; then
   test_html=www/index.test.html
   sed 's/data-wasm-opt="z"/data-wasm-opt="0"/' www/index.html > "$test_html"
   trap 'rm -f "$root/$test_html"' EXIT
-  trunk build "$test_html" --release --offline
+  trunk build "$test_html" --release --offline --dist dist-test
 fi
-wasm="dist/brainfm-app_bg.wasm"
-[ -f "$wasm" ] || { echo "no $wasm: the trunk build failed or dist/ is missing" >&2; exit 2; }
+export DIST="$root/dist-test"
+wasm="$DIST/brainfm-app_bg.wasm"
+[ -f "$wasm" ] || { echo "no $wasm: the trunk build failed or dist-test/ is missing" >&2; exit 2; }
 echo "# wasm (not size-optimised): $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) bytes gzip -9"
 
 if [ -z "${BRAINFM_CLI:-}" ]; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the bundled default model (www/models/default.bfm) with brainfm only, from inputs
+# Train the bundled default model (models/default.bfm) with brainfm only, from inputs
 # regenerated from registry packages (inputs.sh). See docs/MODEL_CARD.md.
 #
 #   scripts/default-model/train.sh WORK
@@ -7,7 +7,7 @@
 # The recipe is the table RECIPE below, one stage a row, run top to bottom by one loop.
 # Every stage but the exports and the evaluation is skipped once its output exists, so a
 # killed run continues; the brainfm runs themselves resume from their checkpoints.
-# It writes www/models/{pretrained,multicontrast,default}.bfm and docs/default-model/*.json.
+# It writes models/{pretrained,multicontrast,default}.bfm and docs/default-model/*.json.
 set -euo pipefail
 
 # --- settings (what the model card reports) ------------------------------------------------
@@ -109,7 +109,7 @@ D9=Dataset009_BrainTissueRealMixedKmeans # D8 + real-texture T2w and FLAIR
 #   finetune OUT INIT DATA STEPS LR VAL_EVERY [ARGS]
 #                              brainfm finetune, skipped once OUT/last.bfm exists; ARGS go to
 #                              brainfm as they are (--seed $SEED unless they name one)
-#   export   MODEL NAME        brainfm export --to web --half to www/models/NAME.bfm (always)
+#   export   MODEL NAME        brainfm export --to web --half to models/NAME.bfm (always)
 #   eval                       eval.sh and eval-contrasts.sh on default and multicontrast
 mapfile -t RECIPE <<EOF
 data     $D2/                make_inputs       | inputs
@@ -158,16 +158,16 @@ finetune() {
     --val-every "$6" --checkpoint-every 25 --output "$WORK/$1" "${extra[@]}" "${resume[@]}"
 }
 export_web() {
-  mkdir -p "$ROOT/www/models"
-  "$BRAINFM" export --model "$WORK/$1" --to web --half --output "$ROOT/www/models/$2.bfm"
+  mkdir -p "$ROOT/models"
+  "$BRAINFM" export --model "$WORK/$1" --to web --half --output "$ROOT/models/$2.bfm"
 }
 evaluate() {
   local m p
   mkdir -p "$ROOT/docs/default-model"
   for m in default multicontrast; do
     p="$ROOT/docs/default-model/$m"; [ $m = default ] && p="$ROOT/docs/default-model/colin27"
-    bash "$ROOT/scripts/default-model/eval.sh" "$WORK" "$ROOT/www/models/$m.bfm" "$p"
-    bash "$ROOT/scripts/default-model/eval-contrasts.sh" "$WORK" "$ROOT/www/models/$m.bfm" \
+    bash "$ROOT/scripts/default-model/eval.sh" "$WORK" "$ROOT/models/$m.bfm" "$p"
+    bash "$ROOT/scripts/default-model/eval-contrasts.sh" "$WORK" "$ROOT/models/$m.bfm" \
       "$ROOT/docs/default-model/$m-contrasts"
   done
 }

@@ -1,6 +1,6 @@
 // brainfm web app in real headless Chromium (playwright-core, Node's built-in test runner).
 //
-// Needs: a trunk build in dist/ (DIST), Chromium at CHROMIUM (default /usr/bin/chromium),
+// Needs: a trunk build in dist-test/ (DIST), Chromium at CHROMIUM (default /usr/bin/chromium),
 // the brainfm CLI at BRAINFM_CLI to make a test model bundle. Writes screenshots, the
 // exported files and metrics.json to ARTIFACTS (default tests/browser/artifacts).
 // Run: scripts/test-browser.sh (builds with trunk first).
@@ -189,7 +189,7 @@ test("without WebGPU the app takes the CPU path and says so", { timeout: RUN_TIM
     metrics.cpu_status = run.text;
     assert.ok((await overlayPixels(page)).every((n) => n > 0));
     // The bundled default model in the tab gives the label volumes that the CLI's built-in
-    // default model (the same www/models/default.bfm) gives on the same scan.
+    // default model (the same models/default.bfm) gives on the same scan.
     const ml = await legendVolumes(page);
     metrics.cpu_default_model_ml = ml;
     assert.ok(ml.slice(1).some((v) => v > 0), `no tissue: ${ml}`);

@@ -1,16 +1,16 @@
-// Shared by the browser tests: paths from the environment, a static server for the trunk
-// build, a headless Chromium page that records console errors and requests, and the
+// Shared by the browser tests: paths from the environment, the static server for the trunk
+// build (scripts/static-server.mjs, the one serve.sh uses), a headless Chromium page that records console errors and requests, and the
 // privacy check (nothing leaves the page's origin).
 import assert from "node:assert/strict";
-import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { serveDir } from "../../scripts/static-server.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, "../..");
-export const DIST = path.resolve(process.env.DIST ?? path.join(root, "dist"));
+export const DIST = path.resolve(process.env.DIST ?? path.join(root, "dist-test"));
 export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 export const CLI = process.env.BRAINFM_CLI ?? "/root/.cache/brainfm-target/debug/brainfm";
 export const ARTIFACTS = path.resolve(process.env.ARTIFACTS ?? path.join(here, "artifacts"));
@@ -23,27 +23,10 @@ const FLAGS = [
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
   "--disable-default-apps", "--disable-domain-reliability", "--metrics-recording-only",
 ];
-const TYPES = {
-  ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
-  ".wasm": "application/wasm", ".css": "text/css", ".gz": "application/gzip",
-  ".md": "text/markdown; charset=utf-8", ".json": "application/json",
-};
-
 /** Serve DIST on a free localhost port; resolves to { server, origin }. */
 export function serve() {
   assert.ok(fs.existsSync(path.join(DIST, "index.html")), `no build in ${DIST}: run trunk build first`);
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url, "http://localhost");
-    let file = path.normalize(path.join(DIST, decodeURIComponent(url.pathname)));
-    if (!file.startsWith(DIST)) { res.writeHead(403).end(); return; }
-    if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, "index.html");
-    if (!fs.existsSync(file)) { res.writeHead(404).end("not found"); return; }
-    res.writeHead(200, { "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream", "Cache-Control": "no-cache" });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => {
-    resolve({ server, origin: `http://localhost:${server.address().port}` });
-  }));
+  return serveDir(DIST);
 }
 
 /** A browser and page that record every request and every console error. */

@@ -53,18 +53,18 @@ pub struct InferenceArgs {
     pub memory_mib: u64,
 }
 
-/// The bundled models (www/models/, made by scripts/default-model/train.sh), compiled in
+/// The bundled models (models/, made by scripts/default-model/train.sh), compiled in
 /// so `predict` works without files.
-pub const DEFAULT_MODEL: &[u8] = include_bytes!("../../www/models/default.bfm");
+pub const DEFAULT_MODEL: &[u8] = include_bytes!("../../models/default.bfm");
 
-pub const MULTICONTRAST_MODEL: &[u8] = include_bytes!("../../www/models/multicontrast.bfm");
+pub const MULTICONTRAST_MODEL: &[u8] = include_bytes!("../../models/multicontrast.bfm");
 
 /// The models compiled into the binary.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Builtin {
-    /// The T1-weighted specialist (www/models/default.bfm): the best on T1w scans.
+    /// The T1-weighted specialist (models/default.bfm): the best on T1w scans.
     Default,
-    /// Trained on T1w, T2w and FLAIR alike (www/models/multicontrast.bfm): for other
+    /// Trained on T1w, T2w and FLAIR alike (models/multicontrast.bfm): for other
     /// contrasts; rougher than the default on T1w.
     Multicontrast,
 }

@@ -314,7 +314,7 @@ fn colin27_kmeans(dir: &Path) -> Volume {
     read(&tissue).volume
 }
 
-/// `predict` without `--model` runs the bundled default model (www/models/default.bfm,
+/// `predict` without `--model` runs the bundled default model (models/default.bfm,
 /// docs/MODEL_CARD.md). On Colin27 (never used in training), with its skull and
 /// brain-extracted, the union of its tissue classes must match the brain that ch2bet keeps,
 /// and its tissue classes the 3-class k-means of ch2bet (the model card's reference).
@@ -388,7 +388,7 @@ fn t2_like_colin27(path: &Path) {
     .unwrap();
 }
 
-/// `--builtin multicontrast` (www/models/multicontrast.bfm, docs/MODEL_CARD.md) is for
+/// `--builtin multicontrast` (models/multicontrast.bfm, docs/MODEL_CARD.md) is for
 /// contrasts other than T1w: on the T2-like Colin27 its grey and white matter must stay
 /// above floors a little under what the model card reports (0.52, 0.40), and its white
 /// matter must beat the T1w default's (0.02) clearly, which is why it ships.
