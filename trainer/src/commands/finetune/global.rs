@@ -16,22 +16,21 @@ use brainfm_core::model::{BrainNet, ModelConfig, Preset};
 use brainfm_core::rng::Rng;
 use brainfm_core::train::{
     finetune_patch, finetune_preprocess, scale_regression_head, start_model as core_start_model,
-    GlobalBatch, GlobalTaskConfig, LabelledVolume, PatchSampler, TrainConfig, Trainable,
+    GlobalBatch, GlobalTaskConfig, LabelledVolume, TrainConfig, Trainable,
 };
 use brainfm_core::volume::{preprocess, PreprocessConfig, ReadOptions, Volume};
 use burn::module::Module;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::best::{BestModel, Better};
+use super::best::Better;
 use super::{
-    announce, check_common, optimisation, origin, split_ids, start, start_trainer, starting_point,
-    write_bundle, write_last, FinetuneArgs,
+    announce, check_common, optimisation, origin, split_ids, start, start_run, starting_point,
+    write_bundle, write_last, FinetuneArgs, StepLoop,
 };
 use crate::data::targets::labelled_subjects;
 use crate::inference::predict_subject;
 use crate::io::{read_bundle, read_scan};
-use crate::run::{step_bar, RunDir};
 
 /// Patch edge and preprocessing for `config` (cls/reg): core's rules, as for
 /// segmentation: --init's (else the preset's), with --patch and --spacing as overrides.
@@ -210,14 +209,12 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
             .sqrt();
         model = scale_regression_head(model, mean, std);
     }
-    let run = RunDir::new(&args.output)?;
-    let (mut trainer, extra) = start_trainer(&run, model, trainable, tcfg, &spec, args.resume)?;
     let better = if classify {
         Better::Higher
     } else {
         Better::Lower
     };
-    let mut best = BestModel::restore(extra, better, &args.output);
+    let (run, mut trainer, mut best) = start_run(&args, model, trainable, tcfg, &spec, better)?;
 
     // Training scans onto the network grid (with their non-zero mask for foreground
     // sampling); validation scans kept as read.
@@ -303,14 +300,7 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
         if classify { "classifier" } else { "regressor" }
     );
     let metric = if classify { "balanced accuracy" } else { "MAE" };
-    let sampler = PatchSampler {
-        patch: [patch; 3],
-        foreground,
-        augment,
-    };
-    let val_every = args.val_every.unwrap_or((args.steps / 10).max(1)).max(1);
-    let mut log = run.metrics(trainer.step)?;
-    let bar = step_bar(args.steps, trainer.step, args.quiet);
+    let mut steps = StepLoop::new(&args, &run, trainer.step, patch, foreground, augment)?;
     while trainer.step < args.steps {
         let t = Instant::now();
         let mut rng = Rng::derive(args.seed ^ 0xF17E, trainer.step);
@@ -318,7 +308,7 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
         let mut batch_targets = Vec::new();
         for _ in 0..args.batch {
             let i = rng.below(train.len());
-            images.extend(sampler.patch(&train[i], &mut rng).0);
+            images.extend(steps.sampler.patch(&train[i], &mut rng).0);
             batch_targets.push(targets[i]);
         }
         let batch = GlobalBatch::from_host(images, &batch_targets, [patch; 3], &task, &device)?;
@@ -327,8 +317,8 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
         let step_s = t.elapsed().as_secs_f64() - sample_s;
         let mut extra = serde_json::json!({"step_s": step_s, "sample_s": sample_s});
         let done = trainer.step;
-        if !val.is_empty() && (done % val_every == 0 || done == args.steps) {
-            bar.set_message("validating");
+        if !val.is_empty() && steps.validates(done) {
+            steps.bar.set_message("validating");
             let valid = trainer.model.valid();
             let (score, per) = validate(&valid, &config, &meta(&name, done), &val, patch, &inner)?;
             let key = if classify {
@@ -342,14 +332,16 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
                 write_bundle(path, &valid, &config, meta(&name, done))
             })?;
         }
-        log.step(&report, extra)?;
-        bar.set_message(format!("loss {:.4}{}", report.loss, best.progress(metric)));
-        bar.inc(1);
-        if done % args.checkpoint_every.max(1) == 0 || done == args.steps {
+        steps.log.step(&report, extra)?;
+        steps
+            .bar
+            .set_message(format!("loss {:.4}{}", report.loss, best.progress(metric)));
+        steps.bar.inc(1);
+        if steps.checkpoints(done) {
             run.save(&trainer, &spec, best.state()?)?;
         }
     }
-    bar.finish_and_clear();
+    steps.bar.finish_and_clear();
     write_last(&trainer, &config, meta(&name, trainer.step), &args)?;
     println!("{}", best.summary(metric, val.len(), "subjects"));
     Ok(())

@@ -16,14 +16,16 @@ use brainfm_core::augment::AugmentConfig;
 use brainfm_core::bundle::{Bundle, BundleMeta};
 use brainfm_core::model::{BrainNet, ModelConfig, Preset};
 use brainfm_core::rng::Rng;
-use brainfm_core::train::{Start, Started, TrainConfig, Trainable, Trainer};
+use brainfm_core::train::{PatchSampler, Start, Started, TrainConfig, Trainable, Trainer};
 use burn::module::Module;
 use clap::Args;
+use indicatif::ProgressBar;
 use serde::Serialize;
 
+use self::best::{BestModel, Better};
 use crate::device::DeviceChoice;
 use crate::io::write_atomic;
-use crate::run::RunDir;
+use crate::run::{step_bar, MetricsLog, RunDir};
 
 /// Fine-tune a segmentation, classification or regression model on labelled scans.
 ///
@@ -219,21 +221,69 @@ fn announce(
     Ok(())
 }
 
-/// The trainer for `model` with `trainable`'s parts frozen, resumed from `run`'s
-/// checkpoint when asked; returns the checkpoint's extra state (`Null` when fresh).
-fn start_trainer<S: Serialize + serde::de::DeserializeOwned + PartialEq>(
-    run: &RunDir,
+/// The run folder (OUTPUT), the trainer for `model` with `trainable`'s parts frozen,
+/// resumed from its checkpoint when asked, and the best model so far (none when fresh).
+fn start_run<S: Serialize + serde::de::DeserializeOwned + PartialEq>(
+    args: &FinetuneArgs,
     model: BrainNet,
     trainable: Trainable,
     train: TrainConfig,
     spec: &S,
-    resume: bool,
-) -> Result<(Trainer, serde_json::Value)> {
+    better: Better,
+) -> Result<(RunDir, Trainer, BestModel)> {
+    let run = RunDir::new(&args.output)?;
     let mut trainer = Trainer::new(trainable.apply(model), train);
-    let extra = run.resume(&mut trainer, spec, resume)?;
+    let extra = run.resume(&mut trainer, spec, args.resume)?;
     // Records do not carry the frozen flags: freeze again after loading.
     trainer.model = trainable.apply(trainer.model);
-    Ok((trainer, extra))
+    let best = BestModel::restore(extra, better, &args.output);
+    Ok((run, trainer, best))
+}
+
+/// What the step loop of either task needs once its data is ready: the patch sampler,
+/// the metrics log and progress bar picked up at the trainer's step, and the validation
+/// and checkpoint cadence.
+struct StepLoop {
+    sampler: PatchSampler,
+    log: MetricsLog,
+    bar: ProgressBar,
+    steps: u64,
+    val_every: u64,
+    checkpoint_every: u64,
+}
+
+impl StepLoop {
+    fn new(
+        args: &FinetuneArgs,
+        run: &RunDir,
+        step: u64,
+        patch: usize,
+        foreground: f64,
+        augment: AugmentConfig,
+    ) -> Result<Self> {
+        Ok(Self {
+            sampler: PatchSampler {
+                patch: [patch; 3],
+                foreground,
+                augment,
+            },
+            log: run.metrics(step)?,
+            bar: step_bar(args.steps, step, args.quiet),
+            steps: args.steps,
+            val_every: args.val_every.unwrap_or((args.steps / 10).max(1)).max(1),
+            checkpoint_every: args.checkpoint_every.max(1),
+        })
+    }
+
+    /// Whether step `done` is validated (the last step always is).
+    fn validates(&self, done: u64) -> bool {
+        done % self.val_every == 0 || done == self.steps
+    }
+
+    /// Whether step `done` is checkpointed (the last step always is).
+    fn checkpoints(&self, done: u64) -> bool {
+        done % self.checkpoint_every == 0 || done == self.steps
+    }
 }
 
 /// Write `model` as a bundle to `path` (best.bfm, last.bfm).

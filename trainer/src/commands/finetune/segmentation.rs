@@ -10,21 +10,20 @@ use brainfm_core::infer::InferenceConfig;
 use brainfm_core::model::{BrainNet, ModelConfig};
 use brainfm_core::train::{
     finetune_step, prepare_pair, validation_dice, FinetuneOptions, FinetuneSetup, OverlapLoss,
-    PatchSampler, SegLossConfig, TrainConfig, Trainable,
+    SegLossConfig, TrainConfig, Trainable,
 };
 use brainfm_core::volume::{LabelMap, PreprocessConfig, ReadOptions, Volume};
 use burn::module::Module;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::best::{BestModel, Better};
+use super::best::Better;
 use super::{
-    announce, check_common, optimisation, origin, split_ids, start, start_trainer, starting_point,
-    write_bundle, write_last, FinetuneArgs,
+    announce, check_common, optimisation, origin, split_ids, start, start_run, starting_point,
+    write_bundle, write_last, FinetuneArgs, StepLoop,
 };
 use crate::io::{read_bundle, read_label_map, read_scan};
 use crate::layout::{bids, LabelledCase, LabelledDataset, Split};
-use crate::run::{step_bar, RunDir};
 
 /// Everything a resumed run must agree on.
 #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
@@ -193,9 +192,8 @@ pub(super) fn run(args: FinetuneArgs) -> Result<()> {
         .start_model(init.as_ref(), &device)
         .with_context(|| starting_point(&args))?;
     announce(&args, init.as_ref(), started, trainable)?;
-    let run = RunDir::new(&args.output)?;
-    let (mut trainer, extra) = start_trainer(&run, model, trainable, tcfg, &spec, args.resume)?;
-    let mut best = BestModel::restore(extra, Better::Higher, &args.output);
+    let (run, mut trainer, mut best) =
+        start_run(&args, model, trainable, tcfg, &spec, Better::Higher)?;
 
     // Preprocess every case once: training cases onto the network grid, validation
     // cases kept as read.
@@ -248,19 +246,12 @@ pub(super) fn run(args: FinetuneArgs) -> Result<()> {
         )
     };
     let name = format!("{}-finetuned", config.preset);
-    let sampler = PatchSampler {
-        patch: [patch; 3],
-        foreground,
-        augment,
-    };
-    let val_every = args.val_every.unwrap_or((args.steps / 10).max(1)).max(1);
-    let mut log = run.metrics(trainer.step)?;
-    let bar = step_bar(args.steps, trainer.step, args.quiet);
+    let mut steps = StepLoop::new(&args, &run, trainer.step, patch, foreground, augment)?;
     while trainer.step < args.steps {
         let t = Instant::now();
         let report = pollster::block_on(finetune_step(
             &mut trainer,
-            &sampler,
+            &steps.sampler,
             &train,
             args.batch,
             classes,
@@ -270,8 +261,8 @@ pub(super) fn run(args: FinetuneArgs) -> Result<()> {
         ))?;
         let mut extra = serde_json::json!({"step_s": t.elapsed().as_secs_f64()});
         let done = trainer.step;
-        if !val.is_empty() && (done % val_every == 0 || done == args.steps) {
-            bar.set_message("validating");
+        if !val.is_empty() && steps.validates(done) {
+            steps.bar.set_message("validating");
             let valid = trainer.model.valid();
             let scores = validate(
                 &valid,
@@ -288,13 +279,13 @@ pub(super) fn run(args: FinetuneArgs) -> Result<()> {
                 write_bundle(path, &valid, config, meta(&name, done))
             })?;
         }
-        log.step(&report, extra)?;
+        steps.log.step(&report, extra)?;
         let dice = report
             .terms
             .iter()
             .find(|(n, _)| n != "ce")
             .map_or(0.0, |t| t.1);
-        bar.set_message(format!(
+        steps.bar.set_message(format!(
             "loss {:.4} | train {} {:.3}{}",
             report.loss,
             if matches!(loss.overlap, OverlapLoss::Dice) {
@@ -305,12 +296,12 @@ pub(super) fn run(args: FinetuneArgs) -> Result<()> {
             dice,
             best.progress("dice")
         ));
-        bar.inc(1);
-        if done % args.checkpoint_every.max(1) == 0 || done == args.steps {
+        steps.bar.inc(1);
+        if steps.checkpoints(done) {
             run.save(&trainer, &spec, best.state()?)?;
         }
     }
-    bar.finish_and_clear();
+    steps.bar.finish_and_clear();
     write_last(&trainer, config, meta(&name, trainer.step), &args)?;
     println!("{}", best.summary("Dice", val.len(), "cases"));
     Ok(())
