@@ -242,3 +242,28 @@ fn gzip_with_trailing_data_reads_only_what_is_needed() {
     let img = read(&z).unwrap();
     assert_eq!(img.volume.data.len(), 24);
 }
+
+/// A stream with no size hint, like a gzip decoder: it hands out at most 4 KiB a call.
+struct Trickle<'a>(&'a [u8]);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.0.len()).min(4096);
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_whole_volume_lands_in_a_buffer_of_its_own_size() {
+    use super::super::read::read_up_to;
+    // Doubling to the next power of two held 2x the voxel bytes at the size limit.
+    let bytes = vec![7u8; 1_000_003];
+    let out = read_up_to(&mut Trickle(&bytes), bytes.len() as u64).unwrap();
+    assert_eq!(out.len(), bytes.len());
+    assert!(out.capacity() <= bytes.len(), "capacity {}", out.capacity());
+    // A stream shorter than the limit stops where it ends, and a longer one at the limit.
+    assert_eq!(read_up_to(&mut Trickle(&bytes[..10]), 1 << 30).unwrap().len(), 10);
+    assert_eq!(read_up_to(&mut Trickle(&bytes), 5).unwrap(), vec![7u8; 5]);
+}
