@@ -1,54 +1,30 @@
 //! brainfm in the browser: a Leptos (CSR) page that opens a brain MRI from the user's disk,
-//! decodes it with brainfm-core inside the tab, shows it in three planes, and segments it
-//! with core's `segment_volume` in a Web Worker on WebGPU (burn flex on the CPU as fallback).
+//! decodes it with brainfm-core inside the tab, shows it in three planes, and segments,
+//! fine-tunes and teaches with core in a Web Worker on WebGPU (burn flex on the CPU as
+//! fallback).
 //!
-//! The whole app is wasm32-only (its dependencies are declared for wasm32 alone); a native
-//! build yields a small binary that explains how to build the real thing.
+//! `page/` runs on the page, `worker/` in the worker; they share only `protocol` (the typed
+//! messages between them). The app is wasm32-only apart from the pure modules, which are
+//! compiled natively too so their unit tests run without a browser.
 
-// Pure modules used by the wasm32 UI; compiled natively too so its unit tests run without a browser.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-mod format;
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-mod render;
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-mod teach_render;
+mod protocol;
 
 #[cfg(target_arch = "wasm32")]
-mod file;
-#[cfg(target_arch = "wasm32")]
-mod finetune;
-#[cfg(target_arch = "wasm32")]
-mod gpu;
-#[cfg(target_arch = "wasm32")]
-mod idb;
-#[cfg(target_arch = "wasm32")]
-mod msg;
-#[cfg(target_arch = "wasm32")]
-mod runner;
-#[cfg(target_arch = "wasm32")]
-mod saved;
-#[cfg(target_arch = "wasm32")]
-mod scan;
-#[cfg(target_arch = "wasm32")]
-mod settings;
-#[cfg(target_arch = "wasm32")]
-mod teach;
-#[cfg(target_arch = "wasm32")]
-mod teach_panel;
-#[cfg(target_arch = "wasm32")]
-mod train;
-#[cfg(target_arch = "wasm32")]
-mod ui;
+mod js;
 #[cfg(target_arch = "wasm32")]
 mod worker;
 
-/// One module, two roles: in the page it mounts the UI; in the inference worker
-/// (www/static/worker.js imports the same module) it serves inference requests.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod page;
+
+/// One module, two roles: in the page it mounts the UI; in the worker (www/static/worker.js
+/// imports the same module) it serves the page's requests.
 #[cfg(target_arch = "wasm32")]
 fn main() {
     console_error_panic_hook::set_once();
     if web_sys::window().is_some() {
-        leptos::mount::mount_to_body(ui::App);
+        leptos::mount::mount_to_body(page::App);
     } else {
         worker::start();
     }

@@ -113,6 +113,8 @@ test("WebGPU: load the app, the sample and a model; segment; export; nothing lea
 
     // Crosshair: clicking the axial view moves the coronal and sagittal slices.
     const before = await page.textContent(".plane:nth-child(3) figcaption");
+    // mouse.click takes viewport coordinates and does not scroll: bring the view in first.
+    await page.locator('[data-testid="view-axial"]').scrollIntoViewIfNeeded();
     const box = await page.locator('[data-testid="view-axial"]').boundingBox();
     await page.mouse.click(box.x + box.width * 0.3, box.y + box.height * 0.5);
     assert.notEqual(await page.textContent(".plane:nth-child(3) figcaption"), before);

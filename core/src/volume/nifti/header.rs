@@ -2,6 +2,8 @@
 //! (always little-endian). One struct for both versions, with NIfTI-2 widths (i64/f64),
 //! so a file read as NIfTI-1 can be written back on the identical grid.
 
+use serde::{Deserialize, Serialize};
+
 use crate::volume::error::VolumeError;
 
 pub const NIFTI1_HEADER_SIZE: usize = 348;
@@ -10,7 +12,8 @@ pub const NIFTI1_MAGIC: &[u8; 4] = b"n+1\0";
 pub const NIFTI2_MAGIC: &[u8; 8] = b"n+2\0\r\n\x1a\n";
 
 /// Every header field needed to reproduce the grid (and a few descriptive ones).
-#[derive(Clone, Debug, PartialEq)]
+/// Serde: the browser app hands a decoded scan to its worker (app/src/protocol.rs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NiftiHeader {
     /// 1 or 2.
     pub version: u8,

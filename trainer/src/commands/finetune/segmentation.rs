@@ -327,7 +327,7 @@ mod tests {
         Cli::parse_from(argv).args
     }
 
-    /// What app/src/train.rs's `options` builds from the page's `train` message (patch
+    /// What app/src/worker/train.rs's `options` builds from the page's `TrainRequest` (patch
     /// field 0 = automatic; WebGPU, so no CPU cap), for label maps needing `data_classes`.
     fn app(patch: usize, class_names: &[String], data_classes: usize) -> FinetuneOptions {
         FinetuneOptions {

@@ -12,8 +12,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode, IdbVersionChangeEvent};
 
-use crate::file::js_message;
-use crate::msg::{get, get_f64, get_string, obj};
+use crate::js::message as js_message;
+use crate::js::{get, get_f64, get_string, obj};
 
 const DB: &str = "brainfm";
 const VERSION: u32 = 1;

@@ -1,5 +1,5 @@
 //! The teaching panel: what self-supervised pre-training asks of the model, shown on the
-//! user's own scan. The pictures are computed in the worker (crate::teach, on core's
+//! user's own scan. The pictures are computed in the worker (worker/teach.rs, on core's
 //! `infer::teach`) with the bundled pre-trained model, fetched only when the panel is
 //! first opened so the app's start stays fast.
 
@@ -8,36 +8,18 @@ use leptos::task::spawn_local;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{HtmlCanvasElement, HtmlInputElement};
 
-use crate::msg::{obj, set};
-use crate::runner;
-use crate::teach_render::{grey, heat, window};
-use crate::ui::{put_rgba, Ctx};
+use super::browser::{self, fetch_bytes};
+use super::compute::Compute;
+use super::finetune::Ft;
+use super::render::Rgba;
+use super::run::Run;
+use super::teach_render::{grey, heat, window};
+use super::viewer::{put_rgba, Viewer};
+use crate::protocol::{Bytes, ModelInfo, Picture, Reply, Request, Slot, TeachRequest, TeachView};
 
 const PRETRAINED_URL: &str = "models/pretrained.bfm";
 /// Network voxels become this many canvas pixels.
 const SCALE: usize = 4;
-
-/// One picture as the worker sends it.
-#[derive(Clone, Debug)]
-pub struct Picture {
-    pub key: String,
-    pub width: usize,
-    pub height: usize,
-    pub data: Vec<f32>,
-}
-
-#[derive(Clone, Debug)]
-pub enum TeachEvent {
-    Done {
-        view: String,
-        images: Vec<Picture>,
-        stats: Vec<(String, f64)>,
-    },
-    Failed {
-        view: String,
-        message: String,
-    },
-}
 
 #[derive(Clone, Debug, PartialEq)]
 enum ModelState {
@@ -68,7 +50,6 @@ impl ViewState {
 
 #[derive(Clone, Copy)]
 pub struct Teach {
-    model: StoredValue<Option<Vec<u8>>, LocalStorage>,
     model_state: RwSignal<ModelState>,
     mask: RwSignal<ViewState>,
     swap: RwSignal<ViewState>,
@@ -82,7 +63,6 @@ pub struct Teach {
 impl Teach {
     pub fn new() -> Self {
         Teach {
-            model: StoredValue::new_local(None),
             model_state: RwSignal::new(ModelState::NotLoaded),
             mask: RwSignal::new(ViewState::Idle),
             swap: RwSignal::new(ViewState::Idle),
@@ -94,11 +74,10 @@ impl Teach {
         }
     }
 
-    fn state(&self, view: &str) -> RwSignal<ViewState> {
-        if view == "swap" {
-            self.swap
-        } else {
-            self.mask
+    fn state(&self, view: TeachView) -> RwSignal<ViewState> {
+        match view {
+            TeachView::Swap => self.swap,
+            TeachView::Mask => self.mask,
         }
     }
 
@@ -111,29 +90,36 @@ impl Teach {
         }
     }
 
-    pub fn on_event(&self, ev: TeachEvent) {
-        match ev {
-            TeachEvent::Done {
-                view,
-                images,
-                stats,
-            } => {
-                if let Err(e) = draw(&view, &images) {
-                    self.state(&view)
+    pub fn on_reply(&self, reply: Reply) {
+        match reply {
+            Reply::Taught { view, images, mut stats } => {
+                if let Err(e) = draw(view, &images) {
+                    self.state(view)
                         .set(ViewState::Failed(format!("drawing the pictures: {e}")));
                     return;
                 }
-                let mut stats = stats;
                 stats.retain(|(_, v)| v.is_finite());
-                self.state(&view).set(ViewState::Done(stats));
+                self.state(view).set(ViewState::Done(stats));
             }
-            TeachEvent::Failed { view, message } => {
-                self.state(&view).set(ViewState::Failed(message))
-            }
+            Reply::TeachFailed { view, message } => self.state(view).set(ViewState::Failed(message)),
+            _ => {}
         }
     }
 
-    /// Fetch the pre-trained model the first time the panel opens.
+    /// The worker's answer about the pre-trained model.
+    pub fn model_loaded(&self, info: Result<ModelInfo, String>) {
+        self.model_state.set(match info {
+            Ok(m) => ModelState::Ready(format!(
+                "{} ({}, {:.0} kB)",
+                m.name,
+                m.preset,
+                m.size as f64 / 1024.0
+            )),
+            Err(e) => ModelState::Failed(e),
+        });
+    }
+
+    /// Fetch the pre-trained model the first time the panel opens and hand it to the worker.
     fn ensure_model(self) {
         if !matches!(
             self.model_state.get_untracked(),
@@ -143,101 +129,90 @@ impl Teach {
         }
         self.model_state.set(ModelState::Loading);
         spawn_local(async move {
-            let state = match crate::ui::fetch_bytes(PRETRAINED_URL).await {
-                Ok(bytes) => match brainfm_core::bundle::Bundle::from_bytes(&bytes) {
-                    Ok(b) if b.config().latent.is_some() && b.config().recon.is_some() => {
-                        let name = format!(
-                            "{} ({}, {:.0} kB)",
-                            b.meta().name,
-                            b.config().preset,
-                            bytes.len() as f64 / 1024.0
-                        );
-                        self.model.set_value(Some(bytes));
-                        ModelState::Ready(name)
-                    }
-                    Ok(_) => ModelState::Failed(format!(
-                        "{PRETRAINED_URL} has no latent split or no reconstruction decoder"
-                    )),
-                    Err(e) => ModelState::Failed(format!("{PRETRAINED_URL}: {e}")),
-                },
-                Err(e) => ModelState::Failed(format!("could not load {PRETRAINED_URL}: {e}")),
+            let sent = match fetch_bytes(PRETRAINED_URL).await {
+                Ok(bytes) => super::bridge::send(&Request::Model {
+                    slot: Slot::Teaching,
+                    name: PRETRAINED_URL.into(),
+                    bytes: Bytes(bytes),
+                }),
+                Err(e) => Err(format!("could not load {PRETRAINED_URL}: {e}")),
             };
-            self.model_state.set(state);
+            if let Err(e) = sent {
+                self.model_state.set(ModelState::Failed(e));
+            }
         });
     }
 
-    fn start(self, ctx: Ctx, view: &'static str) {
+    fn start(self, viewer: Viewer, run: Run, view: TeachView) {
         let state = self.state(view);
         if state.get_untracked() == ViewState::Busy {
             return;
         }
-        let Some(model) = self.model.get_value() else {
-            state.set(ViewState::Failed(
-                "the pre-trained model is not loaded".into(),
-            ));
-            return;
-        };
-        let (Some(scan), Some(centre)) = (ctx.scan_bytes(), ctx.cursor_mm()) else {
+        let Some(centre_mm) = viewer.cursor_mm() else {
             state.set(ViewState::Failed("open a scan first".into()));
             return;
         };
-        let msg = obj(&[
-            ("type", "teach".into()),
-            ("view", view.into()),
-            ("bundle", js_sys::Uint8Array::from(&model[..]).into()),
-            ("scan", js_sys::Uint8Array::from(&scan[..]).into()),
-            (
-                "centreMm",
-                js_sys::Array::of3(&centre[0].into(), &centre[1].into(), &centre[2].into()).into(),
-            ),
-            ("ratio", self.ratio.get_untracked().into()),
-            ("block", (self.block.get_untracked() as f64).into()),
-            ("seed", (self.seed.get_untracked() as f64).into()),
-        ]);
-        if view == "swap" {
-            let labels = self
-                .labels
-                .with_value(|l| l.as_ref().map(|l| l.1.clone()))
-                .or_else(|| ctx.seg_nifti());
-            match labels {
-                Some(l) => set(&msg, "labels", &js_sys::Uint8Array::from(&l[..]).into()),
-                None => {
+        let labels = match view {
+            TeachView::Mask => None,
+            TeachView::Swap => {
+                let labels = self
+                    .labels
+                    .with_value(|l| l.as_ref().map(|l| l.1.clone()))
+                    .or_else(|| run.nifti());
+                if labels.is_none() {
                     state.set(ViewState::Failed(
                         "segment the scan first, or choose a label map: the two contrasts are synthesised from labels"
                             .into(),
                     ));
                     return;
                 }
+                labels.map(Bytes)
             }
-        }
+        };
+        let request = Request::Teach(TeachRequest {
+            view,
+            labels,
+            centre_mm,
+            ratio: self.ratio.get_untracked(),
+            block: self.block.get_untracked() as usize,
+            seed: self.seed.get_untracked(),
+        });
         state.set(ViewState::Busy);
-        if let Err(e) = runner::post(&msg) {
+        if let Err(e) = super::bridge::send(&request) {
             state.set(ViewState::Failed(e));
         }
     }
 }
 
-fn draw(view: &str, images: &[Picture]) -> Result<(), String> {
+fn draw(view: TeachView, images: &[Picture]) -> Result<(), String> {
     let find = |k: &str| images.iter().find(|p| p.key == k);
-    let reference = find(if view == "swap" { "b" } else { "original" })
-        .ok_or("the worker sent no reference picture")?;
-    let win = window(&reference.data);
+    let reference = find(match view {
+        TeachView::Swap => "b",
+        TeachView::Mask => "original",
+    })
+    .ok_or("the worker sent no reference picture")?;
+    let win = window(&reference.data.0);
     let top = (win.1 - win.0) / 2.0;
-    let hidden = find("mask").map(|m| &m.data[..]);
+    let hidden = find("mask").map(|m| &m.data.0[..]);
+    let prefix = match view {
+        TeachView::Swap => "swap",
+        TeachView::Mask => "mask",
+    };
     for p in images {
+        let data = &p.data.0;
         let img = match (view, p.key.as_str()) {
             (_, "mask") => continue,
-            (_, "error") => heat(p.width, p.height, SCALE, &p.data, top),
-            ("mask", "masked") => grey(p.width, p.height, SCALE, &p.data, win, hidden),
-            ("swap", "a") => grey(p.width, p.height, SCALE, &p.data, window(&p.data), None),
-            _ => grey(p.width, p.height, SCALE, &p.data, win, None),
+            (_, "error") => heat(p.width, p.height, SCALE, data, top),
+            (TeachView::Mask, "masked") => grey(p.width, p.height, SCALE, data, win, hidden),
+            (TeachView::Swap, "a") => grey(p.width, p.height, SCALE, data, window(data), None),
+            _ => grey(p.width, p.height, SCALE, data, win, None),
         };
-        paint(&format!("teach-{view}-{}", p.key), &img).map_err(|e| crate::file::js_message(&e))?;
+        paint(&format!("teach-{prefix}-{}", p.key), &img).map_err(|e| crate::js::message(&e))?;
     }
     Ok(())
 }
 
-fn paint(testid: &str, img: &crate::render::Rgba) -> Result<(), JsValue> {
+fn paint(testid: &str, img: &Rgba) -> Result<(), JsValue> {
     let canvas: HtmlCanvasElement = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| {
@@ -290,15 +265,19 @@ fn get(stats: &[(String, f64)], key: &str) -> f64 {
 }
 
 #[component]
-pub fn TeachPanel(ctx: Ctx) -> impl IntoView {
-    let t = ctx.teach;
+pub fn TeachPanel() -> impl IntoView {
+    let t = expect_context::<Teach>();
+    let viewer = expect_context::<Viewer>();
+    let run = expect_context::<Run>();
+    let compute = expect_context::<Compute>();
+    let ft = expect_context::<Ft>();
     let ready = move || matches!(t.model_state.get(), ModelState::Ready(_));
     let can_run = move |s: RwSignal<ViewState>| {
         ready()
-            && ctx.has_scan()
-            && ctx.compute.get().is_some()
-            && !ctx.busy()
-            && !ctx.ft.training()
+            && viewer.has_scan()
+            && compute.ready_now()
+            && !run.busy()
+            && !ft.training()
             && s.get() != ViewState::Busy
     };
     let on_labels = move |ev: leptos::ev::Event| {
@@ -312,7 +291,7 @@ pub fn TeachPanel(ctx: Ctx) -> impl IntoView {
             return;
         };
         spawn_local(async move {
-            match crate::file::read_bytes(&f).await {
+            match browser::read_bytes(&f).await {
                 Ok(bytes) => {
                     t.labels.set_value(Some((f.name(), bytes)));
                     t.labels_name.set(Some(f.name()));
@@ -328,7 +307,7 @@ pub fn TeachPanel(ctx: Ctx) -> impl IntoView {
         <details class="teach" data-testid="teach" on:toggle=move |ev| {
             // Read as a plain property: HtmlDetailsElement would be a new web-sys feature,
             // which rebuilds burn's wgpu stack.
-            let open = ev.target().map(|t| crate::msg::get_bool(&t.into(), "open")).unwrap_or(false);
+            let open = ev.target().map(|t| crate::js::get(&t.into(), "open").as_bool() == Some(true)).unwrap_or(false);
             if open { t.ensure_model(); }
         }>
             <summary>"How the model learns without labels (teaching views)"</summary>
@@ -359,9 +338,9 @@ pub fn TeachPanel(ctx: Ctx) -> impl IntoView {
                     </select>
                 </label>
                 <button type="button" data-testid="teach-mask-run" disabled=move || !can_run(t.mask)
-                    on:click=move |_| t.start(ctx, "mask")>"Hide and reconstruct"</button>
+                    on:click=move |_| t.start(viewer, run, TeachView::Mask)>"Hide and reconstruct"</button>
                 <button type="button" disabled=move || !can_run(t.mask)
-                    on:click=move |_| { t.seed.update(|s| *s += 1); t.start(ctx, "mask"); }>"Other cubes"</button>
+                    on:click=move |_| { t.seed.update(|s| *s += 1); t.start(viewer, run, TeachView::Mask); }>"Other cubes"</button>
             </div>
             <p data-testid="teach-mask-status" aria-live="polite" data-state=move || t.mask.get().id()
                 data-masked-error=move || stat(&t.mask.get(), "maskedError")
@@ -387,9 +366,9 @@ pub fn TeachPanel(ctx: Ctx) -> impl IntoView {
                     <input type="file" data-testid="teach-labels" accept=".nii,.gz,.nii.gz" on:change=on_labels /></label>
                 <span class="muted">{move || t.labels_name.get().map(|n| format!("using {n}")).unwrap_or_else(|| "using the segmentation of this scan (press Segment first if there is none)".into())}</span>
                 <button type="button" data-testid="teach-swap-run" disabled=move || !can_run(t.swap)
-                    on:click=move |_| t.start(ctx, "swap")>"Synthesise and swap"</button>
+                    on:click=move |_| t.start(viewer, run, TeachView::Swap)>"Synthesise and swap"</button>
                 <button type="button" disabled=move || !can_run(t.swap)
-                    on:click=move |_| { t.seed.update(|s| *s += 1); t.start(ctx, "swap"); }>"Other contrasts"</button>
+                    on:click=move |_| { t.seed.update(|s| *s += 1); t.start(viewer, run, TeachView::Swap); }>"Other contrasts"</button>
             </div>
             <p data-testid="teach-swap-status" aria-live="polite" data-state=move || t.swap.get().id()
                 data-swap-vs-b=move || stat(&t.swap.get(), "swapVsB")

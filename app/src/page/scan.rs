@@ -4,12 +4,13 @@
 
 use brainfm_core::volume::nifti::code_name;
 use brainfm_core::volume::{
-    orientation_code, read_nifti, reorient_to_ras, NiftiImage, ReadOptions, Reorientation, Volume,
-    VolumeError,
+    orientation_code, read_nifti, reorient_to_ras, voxel_count, Grid, NiftiImage, ReadOptions,
+    Reorientation, Volume, VolumeError,
 };
 
-use crate::format;
-use crate::render::{self, Stats};
+use super::format;
+use super::render::{self, Stats};
+use crate::protocol::ScanImage;
 
 /// What the page shows about an opened scan.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,21 +30,22 @@ pub struct ScanInfo {
     pub volume_of: Option<(usize, usize)>,
 }
 
-/// An opened scan: the original bytes (handed to the worker as they are), the volume as
-/// displayed, and how to bring the worker's labels (on the input grid) into display order.
+/// An opened scan as the page keeps it: the volume as displayed, and how to bring the
+/// worker's labels (on the input grid) into display order. The decoded image itself goes
+/// to the worker.
 pub struct Loaded {
     pub info: ScanInfo,
-    pub bytes: Vec<u8>,
-    /// The input grid (dims, spacing, affine) for mapping labels back.
-    pub input: Volume,
+    /// The input grid's geometry (dims, spacing, affine; no data) for mapping labels back.
+    pub input: Grid<u16>,
     /// The displayed volume: RAS when `reorientation` is Some, else the input itself.
     pub display: Volume,
     pub reorientation: Option<Reorientation>,
 }
 
-/// Decode `bytes` (the file `name`). Errors are plain sentences for the page.
-pub fn open(name: &str, bytes: Vec<u8>) -> Result<Loaded, String> {
-    let (image, volume_of) = match read_nifti(&bytes, &ReadOptions::default()) {
+/// Decode `bytes` (the file `name`), the only decoding of this scan: the worker gets the
+/// image. Errors are plain sentences for the page.
+pub fn open(name: &str, bytes: &[u8]) -> Result<(Loaded, ScanImage), String> {
+    let (image, volume_of) = match read_nifti(bytes, &ReadOptions::default()) {
         Ok(image) => (image, None),
         // A viewer may show one volume of a series; say which.
         Err(VolumeError::FourDimensional { volumes }) => {
@@ -52,17 +54,17 @@ pub fn open(name: &str, bytes: Vec<u8>) -> Result<Loaded, String> {
                 ..ReadOptions::default()
             };
             (
-                read_nifti(&bytes, &opts).map_err(|e| e.to_string())?,
+                read_nifti(bytes, &opts).map_err(|e| e.to_string())?,
                 Some((0, volumes)),
             )
         }
         Err(e) => return Err(e.to_string()),
     };
-    let NiftiImage { header, volume } = image;
+    let NiftiImage { header, volume } = &image;
     let orientation: String = orientation_code(&volume.affine).iter().collect();
     let stats = render::intensity_stats(&volume.data)
         .ok_or("every voxel is NaN or infinite; there is nothing to show")?;
-    let (display, reorientation) = match reorient_to_ras(&volume) {
+    let (display, reorientation) = match reorient_to_ras(volume) {
         Ok((ras, reo)) => (ras, Some(reo)),
         Err(_) => (volume.clone(), None),
     };
@@ -78,23 +80,31 @@ pub fn open(name: &str, bytes: Vec<u8>) -> Result<Loaded, String> {
         stats,
         volume_of,
     };
-    Ok(Loaded {
-        info,
-        bytes,
-        input: volume,
-        display,
-        reorientation,
-    })
+    let input = Grid {
+        dims: volume.dims,
+        spacing: volume.spacing,
+        affine: volume.affine,
+        data: Vec::new(),
+    };
+    Ok((
+        Loaded {
+            info,
+            input,
+            display,
+            reorientation,
+        },
+        ScanImage::from_image(image),
+    ))
 }
 
 impl Loaded {
     /// Labels on the input grid (x fastest) in display order.
     pub fn labels_for_display(&self, labels: Vec<u16>) -> Result<Vec<u16>, String> {
-        if labels.len() != self.input.data.len() {
+        let voxels = voxel_count(self.input.dims).unwrap_or(0);
+        if labels.len() != voxels {
             return Err(format!(
-                "the segmentation has {} voxels but the scan has {}",
+                "the segmentation has {} voxels but the scan has {voxels}",
                 labels.len(),
-                self.input.data.len()
             ));
         }
         let grid = self.input.with_data(labels).map_err(|e| e.to_string())?;

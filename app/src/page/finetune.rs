@@ -1,19 +1,19 @@
 //! The fine-tuning panel: (image, label map) pairs from the user's disk, the settings, a
 //! live loss curve, and the adapted model (apply it for segmentation, or download it as a
 //! .bfm that `brainfm predict` accepts). The training itself runs in the worker
-//! (crate::train), on core's fine-tuning step.
+//! (worker/train.rs), on core's fine-tuning step.
 
-use js_sys::{Array, Uint8Array};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsValue;
 use web_sys::HtmlInputElement;
 
-use crate::file;
-use crate::format;
-use crate::msg::{obj, set};
-use crate::runner::{self, TrainEvent};
-use crate::ui::Ctx;
+use super::browser;
+use super::compute::Compute;
+use super::format;
+use super::model::Models;
+use super::run::Run;
+use super::saved::Saved;
+use crate::protocol::{self, Bytes, Reply, Request, TrainControl, TrainRequest};
 
 /// A pair as the page keeps it.
 #[derive(Clone)]
@@ -104,46 +104,39 @@ impl Ft {
         }
     }
 
-    pub fn on_event(&self, ev: TrainEvent) {
-        match ev {
-            TrainEvent::Plan { text, .. } => self.plan.set(Some(text)),
-            TrainEvent::Step {
-                step,
-                total,
-                loss,
-                dice,
-                steps_per_sec,
-            } => {
-                self.losses.update(|l| l.push(loss));
-                self.dices.update(|d| d.push(dice));
-                self.progress.set((step, total, steps_per_sec));
+    pub fn on_reply(&self, reply: Reply) {
+        match reply {
+            Reply::TrainPlan { text } => self.plan.set(Some(text)),
+            Reply::TrainStep(s) => {
+                self.losses.update(|l| l.push(s.loss));
+                self.dices.update(|d| d.push(s.dice));
+                self.progress.set((s.step, s.total, s.steps_per_sec));
             }
-            TrainEvent::Val { step, dice } => self.val.update(|v| v.push((step, dice))),
-            TrainEvent::Done {
+            Reply::TrainVal { step, dice } => self.val.update(|v| v.push((step, dice))),
+            Reply::Trained {
                 bundle,
                 steps,
                 stopped,
                 name,
             } => {
-                self.result.set_value(Some((name, bundle)));
+                self.result.set_value(Some((name, bundle.0)));
                 self.state.set(FtState::Done { steps, stopped });
             }
-            TrainEvent::Error(message) => self.state.set(FtState::Failed(message)),
+            Reply::TrainFailed(message) => self.state.set(FtState::Failed(message)),
+            _ => {}
         }
     }
 
-    fn control(&self, action: &str) {
-        let _ = runner::post(&obj(&[
-            ("type", "trainControl".into()),
-            ("action", action.into()),
-        ]));
+    fn control(&self, c: TrainControl) {
+        let _ = super::bridge::send(&Request::TrainControl(c));
     }
 
-    fn start(&self, ctx: Ctx) {
+    /// Fine-tune the model the worker holds (the one the model panel shows).
+    fn start(&self, models: Models) {
         if self.running() {
             return;
         }
-        let Some(model) = ctx.model_bytes() else {
+        if !models.has_model_untracked() {
             self.state.set(FtState::Failed(
                 "open a model to start from (the bundled default model, or a .bfm)".into(),
             ));
@@ -157,36 +150,28 @@ impl Ft {
             ));
             return;
         }
-        let pair_obj = |p: &Pair| {
-            obj(&[
-                ("image", Uint8Array::from(&p.image[..]).into()),
-                ("label", Uint8Array::from(&p.label[..]).into()),
-            ])
+        let pair = |p: &Pair| protocol::Pair {
+            image: Bytes(p.image.clone()),
+            label: Bytes(p.label.clone()),
         };
-        let list = Array::new();
-        for p in &train {
-            list.push(&pair_obj(p));
-        }
-        let names = Array::new();
-        for n in self.class_names.get_untracked().split(',') {
-            names.push(&JsValue::from_str(n.trim()));
-        }
-        let msg = obj(&[
-            ("type", "train".into()),
-            ("bundle", Uint8Array::from(&model[..]).into()),
-            ("pairs", list.into()),
-            ("steps", (self.steps.get_untracked() as f64).into()),
-            ("trainable", self.trainable.get_untracked().into()),
-            ("lr", self.lr.get_untracked().into()),
-            ("newHead", self.new_head.get_untracked().into()),
-            ("classNames", names.into()),
-            ("augment", self.augment.get_untracked().into()),
-            ("patch", (self.patch.get_untracked() as f64).into()),
-            ("seed", 0.0.into()),
-        ]);
-        if let Some(v) = held.first() {
-            set(&msg, "val", &pair_obj(v).into());
-        }
+        let request = Request::Train(Box::new(TrainRequest {
+            pairs: train.iter().map(|p| pair(p)).collect(),
+            val: held.first().map(|p| pair(p)),
+            steps: self.steps.get_untracked() as u64,
+            trainable: self.trainable.get_untracked(),
+            lr: self.lr.get_untracked(),
+            new_head: self.new_head.get_untracked(),
+            class_names: self
+                .class_names
+                .get_untracked()
+                .split(',')
+                .map(|n| n.trim().to_string())
+                .collect(),
+            patch: Some(self.patch.get_untracked() as usize).filter(|&p| p > 0),
+            augment: self.augment.get_untracked(),
+            seed: 0,
+            val_every: None,
+        }));
         self.losses.set(Vec::new());
         self.dices.set(Vec::new());
         self.val.set(Vec::new());
@@ -194,7 +179,7 @@ impl Ft {
         self.progress
             .set((0, self.steps.get_untracked() as usize, 0.0));
         self.result.set_value(None);
-        match runner::post(&msg) {
+        match super::bridge::send(&request) {
             Ok(()) => self.state.set(FtState::Running { paused: false }),
             Err(e) => self.state.set(FtState::Failed(e)),
         }
@@ -211,7 +196,7 @@ impl Ft {
         };
         let this = *self;
         spawn_local(async move {
-            let (a, b) = (file::read_bytes(&img).await, file::read_bytes(&lab).await);
+            let (a, b) = (browser::read_bytes(&img).await, browser::read_bytes(&lab).await);
             match (a, b) {
                 (Ok(image_bytes), Ok(label_bytes)) => {
                     this.pairs.update_value(|p| {
@@ -262,8 +247,12 @@ fn curve_points(values: &[f64], w: f64, h: f64) -> String {
 }
 
 #[component]
-pub fn FinetunePanel(ctx: Ctx) -> impl IntoView {
-    let ft = ctx.ft;
+pub fn FinetunePanel() -> impl IntoView {
+    let ft = expect_context::<Ft>();
+    let models = expect_context::<Models>();
+    let run = expect_context::<Run>();
+    let compute = expect_context::<Compute>();
+    let saved = expect_context::<Saved>();
     let image_ref: NodeRef<leptos::html::Input> = NodeRef::new();
     let label_ref: NodeRef<leptos::html::Input> = NodeRef::new();
     let held_ref: NodeRef<leptos::html::Input> = NodeRef::new();
@@ -340,27 +329,27 @@ pub fn FinetunePanel(ctx: Ctx) -> impl IntoView {
             </div>
             <div class="buttons">
                 <button type="button" data-testid="ft-start"
-                    disabled=move || running() || ctx.busy() || ctx.compute.get().is_none()
-                    on:click=move |_| ft.start(ctx)>"Start fine-tuning"</button>
+                    disabled=move || running() || run.busy() || !compute.ready_now()
+                    on:click=move |_| ft.start(models)>"Start fine-tuning"</button>
                 <button type="button" data-testid="ft-pause" disabled=move || !running()
                     on:click=move |_| {
                         if let FtState::Running { paused } = ft.state.get_untracked() {
-                            ft.control(if paused { "resume" } else { "pause" });
+                            ft.control(if paused { TrainControl::Resume } else { TrainControl::Pause });
                             ft.state.set(FtState::Running { paused: !paused });
                         }
                     }>{move || if matches!(ft.state.get(), FtState::Running { paused: true }) { "Resume" } else { "Pause" }}</button>
                 <button type="button" data-testid="ft-stop" disabled=move || !running()
-                    on:click=move |_| ft.control("stop")>"Stop (keep the model so far)"</button>
+                    on:click=move |_| ft.control(TrainControl::Stop)>"Stop (keep the model so far)"</button>
                 <button type="button" data-testid="ft-apply" disabled=move || !done()
                     on:click=move |_| {
                         if let Some((name, bytes)) = ft.result.get_value() {
-                            ctx.load_model(format!("{name}.bfm (fine-tuned here)"), bytes);
+                            models.load(format!("{name}.bfm (fine-tuned here)"), bytes);
                         }
                     }>"Use for segmentation"</button>
                 <button type="button" data-testid="ft-download" disabled=move || !done()
                     on:click=move |_| {
                         if let Some((name, bytes)) = ft.result.get_value() {
-                            if let Err(e) = crate::ui::download(&format!("{name}.bfm"), "application/octet-stream", &bytes) {
+                            if let Err(e) = browser::download(&format!("{name}.bfm"), "application/octet-stream", &bytes) {
                                 ft.message.set(Some(format!("could not save the model: {e}")));
                             }
                         }
@@ -368,7 +357,7 @@ pub fn FinetunePanel(ctx: Ctx) -> impl IntoView {
                 <button type="button" data-testid="ft-keep" disabled=move || !done()
                     on:click=move |_| {
                         if let Some((name, bytes)) = ft.result.get_value() {
-                            ctx.saved.keep(name, bytes);
+                            saved.keep(name, bytes);
                         }
                     }>"Keep in this browser"</button>
             </div>

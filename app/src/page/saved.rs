@@ -1,12 +1,12 @@
-//! The page's list of models kept in this browser (crate::idb): keep an adapted model,
+//! The page's list of models kept in this browser (idb.rs): keep an adapted model,
 //! use a kept one again after a reload, delete it.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::format;
-use crate::idb::{self, Kept};
-use crate::ui::Ctx;
+use super::format;
+use super::model::Models;
+use super::idb::{self, Kept};
 
 #[derive(Clone, Copy)]
 pub struct Saved {
@@ -51,11 +51,11 @@ impl Saved {
         });
     }
 
-    fn apply(self, ctx: Ctx, k: Kept) {
+    fn apply(self, models: Models, k: Kept) {
         spawn_local(async move {
             match idb::load(k.key).await {
                 Ok(bytes) => {
-                    ctx.load_model(format!("{}.bfm (kept in this browser)", k.name), bytes);
+                    models.load(format!("{}.bfm (kept in this browser)", k.name), bytes);
                     self.message.set(None);
                 }
                 Err(e) => self
@@ -87,8 +87,9 @@ fn when(ms: f64) -> String {
 }
 
 #[component]
-pub fn SavedModels(ctx: Ctx) -> impl IntoView {
-    let s = ctx.saved;
+pub fn SavedModels() -> impl IntoView {
+    let s = expect_context::<Saved>();
+    let models = expect_context::<Models>();
     s.refresh();
     view! {
         <section class="saved" data-testid="saved-models" data-count=move || s.list.get().len().to_string()
@@ -106,7 +107,7 @@ pub fn SavedModels(ctx: Ctx) -> impl IntoView {
                     view! {
                         <li data-testid="saved-model" data-name=k.name.clone()>
                             {format!("{} — {}, kept {} ", k.name, format::bytes(k.size), when(k.saved_ms))}
-                            <button type="button" data-testid="saved-use" on:click=move |_| s.apply(ctx, a.clone())>"Use"</button>
+                            <button type="button" data-testid="saved-use" on:click=move |_| s.apply(models, a.clone())>"Use"</button>
                             " "
                             <button type="button" data-testid="saved-delete" on:click=move |_| s.delete(d.clone())>"Delete"</button>
                         </li>

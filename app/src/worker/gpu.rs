@@ -11,6 +11,8 @@ use burn::tensor::{Device, Tensor};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use crate::protocol::BackendId;
+
 /// Which backend the cached device runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -20,10 +22,10 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub fn id(self) -> &'static str {
+    pub fn wire(self) -> BackendId {
         match self {
-            Backend::WebGpu => "webgpu",
-            Backend::Flex => "cpu",
+            Backend::WebGpu => BackendId::WebGpu,
+            Backend::Flex => BackendId::Cpu,
         }
     }
 }
@@ -149,7 +151,7 @@ async fn webgpu_device() -> Result<(Device, String, u64, u64), String> {
     let promise = request.call0(&gpu).map_err(|e| {
         format!(
             "asking for a WebGPU adapter failed ({})",
-            crate::file::js_message(&e)
+            crate::js::message(&e)
         )
     })?;
     let adapter = JsFuture::from(js_sys::Promise::from(promise))
@@ -157,7 +159,7 @@ async fn webgpu_device() -> Result<(Device, String, u64, u64), String> {
         .map_err(|e| {
             format!(
                 "asking for a WebGPU adapter failed ({})",
-                crate::file::js_message(&e)
+                crate::js::message(&e)
             )
         })?;
     if adapter.is_null() || adapter.is_undefined() {

@@ -1,15 +1,7 @@
-//! Fine-tuning inside the worker: the page sends (image, label map) NIfTI pairs and a
-//! model bundle; this runs core's fine-tuning step (`brainfm_core::train::finetune_step`,
-//! the one `brainfm finetune` uses) on the worker's device, posting progress after every
-//! step, and sends the adapted model back as a .bfm bundle.
-//!
-//! page -> worker: `train {bundle, pairs: [{image, label}], val?: {image, label}, steps,
-//! trainable, lr, newHead, classNames: [..], patch (0 = automatic), augment, seed, valEvery}`;
-//! `trainControl {action: pause | resume | stop}`.
-//! worker -> page: `trainPlan {text, patch, batch, classes, largestActivation}`,
-//! `trainStep {step, total, loss, ce, dice, stepsPerSec, lr}`, `trainVal {step, dice}`,
-//! `trained {bundle, steps, stopped, name}`, `trainError {message}`.
-//! Between steps the task yields to the worker's event loop so control messages land.
+//! Fine-tuning inside the worker: core's fine-tuning step (`brainfm_core::train::finetune_step`,
+//! the one `brainfm finetune` uses) on the kept segmentation model, with the (image, label
+//! map) pairs of a `TrainRequest`, progress after every step, and the adapted model back as
+//! a .bfm bundle. Between steps the task yields so `TrainControl` messages land.
 
 use std::cell::Cell;
 
@@ -22,13 +14,10 @@ use brainfm_core::train::{
 };
 use brainfm_core::volume::{LabelMap, Volume};
 use burn::module::Module;
-use js_sys::{Array, Uint8Array};
-use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
-use crate::gpu::{self, Backend};
-use crate::msg::{get, get_bool, get_f64, get_string, obj};
-use crate::worker::read_first_volume;
+use super::gpu::Backend;
+use super::{device, model, read_first_volume, reply, sleep};
+use crate::protocol::{Bytes, Pair, Reply, Slot, TrainControl, TrainRequest, TrainStep};
 
 thread_local! {
     static ACTIVE: Cell<bool> = const { Cell::new(false) };
@@ -40,71 +29,39 @@ thread_local! {
 /// seconds, a 64^3 one in minutes.
 const CPU_MAX_PATCH: usize = 32;
 
-fn post(value: &JsValue) {
-    let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    let _ = scope.post_message(value);
-}
-
-/// `trainControl`: pause, resume or stop the running fine-tuning.
-pub fn control(action: &str) {
-    match action {
-        "pause" => PAUSED.with(|p| p.set(true)),
-        "resume" => PAUSED.with(|p| p.set(false)),
-        "stop" => {
+/// Pause, resume or stop the running fine-tuning.
+pub fn control(c: TrainControl) {
+    match c {
+        TrainControl::Pause => PAUSED.with(|p| p.set(true)),
+        TrainControl::Resume => PAUSED.with(|p| p.set(false)),
+        TrainControl::Stop => {
             STOP.with(|s| s.set(true));
             PAUSED.with(|p| p.set(false));
         }
-        _ => {}
     }
 }
 
-/// `train`: run it, reporting any failure as `trainError`.
-pub async fn handle(data: JsValue) {
+/// Run it, reporting any failure as `TrainFailed`.
+pub async fn handle(request: TrainRequest) {
     if ACTIVE.with(|a| a.replace(true)) {
-        post(&obj(&[
-            ("type", "trainError".into()),
-            ("message", "a fine-tuning run is already going".into()),
-        ]));
+        reply(&Reply::TrainFailed("a fine-tuning run is already going".into()));
         return;
     }
     STOP.with(|s| s.set(false));
     PAUSED.with(|p| p.set(false));
-    let result = run(&data).await;
+    let result = run(&request).await;
     ACTIVE.with(|a| a.set(false));
     if let Err(message) = result {
-        post(&obj(&[
-            ("type", "trainError".into()),
-            ("message", message.into()),
-        ]));
+        reply(&Reply::TrainFailed(message));
     }
 }
 
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-        if scope
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .is_err()
-        {
-            let _ = resolve.call0(&JsValue::NULL);
-        }
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-}
-
-fn bytes(v: &JsValue, key: &str) -> Result<Vec<u8>, String> {
-    get(v, key)
-        .dyn_into::<Uint8Array>()
-        .map(|a| a.to_vec())
-        .map_err(|_| format!("internal error: no {key} bytes"))
-}
-
 /// One (image, label map) pair from the page's `{image, label}` object.
-fn read_pair(v: &JsValue, what: &str) -> Result<(Volume, LabelMap), String> {
-    let image = read_first_volume(&bytes(v, "image")?)
+fn read_pair(pair: &Pair, what: &str) -> Result<(Volume, LabelMap), String> {
+    let image = read_first_volume(&pair.image.0)
         .map_err(|e| format!("{what} image: {e}"))?
         .volume;
-    let labels = read_first_volume(&bytes(v, "label")?)
+    let labels = read_first_volume(&pair.label.0)
         .map_err(|e| format!("{what} label map: {e}"))
         .and_then(|l| {
             LabelMap::from_volume(&l.volume).map_err(|e| format!("{what} label map: {e}"))
@@ -122,61 +79,55 @@ fn read_pair(v: &JsValue, what: &str) -> Result<(Volume, LabelMap), String> {
 /// trainer/src/commands/finetune/segmentation.rs
 /// (`the_cli_and_the_app_fine_tune_on_the_same_grid`) builds the same options for its
 /// app side: keep the two in step.
-fn options(data: &JsValue, data_classes: usize, cpu: bool) -> FinetuneOptions {
+fn options(request: &TrainRequest, data_classes: usize, cpu: bool) -> FinetuneOptions {
     FinetuneOptions {
-        class_names: Array::from(&get(data, "classNames"))
+        class_names: request
+            .class_names
             .iter()
-            .filter_map(|v| v.as_string())
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect(),
         data_classes,
-        new_head: get_bool(data, "newHead"),
+        new_head: request.new_head,
         from_scratch: false,
-        patch: match get_f64(data, "patch") as usize {
-            0 => None,
-            p => Some(p),
-        },
+        patch: request.patch.filter(|&p| p > 0),
         max_auto_patch: cpu.then_some(CPU_MAX_PATCH),
         spacing: None,
     }
 }
 
-async fn run(data: &JsValue) -> Result<(), String> {
-    let (inner, probe) =
-        gpu::device().ok_or("the compute device is not ready yet; try again in a moment")?;
+async fn run(request: &TrainRequest) -> Result<(), String> {
+    let (inner, probe) = device()?;
     let device = inner.clone().autodiff();
-    let bundle = Bundle::from_bytes(&bytes(data, "bundle")?)
-        .map_err(|e| format!("the starting model: {e}"))?;
-    let pairs_js = Array::from(&get(data, "pairs"));
-    if pairs_js.length() == 0 {
+    // The kept model's parsed bundle: fine-tuning starts from what the page shows.
+    let kept = model(Slot::Segmentation).map_err(|e| format!("{e} to start from"))?;
+    let bundle = &kept.bundle;
+    if request.pairs.is_empty() {
         return Err("add at least one (image, label map) pair".into());
     }
     let mut pairs = Vec::new();
-    for (i, p) in pairs_js.iter().enumerate() {
-        pairs.push(read_pair(&p, &format!("pair {}", i + 1))?);
+    for (i, p) in request.pairs.iter().enumerate() {
+        pairs.push(read_pair(p, &format!("pair {}", i + 1))?);
     }
-    let val_js = get(data, "val");
-    let val = if val_js.is_object() {
-        Some(read_pair(&val_js, "held-out pair")?)
-    } else {
-        None
+    let val = match &request.val {
+        Some(v) => Some(read_pair(v, "held-out pair")?),
+        None => None,
     };
-    let steps = (get_f64(data, "steps") as u64).max(1);
-    let trainable = Trainable::parse(&get_string(data, "trainable"))
+    let steps = request.steps.max(1);
+    let trainable = Trainable::parse(&request.trainable)
         .ok_or("trainable must be decoder, last:N or all")?;
-    let lr = get_f64(data, "lr");
+    let lr = request.lr;
     if !(lr.is_finite() && lr > 0.0) {
         return Err("the learning rate must be a positive number".into());
     }
-    let seed = get_f64(data, "seed") as u64;
+    let seed = request.seed;
 
     // Network, classes, preprocessing and patch: core's fine-tuning set-up, the CLI's
     // rule (the model's own preprocessing; its head when the labels fit it).
     let data_classes = classes_of(pairs.iter().map(|p| &p.1).chain(val.iter().map(|v| &v.1)));
     let setup = FinetuneSetup::new(
-        Start::Bundle(&bundle),
-        &options(data, data_classes, probe.backend == Backend::Flex),
+        Start::Bundle(bundle),
+        &options(request, data_classes, probe.backend == Backend::Flex),
     )
     .map_err(|e| e.to_string())?;
     let (config, prep, requested) = (&setup.config, &setup.preprocess, setup.patch);
@@ -210,20 +161,12 @@ async fn run(data: &JsValue) -> Result<(), String> {
         class_names.join(", "),
         if new_head { "new head" } else { "the model's own head" }
     );
-    post(&obj(&[
-        ("type", "trainPlan".into()),
-        ("text", plan_text.into()),
-        ("patch", (plan.patch[0] as f64).into()),
-        ("batch", (plan.batch as f64).into()),
-        ("classes", (classes as f64).into()),
-        ("newHead", new_head.into()),
-        ("largestActivation", (plan.largest_activation as f64).into()),
-    ]));
+    reply(&Reply::TrainPlan { text: plan_text });
 
     // The model on the autodiff device: the whole bundle, or its representation under a
     // fresh head.
     let (model, _) = setup
-        .start_model(Some(&bundle), &device)
+        .start_model(Some(bundle), &device)
         .map_err(|e| format!("the starting model: {e}"))?;
     let mut tcfg = TrainConfig::new(steps);
     tcfg.schedule.base_lr = lr;
@@ -232,7 +175,7 @@ async fn run(data: &JsValue) -> Result<(), String> {
     let sampler = PatchSampler {
         patch: plan.patch,
         foreground: 0.33,
-        augment: if get_bool(data, "augment") {
+        augment: if request.augment {
             AugmentConfig::default()
         } else {
             AugmentConfig::none()
@@ -245,8 +188,8 @@ async fn run(data: &JsValue) -> Result<(), String> {
             format!("{start_name}-finetuned"),
             format!(
                 "fine-tuned in the browser ({}) from {start_name}: trainable {}, {} pair(s), {done} steps of {steps}, lr {lr}, patch {:?}, batch {}, seed {seed}{}",
-                probe.backend.id(),
-                get_string(data, "trainable"),
+                probe.backend.wire().id(),
+                request.trainable,
                 cases.len(),
                 plan.patch,
                 plan.batch,
@@ -262,9 +205,9 @@ async fn run(data: &JsValue) -> Result<(), String> {
         max_batch: 1,
         memory_budget: probe.budget,
     };
-    let val_every = match get_f64(data, "valEvery") as u64 {
-        0 => (steps / 4).max(1),
-        n => n,
+    let val_every = match request.val_every {
+        None | Some(0) => (steps / 4).max(1),
+        Some(n) => n,
     };
 
     let mut busy_ms = 0.0;
@@ -298,27 +241,18 @@ async fn run(data: &JsValue) -> Result<(), String> {
             Backend::Flex => format!("training step {}: {e}", trainer.step + 1),
         })?;
         busy_ms += js_sys::Date::now() - t;
-        let term = |n: &str| {
-            report
-                .terms
-                .iter()
-                .find(|(k, _)| k == n)
-                .map_or(f64::NAN, |t| t.1 as f64)
-        };
-        post(&obj(&[
-            ("type", "trainStep".into()),
-            ("step", (trainer.step as f64).into()),
-            ("total", (steps as f64).into()),
-            ("loss", (report.loss as f64).into()),
-            ("ce", term("ce").into()),
-            ("dice", term("dice").into()),
-            ("lr", report.lr.into()),
-            ("skipped", report.skipped.into()),
-            (
-                "stepsPerSec",
-                (trainer.step as f64 * 1000.0 / busy_ms.max(1.0)).into(),
-            ),
-        ]));
+        let dice = report
+            .terms
+            .iter()
+            .find(|(k, _)| k == "dice")
+            .map_or(f64::NAN, |t| t.1 as f64);
+        reply(&Reply::TrainStep(TrainStep {
+            step: trainer.step as usize,
+            total: steps as usize,
+            loss: report.loss as f64,
+            dice,
+            steps_per_sec: trainer.step as f64 * 1000.0 / busy_ms.max(1.0),
+        }));
         if let Some((image, labels)) = &val {
             if trainer.step % val_every == 0 || trainer.step == steps {
                 let dice = validation_dice(
@@ -332,11 +266,10 @@ async fn run(data: &JsValue) -> Result<(), String> {
                 )
                 .await
                 .map_err(|e| format!("validation: {e}"))?;
-                post(&obj(&[
-                    ("type", "trainVal".into()),
-                    ("step", (trainer.step as f64).into()),
-                    ("dice", dice.into()),
-                ]));
+                reply(&Reply::TrainVal {
+                    step: trainer.step as usize,
+                    dice,
+                });
             }
         }
         // Let pause / stop messages in.
@@ -347,16 +280,11 @@ async fn run(data: &JsValue) -> Result<(), String> {
         .await
         .map_err(|e| format!("saving the adapted model: {e}"))?
         .to_bytes();
-    let array = Uint8Array::new_with_length(out.len() as u32);
-    array.copy_from(&out);
-    let msg = obj(&[
-        ("type", "trained".into()),
-        ("bundle", array.clone().into()),
-        ("steps", (done as f64).into()),
-        ("stopped", stopped.into()),
-        ("name", meta(done).name.into()),
-    ]);
-    let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    let _ = scope.post_message_with_transfer(&msg, &Array::of1(&array.buffer()));
+    reply(&Reply::Trained {
+        bundle: Bytes(out),
+        steps: done as usize,
+        stopped,
+        name: meta(done).name,
+    });
     Ok(())
 }

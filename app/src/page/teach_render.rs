@@ -2,7 +2,7 @@
 //! by the pictures that must be compared), masked voxels tinted, errors as a heat map.
 //! Pure, so it is unit-tested natively.
 
-use crate::render::Rgba;
+use super::render::Rgba;
 
 /// Tint of hidden voxels in "what the model sees": blue, so no grey level is mistaken for it.
 pub const HIDDEN: [u8; 3] = [40, 70, 160];

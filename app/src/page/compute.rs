@@ -1,0 +1,84 @@
+//! The compute panel: which device the worker found (WebGPU or the CPU) and the switch
+//! between them.
+
+use leptos::prelude::*;
+
+use super::settings;
+use super::Restart;
+use crate::protocol::BackendId;
+
+/// The worker's device as the page knows it.
+#[derive(Clone, Copy)]
+pub struct Compute {
+    /// `None` while the worker starts; then its backend and status line.
+    status: RwSignal<Option<(BackendId, String)>>,
+    cpu_only: RwSignal<bool>,
+}
+
+impl Compute {
+    pub fn new() -> Self {
+        Compute {
+            status: RwSignal::new(None),
+            cpu_only: RwSignal::new(settings::cpu_only()),
+        }
+    }
+
+    pub fn starting(self) {
+        self.status.set(None);
+    }
+
+    pub fn ready(self, backend: BackendId, text: String) {
+        self.status.set(Some((backend, text)));
+    }
+
+    pub fn failed(self, message: String) {
+        self.status.set(Some((BackendId::None, message)));
+    }
+
+    /// The worker has answered `Ready` or failed (untracked).
+    pub fn is_up(self) -> bool {
+        self.status.get_untracked().is_some()
+    }
+
+    /// A device is ready (tracked).
+    pub fn ready_now(self) -> bool {
+        self.status.with(|s| s.is_some())
+    }
+
+    /// The backend in use (tracked); `None` while the worker starts.
+    pub fn backend(self) -> BackendId {
+        self.status.with(|s| s.as_ref().map_or(BackendId::None, |s| s.0))
+    }
+
+    pub fn cpu_only(self) -> bool {
+        self.cpu_only.get_untracked()
+    }
+}
+
+#[component]
+pub fn ComputePanel() -> impl IntoView {
+    let compute = expect_context::<Compute>();
+    let restart = expect_context::<Restart>();
+    view! {
+        <section class="compute">
+            <p data-testid="compute" aria-live="polite"
+               data-backend=move || compute.status.with(|s| s.as_ref().map(|s| s.0.id()).unwrap_or_default())>
+                {move || match compute.status.get() {
+                    None => "Starting the compute worker and checking for WebGPU…".to_string(),
+                    Some((_, text)) => text,
+                }}
+            </p>
+            <label class="inline">
+                <input type="checkbox" data-testid="cpu-only"
+                    prop:checked=move || compute.cpu_only.get()
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        settings::set_cpu_only(on);
+                        compute.cpu_only.set(on);
+                        restart.run();
+                    } />
+                " Use the CPU instead of WebGPU"
+            </label>
+        </section>
+    }
+}

@@ -1,0 +1,126 @@
+//! Opening files: the picker, drag and drop anywhere on the page, and the bundled sample.
+//! A scan goes to the viewer, a .bfm to the model store, by the file's name.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use web_sys::{File, HtmlInputElement};
+use wasm_bindgen::JsCast;
+
+use super::browser::{self, fetch_bytes};
+use super::model::Models;
+use super::run::Run;
+use super::viewer::{ScanState, Viewer};
+
+/// The bundled sample scan (same origin; see www/LICENSES.md).
+const SAMPLE_URL: &str = "sample/colin27_t1_2mm.nii.gz";
+const SAMPLE_NAME: &str = "colin27_t1_2mm.nii.gz (sample)";
+
+/// The stores a file can land in.
+#[derive(Clone, Copy)]
+pub struct Opener {
+    viewer: Viewer,
+    models: Models,
+    run: Run,
+}
+
+impl Opener {
+    /// From the page's context (call while building a component).
+    pub fn from_context() -> Self {
+        Opener {
+            viewer: expect_context(),
+            models: expect_context(),
+            run: expect_context(),
+        }
+    }
+
+    /// A file from the picker or a drop: a scan or a model, by its name.
+    fn open(self, f: File) {
+        let name = f.name();
+        let lower = name.to_lowercase();
+        let is_model = lower.ends_with(".bfm");
+        let is_scan = lower.ends_with(".nii") || lower.ends_with(".nii.gz") || lower.ends_with(".gz");
+        if !is_model && !is_scan {
+            self.viewer.state.set(ScanState::Failed(format!(
+                "{name} is neither a NIfTI scan (.nii, .nii.gz) nor a brainfm model (.bfm)"
+            )));
+            return;
+        }
+        if is_scan {
+            self.viewer.state.set(ScanState::Busy(format!("Reading {name}…")));
+        }
+        spawn_local(async move {
+            match browser::read_bytes(&f).await {
+                Ok(bytes) if is_model => self.models.load(name, bytes),
+                Ok(bytes) => self.viewer.load(self.run, name, bytes),
+                Err(message) if is_model => {
+                    self.models.read_failed(format!("Could not read {name}: {message}"))
+                }
+                Err(message) => self
+                    .viewer
+                    .state
+                    .set(ScanState::Failed(format!("Could not read {name}: {message}"))),
+            }
+        });
+    }
+
+    fn open_all(self, files: Option<web_sys::FileList>) {
+        if let Some(files) = files {
+            for i in 0..files.length() {
+                if let Some(f) = files.get(i) {
+                    self.open(f);
+                }
+            }
+        }
+    }
+
+    /// Files dropped anywhere on the page.
+    pub fn drop(self, ev: leptos::ev::DragEvent) {
+        ev.prevent_default();
+        self.open_all(ev.data_transfer().and_then(|d| d.files()));
+    }
+
+    fn load_sample(self) {
+        self.viewer
+            .state
+            .set(ScanState::Busy("Fetching the sample scan…".into()));
+        spawn_local(async move {
+            match fetch_bytes(SAMPLE_URL).await {
+                Ok(bytes) => self.viewer.load(self.run, SAMPLE_NAME.into(), bytes),
+                Err(e) => self
+                    .viewer
+                    .state
+                    .set(ScanState::Failed(format!("Could not load the sample scan: {e}"))),
+            }
+        });
+    }
+}
+
+/// The open section; `children` is the model panel.
+#[component]
+pub fn OpenPanel(children: Children) -> impl IntoView {
+    let opener = Opener::from_context();
+    let viewer = opener.viewer;
+    let on_pick = move |ev: leptos::ev::Event| {
+        let Some(input) = ev.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else {
+            return;
+        };
+        opener.open_all(input.files());
+        // Let the same file be picked again.
+        input.set_value("");
+    };
+    view! {
+        <section class="open">
+            <label for="files">"Open a brain MRI scan (.nii, .nii.gz) and a brainfm model (.bfm) — or drop them anywhere on the page"</label>
+            <input id="files" data-testid="file" type="file" multiple accept=".nii,.gz,.nii.gz,.bfm" on:change=on_pick />
+            <button type="button" data-testid="sample" on:click=move |_| opener.load_sample()>"Open the sample scan (Colin27, 2 mm)"</button>
+            <p class="privacy">"Files are read and processed inside this tab; nothing is uploaded. The page makes no requests to other sites."</p>
+            <div data-testid="scan-state" aria-live="polite">{move || match viewer.state.get() {
+                ScanState::Empty => view! { <p class="hint">"No scan open yet."</p> }.into_any(),
+                ScanState::Busy(text) => view! { <p class="busy">{text}</p> }.into_any(),
+                ScanState::Loaded => ().into_any(),
+                ScanState::Failed(message) => view! { <p class="error" role="alert" data-testid="error">{message}</p> }.into_any(),
+            }}</div>
+            {children()}
+        </section>
+    }
+}

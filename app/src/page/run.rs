@@ -1,0 +1,249 @@
+//! Segmenting the open scan: run / cancel with progress, the finished segmentation as the
+//! views draw it, and its export.
+
+use std::time::Duration;
+
+use brainfm_core::metrics::VolumesTable;
+use leptos::prelude::*;
+
+use super::browser::{self, now_ms};
+use super::compute::Compute;
+use super::finetune::Ft;
+use super::model::Models;
+use super::viewer::{overlay_lut, Viewer};
+use crate::protocol::{BackendId, Request, Segmentation};
+
+#[derive(Debug, Clone, PartialEq)]
+enum RunState {
+    Idle,
+    Running {
+        started: f64,
+        stage: String,
+        done: usize,
+        total: usize,
+    },
+    Done {
+        backend: BackendId,
+        seconds: f64,
+        inference_ms: f64,
+        largest_activation: u64,
+        plan: String,
+        model_name: String,
+    },
+    Failed(String),
+    Cancelled,
+}
+
+/// The segmentation as displayed.
+struct SegView {
+    /// Labels in display (RAS) order.
+    labels: Vec<u16>,
+    result: Segmentation,
+}
+
+/// The segmentation run and its result.
+#[derive(Clone, Copy)]
+pub struct Run {
+    /// The worker is restarted on cancel.
+    compute: Compute,
+    state: RwSignal<RunState>,
+    now: RwSignal<f64>,
+    seg: StoredValue<Option<SegView>, LocalStorage>,
+    /// Bumped whenever `seg` changes (StoredValue is not reactive).
+    pub seg_rev: RwSignal<u64>,
+    /// Per label: (shown, opacity).
+    pub styles: RwSignal<Vec<(bool, f64)>>,
+}
+
+impl Run {
+    pub fn new(compute: Compute) -> Self {
+        Run {
+            compute,
+            state: RwSignal::new(RunState::Idle),
+            now: RwSignal::new(now_ms()),
+            seg: StoredValue::new_local(None),
+            seg_rev: RwSignal::new(0),
+            styles: RwSignal::new(Vec::new()),
+        }
+    }
+
+    /// Tick the elapsed-time display while a run is going.
+    pub fn tick(self) {
+        let _ = set_interval_with_handle(
+            move || {
+                if self.running() {
+                    self.now.set(now_ms());
+                }
+            },
+            Duration::from_millis(200),
+        );
+    }
+
+    /// Running now (tracked).
+    pub fn busy(self) -> bool {
+        self.state.with(|s| matches!(s, RunState::Running { .. }))
+    }
+
+    pub fn running(self) -> bool {
+        matches!(self.state.get_untracked(), RunState::Running { .. })
+    }
+
+    /// Forget the segmentation (a new scan).
+    pub fn clear(self) {
+        self.seg.set_value(None);
+        self.styles.set(Vec::new());
+        self.state.set(RunState::Idle);
+        self.seg_rev.update(|r| *r += 1);
+    }
+
+    pub fn progress(self, stage: String, done: usize, total: usize) {
+        if let RunState::Running { started, .. } = self.state.get_untracked() {
+            self.state.set(RunState::Running {
+                started,
+                stage,
+                done,
+                total,
+            });
+        }
+    }
+
+    pub fn done(self, result: Segmentation, viewer: Viewer) {
+        let RunState::Running { started, .. } = self.state.get_untracked() else {
+            return;
+        };
+        let labels = viewer
+            .with_scan(|s| s.labels_for_display(result.labels.0.clone()))
+            .unwrap_or_else(|| Err("the scan was closed".into()));
+        match labels {
+            Ok(labels) => {
+                let classes = result.volumes_ml.len().max(result.names.len());
+                self.styles.set((0..classes).map(|l| (l != 0, 0.5)).collect());
+                self.state.set(RunState::Done {
+                    backend: result.backend,
+                    seconds: (now_ms() - started) / 1000.0,
+                    inference_ms: result.inference_ms,
+                    largest_activation: result.largest_activation,
+                    plan: result.plan.clone(),
+                    model_name: result.model_name.clone(),
+                });
+                self.seg.set_value(Some(SegView { labels, result }));
+                self.seg_rev.update(|r| *r += 1);
+            }
+            Err(e) => self.state.set(RunState::Failed(e)),
+        }
+    }
+
+    pub fn failed(self, message: String) {
+        self.state.set(RunState::Failed(message));
+    }
+
+    /// Stop a running segmentation (terminates the worker; a fresh one starts).
+    pub fn cancel(self) {
+        if self.running() {
+            self.state.set(RunState::Cancelled);
+            self.compute.starting();
+            if let Err(e) = super::bridge::cancel() {
+                self.compute.failed(e);
+            }
+        }
+    }
+
+    fn start(self) {
+        if self.running() {
+            return;
+        }
+        let started = now_ms();
+        self.now.set(started);
+        self.state.set(RunState::Running {
+            started,
+            stage: "starting".into(),
+            done: 0,
+            total: 0,
+        });
+        if let Err(e) = super::bridge::send(&Request::Segment) {
+            self.failed(e);
+        }
+    }
+
+    /// Runs `f` on the labels in display order, if there is a segmentation.
+    pub fn with_display_labels<R>(self, f: impl FnOnce(Option<&[u16]>) -> R) -> R {
+        self.seg
+            .with_value(|g| f(g.as_ref().map(|g| &g.labels[..])))
+    }
+
+    /// The overlay colours (tracked).
+    pub fn lut(self) -> Vec<[u8; 4]> {
+        self.styles.with(|s| overlay_lut(s))
+    }
+
+    /// Per label: (label, volume in mL), with the class names.
+    pub fn volumes(self) -> Option<(Vec<f64>, Vec<String>)> {
+        self.seg
+            .with_value(|g| g.as_ref().map(|g| (g.result.volumes_ml.clone(), g.result.names.clone())))
+    }
+
+    /// The segmentation as .nii.gz bytes on the scan's grid.
+    pub fn nifti(self) -> Option<Vec<u8>> {
+        self.seg
+            .with_value(|g| g.as_ref().map(|g| g.result.nifti.0.clone()))
+    }
+
+    fn export(self, what: &str, name: String, mime: &str, bytes: Option<Vec<u8>>) {
+        if let Some(bytes) = bytes {
+            if let Err(e) = browser::download(&name, mime, &bytes) {
+                self.failed(format!("Could not save the {what}: {e}"));
+            }
+        }
+    }
+}
+
+#[component]
+pub fn RunPanel() -> impl IntoView {
+    let run = expect_context::<Run>();
+    let viewer = expect_context::<Viewer>();
+    let models = expect_context::<Models>();
+    let compute = expect_context::<Compute>();
+    let ft = expect_context::<Ft>();
+    let can_run = move || {
+        viewer.has_scan() && models.has_model() && compute.ready_now() && !run.busy() && !ft.training()
+    };
+    let done = move || run.state.with(|s| matches!(s, RunState::Done { .. }));
+    view! {
+        <section class="run">
+            <div class="buttons">
+                <button type="button" data-testid="run" disabled=move || !can_run() on:click=move |_| run.start()>"Segment"</button>
+                <button type="button" data-testid="cancel" disabled=move || !run.busy() on:click=move |_| run.cancel()>"Cancel"</button>
+                <button type="button" data-testid="export-nifti" disabled=move || !done()
+                    on:click=move |_| run.export("segmentation", format!("{}_brainfm_seg.nii.gz", viewer.stem()), "application/gzip", run.nifti())>
+                    "Download segmentation (.nii.gz)"</button>
+                <button type="button" data-testid="export-csv" disabled=move || !done()
+                    on:click=move |_| run.export("volumes", format!("{}_brainfm_volumes.csv", viewer.stem()), "text/csv",
+                        run.volumes().map(|(ml, names)| VolumesTable::from_volumes(&ml, &names).to_csv().into_bytes()))>
+                    "Download volumes (.csv)"</button>
+            </div>
+            {move || match run.state.get() {
+                RunState::Idle => view! { <p class="hint" data-testid="run-status">{if can_run() { "Ready to segment." } else { "Open a scan and a model to segment." }}</p> }.into_any(),
+                RunState::Running { started, stage, done, total } => {
+                    let secs = (run.now.get() - started).max(0.0) / 1000.0;
+                    view! {
+                        <progress data-testid="progress" max=total.max(1).to_string() value=done.to_string()></progress>
+                        <p data-testid="run-status" data-state="running">{format!("Running on {}: {stage} {done} of {total} — {secs:.1} s", compute.backend().name())}</p>
+                    }.into_any()
+                }
+                RunState::Done { backend, seconds, inference_ms, largest_activation, plan, model_name } => {
+                    let model_load_ms = models.load_ms();
+                    view! {
+                        <p data-testid="run-status" data-state="done" data-backend=backend.id()
+                            data-model-load-ms=model_load_ms.to_string() data-inference-ms=inference_ms.to_string()
+                            data-largest-activation=largest_activation.to_string()>
+                            {format!("Segmented with {model_name} on {} in {seconds:.1} s (preprocessing + inference + mapping back {:.1} s; \
+                                the model was loaded once, in {model_load_ms:.0} ms); {plan}.", backend.name(), inference_ms / 1000.0)}
+                        </p>
+                    }.into_any()
+                }
+                RunState::Failed(message) => view! { <p class="error" role="alert" data-testid="run-status" data-state="failed">{format!("Segmentation failed: {message}")}</p> }.into_any(),
+                RunState::Cancelled => view! { <p class="hint" data-testid="run-status" data-state="cancelled">"Cancelled."</p> }.into_any(),
+            }}
+        </section>
+    }
+}
