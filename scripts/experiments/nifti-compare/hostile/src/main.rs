@@ -1,5 +1,6 @@
 //! Hostile-input and feature comparison: brainfm-core's reader (copied into ../corecopy)
-//! vs the `nifti` crate 0.18.0.
+//! vs the `nifti` crate 0.18.0. Over 500 lines: most of it is the table of 51 cases, which
+//! reads best as one list (docs/NIFTI_READER.md numbers them).
 //!
 //!   hostile                      -> runs every case in a child process for each reader
 //!                                   (ulimit -v 4 GiB, `timeout -s KILL 20`), prints a table
