@@ -32,6 +32,12 @@ pub fn read_bundle(path: &Path) -> Result<Bundle> {
 /// Write through a temporary file and rename, so an interrupted run never leaves a
 /// half-written output where a good one may have been.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_keeping(path, bytes, None)
+}
+
+/// [`write_atomic`], and the file `path` held until now becomes `previous` (when given).
+/// A failed write (a full disk) removes its temporary file and leaves both untouched.
+pub fn write_atomic_keeping(path: &Path, bytes: &[u8], previous: Option<&Path>) -> Result<()> {
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -45,7 +51,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    if let Err(e) = fs::write(&tmp, bytes) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| {
+            format!(
+                "cannot write {} ({} bytes); {} is left as it was",
+                tmp.display(),
+                bytes.len(),
+                path.display()
+            )
+        });
+    }
+    if let Some(previous) = previous.filter(|_| path.exists()) {
+        fs::rename(path, previous).with_context(|| {
+            format!("cannot move {} to {}", path.display(), previous.display())
+        })?;
+    }
     fs::rename(&tmp, path)
         .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
 }

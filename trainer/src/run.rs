@@ -14,8 +14,9 @@ use burn::tensor::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::io::{read_bytes, write_atomic};
+use crate::io::{read_bytes, write_atomic_keeping};
 
 const CKPT_MAGIC: &[u8; 8] = b"BFMCKPT\0";
 
@@ -27,9 +28,20 @@ struct CheckpointHeader<S> {
     /// Run-specific state besides model and optimiser (e.g. the best validation score).
     #[serde(default)]
     extra: serde_json::Value,
+    /// SHA-256 of everything after the header (model and optimiser). Checkpoints written
+    /// before it existed have none and load unchecked.
+    #[serde(default)]
+    sha256: Option<String>,
 }
 
-/// A run's folder: `checkpoint.bfck` and `metrics.jsonl`.
+/// Why a checkpoint could not be loaded: a damaged file (another may serve) or anything else.
+enum LoadError {
+    Damaged(anyhow::Error),
+    Other(anyhow::Error),
+}
+
+/// A run's folder: `checkpoint.bfck` (and the one before it, `checkpoint.prev.bfck`) and
+/// `metrics.jsonl`.
 pub struct RunDir {
     pub dir: PathBuf,
 }
@@ -45,6 +57,11 @@ impl RunDir {
 
     pub fn checkpoint(&self) -> PathBuf {
         self.dir.join("checkpoint.bfck")
+    }
+
+    /// The checkpoint before the last: what `--resume` uses if the last one is damaged.
+    pub fn previous_checkpoint(&self) -> PathBuf {
+        self.dir.join("checkpoint.prev.bfck")
     }
 
     /// Write model, optimiser, step and `spec` (the settings a resume must repeat)
@@ -65,11 +82,20 @@ impl RunDir {
             .optimizer
             .into_bytes()
             .map_err(|e| anyhow::anyhow!("cannot serialise the optimiser: {e:?}"))?;
+        let mut hash = Sha256::new();
+        hash.update(&model[..]);
+        hash.update(&optim[..]);
+        let sha256 = hash
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let header = serde_json::to_vec(&CheckpointHeader {
             step: trainer.step,
             spec,
             model_len: model.len() as u64,
             extra,
+            sha256: Some(sha256),
         })?;
         let mut out = Vec::with_capacity(16 + header.len() + model.len() + optim.len());
         out.extend_from_slice(CKPT_MAGIC);
@@ -77,67 +103,47 @@ impl RunDir {
         out.extend_from_slice(&header);
         out.extend_from_slice(&model);
         out.extend_from_slice(&optim);
-        write_atomic(&self.checkpoint(), &out)
+        write_atomic_keeping(&self.checkpoint(), &out, Some(&self.previous_checkpoint()))
     }
 
     /// Load the checkpoint into `trainer` if `resume`; refuse one written with other
-    /// settings. Returns the saved extra state (`Null` for a fresh run).
+    /// settings. A damaged last checkpoint (truncated, failing its checksum) is reported and
+    /// the previous one used. Returns the saved extra state (`Null` for a fresh run).
     pub fn resume<S: Serialize + DeserializeOwned + PartialEq>(
         &self,
         trainer: &mut Trainer,
         spec: &S,
         resume: bool,
     ) -> Result<serde_json::Value> {
-        let path = self.checkpoint();
         if !resume {
             return Ok(serde_json::Value::Null);
         }
-        if !path.exists() {
-            bail!("--resume: no checkpoint at {}", path.display());
+        let (last, previous) = (self.checkpoint(), self.previous_checkpoint());
+        if !last.exists() && !previous.exists() {
+            bail!("--resume: no checkpoint at {}", last.display());
         }
-        let bytes = read_bytes(&path, "checkpoint")?;
-        let bad = || {
-            anyhow::anyhow!(
-                "{} is not a brainfm checkpoint (or is truncated)",
-                path.display()
-            )
-        };
-        if bytes.len() < 16 || &bytes[..8] != CKPT_MAGIC {
-            return Err(bad());
+        let mut damaged = Vec::new();
+        for path in [&last, &previous] {
+            if !path.exists() {
+                continue;
+            }
+            match load_checkpoint(path, trainer, spec) {
+                Ok(extra) => {
+                    if !damaged.is_empty() {
+                        eprintln!(
+                            "warning: {}; resumed from {} (step {}) instead",
+                            damaged.join("; "),
+                            path.display(),
+                            trainer.step
+                        );
+                    }
+                    return Ok(extra);
+                }
+                Err(LoadError::Damaged(e)) => damaged.push(format!("{e:#}")),
+                Err(LoadError::Other(e)) => return Err(e),
+            }
         }
-        let hlen = u64::from_le_bytes(bytes[8..16].try_into()?) as usize;
-        let header: CheckpointHeader<S> = serde_json::from_slice(
-            bytes.get(16..16 + hlen).ok_or_else(bad)?,
-        )
-        .with_context(|| {
-            format!(
-                "{} has a corrupt header or comes from another command",
-                path.display()
-            )
-        })?;
-        if &header.spec != spec {
-            bail!(
-                "{} was written with different settings; resume with the original arguments",
-                path.display()
-            );
-        }
-        let m0 = 16 + hlen;
-        let m1 = m0 + header.model_len as usize;
-        let model = bytes.get(m0..m1).ok_or_else(bad)?.to_vec();
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model))
-            .map_err(|e| anyhow::anyhow!("{}: bad model record: {e:?}", path.display()))?;
-        trainer.model = trainer
-            .model
-            .clone()
-            .try_load_record(record)
-            .map_err(|e| anyhow::anyhow!("{}: model does not fit: {e:?}", path.display()))?;
-        trainer.optimizer = trainer
-            .config
-            .optimizer()
-            .from_bytes(Bytes::from_bytes_vec(bytes[m1..].to_vec()))
-            .map_err(|e| anyhow::anyhow!("{}: bad optimiser state: {e:?}", path.display()))?;
-        trainer.step = header.step;
-        Ok(header.extra)
+        bail!("--resume: no usable checkpoint: {}", damaged.join("; "))
     }
 
     /// The metrics log, opened for appending; a resumed run first cuts a partial last
@@ -218,4 +224,74 @@ pub fn step_bar(steps: u64, position: u64, quiet: bool) -> ProgressBar {
     );
     bar.set_position(position);
     bar
+}
+
+/// Read `path` into `trainer`, checking magic, lengths and checksum before anything loads.
+fn load_checkpoint<S: Serialize + DeserializeOwned + PartialEq>(
+    path: &Path,
+    trainer: &mut Trainer,
+    spec: &S,
+) -> std::result::Result<serde_json::Value, LoadError> {
+    let bytes = read_bytes(path, "checkpoint").map_err(LoadError::Other)?;
+    let damaged = |why: &str| {
+        LoadError::Damaged(anyhow::anyhow!(
+            "{} is damaged ({why}); it is kept as it is",
+            path.display()
+        ))
+    };
+    if bytes.len() < 16 || &bytes[..8] != CKPT_MAGIC {
+        return Err(damaged("not a brainfm checkpoint, or truncated"));
+    }
+    let hlen = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
+    let head = bytes
+        .get(16..16usize.saturating_add(hlen))
+        .ok_or_else(|| damaged("truncated header"))?;
+    let header: CheckpointHeader<S> = match serde_json::from_slice(head) {
+        Ok(h) => h,
+        // A well-formed header of another command is not damage: say so plainly.
+        Err(e) if serde_json::from_slice::<serde_json::Value>(head).is_ok() => {
+            return Err(LoadError::Other(anyhow::anyhow!(
+                "{} comes from another command ({e})",
+                path.display()
+            )))
+        }
+        Err(_) => return Err(damaged("corrupt header")),
+    };
+    let m0 = 16 + hlen;
+    let m1 = m0
+        .checked_add(header.model_len as usize)
+        .filter(|&m1| m1 <= bytes.len())
+        .ok_or_else(|| damaged("truncated model"))?;
+    if let Some(expected) = &header.sha256 {
+        let found: String = Sha256::digest(&bytes[m0..])
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if &found != expected {
+            return Err(damaged(&format!(
+                "its contents fail the checksum: SHA-256 {found}, recorded {expected}"
+            )));
+        }
+    }
+    if &header.spec != spec {
+        return Err(LoadError::Other(anyhow::anyhow!(
+            "{} was written with different settings; resume with the original arguments",
+            path.display()
+        )));
+    }
+    let other = |e: String| LoadError::Other(anyhow::anyhow!("{}: {e}", path.display()));
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes[m0..m1].to_vec()))
+        .map_err(|e| other(format!("bad model record: {e:?}")))?;
+    trainer.model = trainer
+        .model
+        .clone()
+        .try_load_record(record)
+        .map_err(|e| other(format!("model does not fit: {e:?}")))?;
+    trainer.optimizer = trainer
+        .config
+        .optimizer()
+        .from_bytes(Bytes::from_bytes_vec(bytes[m1..].to_vec()))
+        .map_err(|e| other(format!("bad optimiser state: {e:?}")))?;
+    trainer.step = header.step;
+    Ok(header.extra)
 }
