@@ -28,8 +28,9 @@ struct CheckpointHeader<S> {
     /// Run-specific state besides model and optimiser (e.g. the best validation score).
     #[serde(default)]
     extra: serde_json::Value,
-    /// SHA-256 of everything after the header (model and optimiser). Checkpoints written
-    /// before it existed have none and load unchecked.
+    /// SHA-256 of this header (with this field empty) followed by everything after it
+    /// (model and optimiser), so a flipped step count is caught as surely as a flipped
+    /// weight. Checkpoints written before it existed have none and load unchecked.
     #[serde(default)]
     sha256: Option<String>,
 }
@@ -82,21 +83,15 @@ impl RunDir {
             .optimizer
             .into_bytes()
             .map_err(|e| anyhow::anyhow!("cannot serialise the optimiser: {e:?}"))?;
-        let mut hash = Sha256::new();
-        hash.update(&model[..]);
-        hash.update(&optim[..]);
-        let sha256 = hash
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let header = serde_json::to_vec(&CheckpointHeader {
+        let mut header = CheckpointHeader {
             step: trainer.step,
             spec,
             model_len: model.len() as u64,
             extra,
-            sha256: Some(sha256),
-        })?;
+            sha256: None,
+        };
+        header.sha256 = Some(checksum(&header, &[&model[..], &optim[..]])?);
+        let header = serde_json::to_vec(&header)?;
         let mut out = Vec::with_capacity(16 + header.len() + model.len() + optim.len());
         out.extend_from_slice(CKPT_MAGIC);
         out.extend_from_slice(&(header.len() as u64).to_le_bytes());
@@ -233,6 +228,28 @@ fn load_checkpoint<S: Serialize + DeserializeOwned + PartialEq>(
     spec: &S,
 ) -> std::result::Result<serde_json::Value, LoadError> {
     let bytes = read_bytes(path, "checkpoint").map_err(LoadError::Other)?;
+    load_checkpoint_bytes(&bytes, path, trainer, spec)
+}
+
+/// [`RunDir::resume`]'s reader on bytes (`path` names them in errors), for the fuzzer
+/// (fuzz/fuzz_targets/checkpoint.rs): an error, never a panic, whatever the bytes.
+pub fn read_checkpoint<S: Serialize + DeserializeOwned + PartialEq>(
+    bytes: &[u8],
+    path: &Path,
+    trainer: &mut Trainer,
+    spec: &S,
+) -> Result<serde_json::Value> {
+    load_checkpoint_bytes(bytes, path, trainer, spec).map_err(|e| match e {
+        LoadError::Damaged(e) | LoadError::Other(e) => e,
+    })
+}
+
+fn load_checkpoint_bytes<S: Serialize + DeserializeOwned + PartialEq>(
+    bytes: &[u8],
+    path: &Path,
+    trainer: &mut Trainer,
+    spec: &S,
+) -> std::result::Result<serde_json::Value, LoadError> {
     let damaged = |why: &str| {
         LoadError::Damaged(anyhow::anyhow!(
             "{} is damaged ({why}); it is kept as it is",
@@ -262,12 +279,10 @@ fn load_checkpoint<S: Serialize + DeserializeOwned + PartialEq>(
         .checked_add(header.model_len as usize)
         .filter(|&m1| m1 <= bytes.len())
         .ok_or_else(|| damaged("truncated model"))?;
-    if let Some(expected) = &header.sha256 {
-        let found: String = Sha256::digest(&bytes[m0..])
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        if &found != expected {
+    let mut header = header;
+    if let Some(expected) = header.sha256.take() {
+        let found = checksum(&header, &[&bytes[m0..]]).map_err(LoadError::Other)?;
+        if found != expected {
             return Err(damaged(&format!(
                 "its contents fail the checksum: SHA-256 {found}, recorded {expected}"
             )));
@@ -294,4 +309,15 @@ fn load_checkpoint<S: Serialize + DeserializeOwned + PartialEq>(
         .map_err(|e| other(format!("bad optimiser state: {e:?}")))?;
     trainer.step = header.step;
     Ok(header.extra)
+}
+
+/// SHA-256 (hex) of `header` as JSON (its `sha256` empty) and then `payload`.
+fn checksum<S: Serialize>(header: &CheckpointHeader<S>, payload: &[&[u8]]) -> Result<String> {
+    debug_assert!(header.sha256.is_none());
+    let mut hash = Sha256::new();
+    hash.update(serde_json::to_vec(header)?);
+    for part in payload {
+        hash.update(part);
+    }
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -253,6 +253,7 @@ fn a_damaged_checkpoint_is_reported_and_the_previous_one_used() {
     assert!(previous.exists(), "no previous checkpoint kept");
 
     // One flipped byte in the optimiser state: the checksum catches it.
+    let good_previous = std::fs::read(&previous).unwrap();
     let good = std::fs::read(&last).unwrap();
     let mut bad = good.clone();
     let n = bad.len();
@@ -264,6 +265,21 @@ fn a_damaged_checkpoint_is_reported_and_the_previous_one_used() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(stderr.contains("fail the checksum") && stderr.contains(PREVIOUS), "{stderr}");
+    assert_eq!(outcome(&job, &out), expected);
+
+    // The header is covered too: a step count edited from 24 to 21 is caught. (The resume
+    // above rotated the damaged file into the previous slot: put the good one back.)
+    std::fs::write(&previous, &good_previous).unwrap();
+    let at = good
+        .windows(9)
+        .position(|w| w == b"\"step\":24")
+        .expect("the last checkpoint is at step 24");
+    let mut edited = good.clone();
+    edited[at + 8] = b'1';
+    std::fs::write(&last, &edited).unwrap();
+    let run = brainfm(&args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success() && stderr.contains("fail the checksum"), "{stderr}");
     assert_eq!(outcome(&job, &out), expected);
 
     // Both damaged (one truncated): a clear error, and both files stay for inspection.

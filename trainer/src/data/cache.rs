@@ -11,7 +11,9 @@ use std::time::UNIX_EPOCH;
 
 use anyhow::{bail, Context, Result};
 use brainfm_core::bundle::sha256_hex;
-use brainfm_core::volume::{preprocess, resample_to_dims, PreprocessConfig, ReadOptions};
+use brainfm_core::volume::{
+    preprocess, resample_to_dims, voxel_count, PreprocessConfig, ReadOptions,
+};
 use burn::tensor::f16;
 use memmap2::Mmap;
 use rayon::prelude::*;
@@ -111,11 +113,21 @@ fn cached_scan(
         write_atomic(&data_path, &bytes)?;
         write_atomic(&dims_path, serde_json::to_string(&vol.dims)?.as_bytes())?;
     }
-    let dims: [usize; 3] = serde_json::from_slice(
+    let dims = entry_dims(
         &fs::read(&dims_path).with_context(|| format!("cannot read {}", dims_path.display()))?,
     )
     .with_context(|| format!("cache entry {} is corrupt; delete it", dims_path.display()))?;
     Ok((dims, map_entry(&data_path, dims)?))
+}
+
+/// The grid of a cache entry from its `.json` file: three positive sizes whose voxel count
+/// fits in memory (a damaged or hand-edited file must not overflow the size check).
+pub fn entry_dims(json: &[u8]) -> Result<[usize; 3]> {
+    let dims: [usize; 3] = serde_json::from_slice(json)?;
+    match voxel_count(dims).and_then(|n| n.checked_mul(2)) {
+        Some(bytes) if bytes > 0 && bytes <= isize::MAX as usize => Ok(dims),
+        _ => bail!("impossible grid {dims:?}"),
+    }
 }
 
 /// Memory-maps a cache entry of 2-byte voxels (f16 scans, u16 labels) on a `dims` grid.
@@ -125,7 +137,7 @@ fn map_entry(data_path: &Path, dims: [usize; 3]) -> Result<Mmap> {
     // SAFETY: cache files are written once through temp + rename and never modified in place.
     let map = unsafe { Mmap::map(&file) }
         .with_context(|| format!("cannot memory-map {}", data_path.display()))?;
-    if map.len() != 2 * dims.iter().product::<usize>() {
+    if Some(map.len()) != voxel_count(dims).and_then(|n| n.checked_mul(2)) {
         bail!(
             "cache entry {} has the wrong size; delete it",
             data_path.display()
