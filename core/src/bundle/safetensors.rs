@@ -38,7 +38,8 @@ impl RawTensors {
         let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
         let n = usize::try_from(n)
             .ok()
-            .filter(|n| 8 + n <= bytes.len())
+            // Not `8 + n`: a header length near u64::MAX overflowed (found by fuzz/weights).
+            .filter(|&n| n <= bytes.len() - 8)
             .ok_or_else(|| bad("safetensors header runs past the end"))?;
         let header: Map<String, Value> = serde_json::from_slice(&bytes[8..8 + n])
             .map_err(|e| bad(format!("safetensors header: {e}")))?;

@@ -25,7 +25,7 @@ pub struct LatentConfig {
 
 impl LatentConfig {
     pub fn out_channels(&self) -> usize {
-        self.subject_channels + self.modality_channels
+        self.subject_channels.saturating_add(self.modality_channels)
     }
 
     /// `encoder_widths` are the channels of the levels that get pooled and concatenated.

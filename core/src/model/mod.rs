@@ -18,7 +18,7 @@ mod tests;
 
 pub use anatomy::{AnatomyHead, AnatomyHeadConfig};
 pub use blocks::{Cost, Shape3};
-pub use network::{BrainNet, CostReport, ModelConfig, Representation};
+pub use network::{BrainNet, CostReport, ModelConfig, Representation, MAX_PARAMETERS};
 pub use presets::Preset;
 
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -72,6 +72,14 @@ impl ModelConfig {
     /// error instead of a shape panic deep in a forward pass.
     pub fn validate(&self) -> Result<(), ModelError> {
         self.encoder.validate().map_err(ModelError::InvalidConfig)?;
+        // Before anything is allocated: a bundle's header could ask for a network of any
+        // size, and building it would exhaust memory (the browser tab's worker included).
+        let bound = self.parameter_bound();
+        if bound > MAX_PARAMETERS {
+            return Err(ModelError::InvalidConfig(format!(
+                "the configuration asks for up to {bound} parameters; brainfm builds at most {MAX_PARAMETERS}"
+            )));
+        }
         let rep = self.representation_channels();
         let levels = self.encoder.levels();
         if let Some(latent) = &self.latent {
@@ -124,6 +132,54 @@ impl ModelConfig {
             }
         }
         Ok(())
+    }
+
+    /// An upper bound on the parameter count, from the configuration alone (3x3x3 kernels
+    /// everywhere, residual units counted twice; saturating, so absurd values stay large).
+    pub fn parameter_bound(&self) -> u128 {
+        let c = |x: usize| x as u128;
+        // 3x3x3 kernels: 27 weights per input-output channel pair.
+        let conv = |factors: &[u128]| factors.iter().fold(27u128, |a, &b| a.saturating_mul(b));
+        let e = &self.encoder;
+        let mut total = 0u128;
+        let mut prev = c(e.in_channels);
+        for (&w, &units) in e.widths.iter().zip(&e.units) {
+            let residual = 1 + e.residual as u128;
+            total = total.saturating_add(conv(&[c(w), prev.max(c(w)), residual, c(units)]));
+            prev = c(w);
+        }
+        let rep = c(self.representation_channels());
+        if let Some(l) = &self.latent {
+            let latent = c(l.subject_channels).saturating_add(c(l.modality_channels));
+            total = total.saturating_add(conv(&[rep, 2, latent]));
+        }
+        if let Some(r) = &self.recon {
+            let mut prev = c(r.in_channels);
+            for &w in &r.widths {
+                total = total.saturating_add(conv(&[2, c(w), prev.max(c(w))]));
+                prev = c(w);
+            }
+            total = total.saturating_add(prev.saturating_mul(c(r.out_channels)));
+        }
+        if let Some(sd) = &self.seg {
+            let mut prev = c(sd.in_channels);
+            for &w in sd.encoder_widths.iter().rev() {
+                let convs = c(sd.convs_per_level.max(1));
+                total = total.saturating_add(conv(&[c(w), prev.saturating_add(c(w)), convs]));
+                prev = c(w);
+            }
+            total = total.saturating_add(prev.saturating_mul(c(sd.out_channels)));
+        }
+        if let Some(h) = &self.head {
+            let hidden = c(h.hidden);
+            total = total
+                .saturating_add(c(h.in_channels).saturating_mul(hidden))
+                .saturating_add(hidden.saturating_mul(c(h.outputs)));
+        }
+        if let Some(a) = &self.anatomy {
+            total = total.saturating_add(conv(&[c(a.in_channels), c(a.classes)]));
+        }
+        total
     }
 
     pub fn init(&self, device: &Device) -> Result<BrainNet, ModelError> {
@@ -222,6 +278,9 @@ impl BrainNet {
         }
     }
 }
+
+/// The largest network a configuration may ask for: four times `resenc-l` (~102 M).
+pub const MAX_PARAMETERS: u128 = 400_000_000;
 
 /// MACs per part for one patch (FLOPs = 2 x MACs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]

@@ -227,3 +227,27 @@ fn the_anatomy_head_reads_the_subject_latent_and_is_validated() {
     plain.anatomy = Some(AnatomyHeadConfig::new(16, 5));
     assert!(plain.validate().is_err());
 }
+
+#[test]
+fn a_configuration_too_large_to_build_is_refused_before_allocating() {
+    // Every preset, with each head, is far inside the bound.
+    for p in Preset::ALL {
+        let cfg = p.config(Some(4));
+        assert!(cfg.parameter_bound() < MAX_PARAMETERS / 2, "{p:?}: {}", cfg.parameter_bound());
+        assert!(cfg.validate().is_ok());
+    }
+    // A bundle header asking for absurd widths gets an error, not an allocation or a panic.
+    for widths in [vec![1usize << 20], vec![usize::MAX, 8], vec![4096; 6]] {
+        let mut cfg = Preset::Tiny.config(Some(4));
+        cfg.encoder.units = vec![2; widths.len()];
+        cfg.encoder.widths = widths;
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("parameters") || e.contains("does not match"), "{e}");
+        assert!(cfg.init(&Device::flex()).is_err());
+    }
+    let mut cfg = Preset::Base.config(Some(4));
+    if let Some(l) = cfg.latent.as_mut() {
+        l.subject_channels = usize::MAX;
+    }
+    assert!(cfg.validate().is_err());
+}
