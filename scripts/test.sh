@@ -9,7 +9,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/brainfm-target}"
 jobs="${BRAINFM_JOBS:-2}"
 
 echo "== workspace tests (CPU)"
-cargo test -j"$jobs" --workspace -- --test-threads="${BRAINFM_TEST_THREADS:-2}"
+# Unit and integration tests only: the benchmark examples (scripts/bench builds them) and
+# doc tests (there are none to run) would only add link time to a cold run.
+cargo test -j"$jobs" --workspace --lib --bins --tests -- --test-threads="${BRAINFM_TEST_THREADS:-2}"
 
 echo "== browser app: release wasm32 build (trunk) and headless Chromium tests"
 bash scripts/web-tools.sh
