@@ -84,8 +84,19 @@ pub fn start(cpu_only: bool, handler: Handler) -> Result<(), String> {
         h(Reply::Failed(if message.is_empty() {
             "the compute worker stopped with an error (see the browser console)".into()
         } else {
-            format!("the compute worker stopped: {message}")
+            format!("the compute worker stopped: {message}; a fresh one is starting")
         }));
+        // A worker that failed after it was up may be broken (a trap inside a request
+        // leaves its queue stuck): replace it, after this handler has returned, since
+        // replacing drops the closure that is running. One that never came up is not
+        // restarted, so a module that cannot load does not loop.
+        if BRIDGE.with(|b| b.borrow().as_ref().is_some_and(|b| b.up)) {
+            wasm_bindgen_futures::spawn_local(async {
+                if let Err(e) = cancel() {
+                    failed(e);
+                }
+            });
+        }
     });
     worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     BRIDGE.with(|b| {

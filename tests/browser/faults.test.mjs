@@ -1,0 +1,102 @@
+// The app under faults, in real headless Chromium: browser storage that throws (private
+// windows, storage switched off), a second run started while one runs, and a crashed worker.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { ARTIFACTS, loadApp, open, serve } from "./helpers.mjs";
+
+let server;
+let origin;
+
+before(async () => {
+  ({ server, origin } = await serve());
+});
+
+after(() => server?.close());
+
+/** Uncaught exceptions and panics (console errors about storage are expected here). */
+const crashes = (problems) => problems.filter((p) => /page error|panicked|RuntimeError|unreachable/.test(p));
+
+async function sampleWithDefaultModel(page) {
+  await page.waitForSelector('[data-testid="model-info"]', { timeout: 60_000 });
+  await page.click('[data-testid="sample"]');
+  await page.waitForSelector('[data-testid="facts"]', { timeout: 60_000 });
+}
+
+async function segmented(page) {
+  await page.waitForSelector('[data-testid="run-status"][data-state="done"], [data-testid="run-status"][data-state="failed"]',
+    { timeout: 600_000 });
+  const status = page.locator('[data-testid="run-status"]');
+  assert.equal(await status.getAttribute("data-state"), "done", await status.textContent());
+}
+
+test("without IndexedDB and localStorage the app still segments and says models cannot be kept", { timeout: 900_000 }, async () => {
+  const { browser, context, page, problems } = await open({ webgpu: false });
+  try {
+    // What a private window or a storage-disabled profile does: touching either store throws.
+    await context.addInitScript(() => {
+      for (const name of ["indexedDB", "localStorage"]) {
+        Object.defineProperty(window, name, {
+          configurable: true,
+          get() { throw new DOMException(`${name} is blocked by the test`, "SecurityError"); },
+        });
+      }
+    });
+    await loadApp(page, origin);
+    await sampleWithDefaultModel(page);
+    await page.click('[data-testid="run"]');
+    await segmented(page);
+    const saved = await page.textContent('[data-testid="saved-message"]', { timeout: 60_000 });
+    assert.match(saved, /does not let the page keep data/);
+    // Settings cannot be remembered, but the switch still works.
+    await page.click('[data-testid="cpu-only"]');
+    await page.waitForSelector('[data-testid="compute"][data-backend="cpu"]', { timeout: 120_000 });
+    await page.screenshot({ path: path.join(ARTIFACTS, "faults-no-storage.png"), fullPage: true });
+    assert.deepEqual(crashes(problems), []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("a second segmentation or a fine-tuning cannot start while one runs", { timeout: 900_000 }, async () => {
+  const { browser, page, problems } = await open({ webgpu: false });
+  try {
+    await loadApp(page, origin);
+    await sampleWithDefaultModel(page);
+    await page.click('[data-testid="run"]');
+    await page.waitForSelector('[data-testid="run-status"][data-state="running"]', { timeout: 60_000 });
+    assert.ok(await page.isDisabled('[data-testid="run"]'), "Segment stays clickable during a run");
+    assert.ok(await page.isDisabled('[data-testid="ft-start"]'), "fine-tuning can start during a run");
+    // A forced click on the disabled button changes nothing.
+    await page.click('[data-testid="run"]', { force: true });
+    await segmented(page);
+    assert.ok(!(await page.isDisabled('[data-testid="run"]')), "Segment stays disabled after the run");
+    assert.deepEqual(crashes(problems), []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("a crashed worker is replaced and the page can segment again", { timeout: 900_000 }, async () => {
+  const { browser, page, problems } = await open({ webgpu: false });
+  try {
+    const workers = [];
+    page.on("worker", (w) => workers.push(w));
+    await loadApp(page, origin);
+    await sampleWithDefaultModel(page);
+    assert.equal(workers.length, 1);
+    // An uncaught error inside the worker, as a trap in the wasm would raise.
+    await workers[0].evaluate(() => setTimeout(() => { throw new Error("simulated crash"); }, 0));
+    await page.waitForSelector('[data-testid="run-status"][data-state="failed"]', { timeout: 60_000 });
+    assert.match(await page.textContent('[data-testid="run-status"]'), /simulated crash/);
+    // A fresh worker takes over with the scan and the model, and the next run works.
+    for (let i = 0; i < 600 && workers.length < 2; i++) await page.waitForTimeout(100);
+    assert.equal(workers.length, 2, "no fresh worker was started");
+    await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
+    await page.click('[data-testid="run"]');
+    await segmented(page);
+    assert.deepEqual(crashes(problems), []);
+  } finally {
+    await browser.close();
+  }
+});
