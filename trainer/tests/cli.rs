@@ -436,3 +436,39 @@ fn the_bundled_multicontrast_model_segments_a_t2_like_scan() {
     ]);
     assert!(refused.contains("cannot be used with"), "{refused}");
 }
+
+/// A folder of scans, two of them hostile: the good ones are segmented, each bad one is
+/// named, the command fails at the end, and a second run skips what is done.
+#[test]
+fn predict_on_a_folder_goes_past_bad_scans_and_resumes() {
+    let dir = scratch("folder");
+    let input = dir.join("scans");
+    std::fs::create_dir_all(&input).unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../www/sample/colin27_t1_2mm.nii.gz");
+    std::fs::copy(&sample, input.join("a.nii.gz")).unwrap();
+    std::fs::copy(&sample, input.join("c.nii.gz")).unwrap();
+    let bytes = std::fs::read(&sample).unwrap();
+    std::fs::write(input.join("b_truncated.nii.gz"), &bytes[..bytes.len() / 3]).unwrap();
+    std::fs::write(input.join("d_text.nii"), b"not a scan at all").unwrap();
+    std::fs::write(input.join("notes.txt"), b"ignored").unwrap();
+    let output = dir.join("out");
+    let args = [
+        "predict", "--quiet", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(),
+    ];
+    let err = failure(&args);
+    assert!(err.contains("b_truncated.nii.gz") && err.contains("d_text.nii"), "{err}");
+    assert!(err.contains("2 of 4 scans failed"), "{err}");
+    for name in ["a", "c"] {
+        let seg = read_nifti(&std::fs::read(output.join(format!("{name}_seg.nii.gz"))).unwrap(), &ReadOptions::default()).unwrap();
+        assert_eq!(seg.volume.dims, [91, 109, 91]);
+        let csv = std::fs::read_to_string(output.join(format!("{name}_volumes.csv"))).unwrap();
+        assert!(csv.starts_with("label,name,volume_ml"), "{csv}");
+    }
+    assert!(!output.join("b_truncated_seg.nii.gz").exists());
+    // Again: the two done are skipped, the two bad ones fail again.
+    let again = common::brainfm(&args);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(!again.status.success());
+    assert!(stdout.contains("0 segmented, 2 already done, 2 failed"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
