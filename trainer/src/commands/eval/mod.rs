@@ -104,11 +104,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 .collect::<Result<Vec<u16>>>()
         })
         .transpose()?;
-    let (source, pairs, names) = match (&args.model, &args.data, &args.pred, &args.reference) {
+    let (source, pairs, names, failed) = match (&args.model, &args.data, &args.pred, &args.reference) {
         (Some(model), Some(data), None, None) => segment_dataset(model, data, &args)?,
         (None, None, Some(pred), Some(reference)) => (
             format!("{} vs {}", pred.display(), reference.display()),
             read_pairs(pred, reference)?,
+            Vec::new(),
             Vec::new(),
         ),
         _ => bail!("give either --model and --data, or --pred and --reference"),
@@ -148,16 +149,27 @@ pub fn run(args: EvalArgs) -> Result<()> {
         write_atomic(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
         println!("wrote {}", path.display());
     }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} cases could not be scored: {}",
+            failed.len(),
+            failed.len() + report.cases.len(),
+            failed.join(", ")
+        );
+    }
     Ok(())
 }
 
 type Pair = (String, LabelMap, LabelMap);
 
+/// Segment every case of `data` with `model`: the (case, prediction, reference) pairs, the
+/// class names, and the ids of the cases that failed (each reported as it happens; the
+/// rest are still scored).
 fn segment_dataset(
     model: &Path,
     data: &Path,
     args: &EvalArgs,
-) -> Result<(String, Vec<Pair>, Vec<String>)> {
+) -> Result<(String, Vec<Pair>, Vec<String>, Vec<String>)> {
     let (dataset, split) = LabelledDataset::open_for_evaluation(data)?;
     if split == Split::Train {
         eprintln!(
@@ -173,19 +185,32 @@ fn segment_dataset(
         );
     }
     let segmenter = Segmenter::load(model, &args.inference)?;
-    let mut pairs = Vec::new();
+    let (mut pairs, mut failed) = (Vec::new(), Vec::new());
     for case in &dataset.cases {
-        let image = read_scan(&case.images[0], &ReadOptions::default())?;
-        let reference = read_label_map(&case.label)?;
-        let seg = segmenter
-            .segment(&image.volume, args.quiet)
-            .with_context(|| format!("segmenting {} failed", case.images[0].display()))?;
-        pairs.push((case.id.clone(), seg.labels, reference));
+        let pair = || -> Result<Pair> {
+            let image = read_scan(&case.images[0], &ReadOptions::default())?;
+            let reference = read_label_map(&case.label)?;
+            let seg = segmenter
+                .segment(&image.volume, args.quiet)
+                .with_context(|| format!("segmenting {} failed", case.images[0].display()))?;
+            Ok((case.id.clone(), seg.labels, reference))
+        };
+        match pair() {
+            Ok(p) => pairs.push(p),
+            Err(e) => {
+                eprintln!("error: case {}: {e:#}", case.id);
+                failed.push(case.id.clone());
+            }
+        }
+    }
+    if pairs.is_empty() {
+        bail!("no case of {} could be segmented", data.display());
     }
     Ok((
         format!("{} on {}", model.display(), data.display()),
         pairs,
         dataset.class_names,
+        failed,
     ))
 }
 
