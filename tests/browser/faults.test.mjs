@@ -1,5 +1,6 @@
 // The app under faults, in real headless Chromium: browser storage that throws (private
-// windows, storage switched off), a second run started while one runs, and a crashed worker.
+// windows, storage switched off), a second run started while one runs, a crashed worker,
+// and a scan too large for the tab.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -95,6 +96,38 @@ test("a crashed worker is replaced and the page can segment again", { timeout: 9
     await page.waitForSelector('[data-testid="run"]:not([disabled])', { timeout: 120_000 });
     await page.click('[data-testid="run"]');
     await segmented(page);
+    assert.deepEqual(crashes(problems), []);
+  } finally {
+    await browser.close();
+  }
+});
+
+/** A NIfTI-1 header (uint8, unit voxels) declaring `dims`, with no voxel data after it. */
+function headerOnly(dims) {
+  const b = Buffer.alloc(352);
+  b.writeInt32LE(348, 0);
+  [3, ...dims, 1, 1, 1, 1].forEach((d, i) => b.writeInt16LE(d, 40 + 2 * i));
+  b.writeInt16LE(2, 70); // uint8
+  b.writeInt16LE(8, 72);
+  for (let i = 0; i < 8; i++) b.writeFloatLE(1, 76 + 4 * i);
+  b.writeFloatLE(352, 108);
+  b.write("n+1\0", 344, "latin1");
+  return b;
+}
+
+test("a scan too large for the tab gets a plain error before anything is allocated", { timeout: 300_000 }, async () => {
+  const { browser, page, problems } = await open({ webgpu: false });
+  try {
+    await loadApp(page, origin);
+    // 512^3 voxels declared in a 352-byte file: refused from the header alone.
+    await page.setInputFiles('[data-testid="file"]', { name: "huge.nii", mimeType: "application/octet-stream", buffer: headerOnly([512, 512, 512]) });
+    const error = await page.textContent('[data-testid="error"]', { timeout: 60_000 });
+    assert.match(error, /huge\.nii/);
+    assert.match(error, /134217728 voxels/);
+    assert.match(error, /command line/);
+    // The page is still usable.
+    await page.click('[data-testid="sample"]');
+    await page.waitForSelector('[data-testid="facts"]', { timeout: 60_000 });
     assert.deepEqual(crashes(problems), []);
   } finally {
     await browser.close();

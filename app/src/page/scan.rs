@@ -42,21 +42,36 @@ pub struct Loaded {
     pub reorientation: Option<Reorientation>,
 }
 
+/// Largest scan the tab opens, in voxels (2^26, e.g. 406^3): the page holds the decoded
+/// image, its RAS copy for display and the copy it hands to the worker, 12 bytes a voxel
+/// in all, within wasm32's 4 GiB next to the file's own bytes. (1 mm heads are ~2^24.)
+pub const MAX_VOXELS: usize = 1 << 26;
+
 /// Decode `bytes` (the file `name`), the only decoding of this scan: the worker gets the
 /// image. Errors are plain sentences for the page.
 pub fn open(name: &str, bytes: &[u8]) -> Result<(Loaded, ScanImage), String> {
-    let (image, volume_of) = match read_nifti(bytes, &ReadOptions::default()) {
+    let options = ReadOptions {
+        max_voxels: MAX_VOXELS,
+        ..ReadOptions::default()
+    };
+    let (image, volume_of) = match read_nifti(bytes, &options) {
         Ok(image) => (image, None),
         // A viewer may show one volume of a series; say which.
         Err(VolumeError::FourDimensional { volumes }) => {
             let opts = ReadOptions {
                 volume: Some(0),
-                ..ReadOptions::default()
+                ..options
             };
             (
                 read_nifti(bytes, &opts).map_err(|e| e.to_string())?,
                 Some((0, volumes)),
             )
+        }
+        Err(VolumeError::TooManyVoxels { voxels, .. }) => {
+            return Err(format!(
+                "the scan has {voxels} voxels; the browser app opens scans of up to {MAX_VOXELS} \
+                 (about 406 x 406 x 406), so use the brainfm command line for this one"
+            ))
         }
         Err(e) => return Err(e.to_string()),
     };
