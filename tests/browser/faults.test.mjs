@@ -1,10 +1,10 @@
 // The app under faults, in real headless Chromium: browser storage that throws (private
-// windows, storage switched off), a second run started while one runs, a crashed worker,
-// and a scan too large for the tab.
+// windows, storage switched off), IndexedDB that is full, a second run started while one
+// runs, a crashed worker, and a scan too large for the tab.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { ARTIFACTS, loadApp, open, serve } from "./helpers.mjs";
+import { ARTIFACTS, SAMPLE, loadApp, open, serve, writeLabelMap } from "./helpers.mjs";
 
 let server;
 let origin;
@@ -128,6 +128,47 @@ test("a scan too large for the tab gets a plain error before anything is allocat
     // The page is still usable.
     await page.click('[data-testid="sample"]');
     await page.waitForSelector('[data-testid="facts"]', { timeout: 60_000 });
+    assert.deepEqual(crashes(problems), []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("IndexedDB that is full: keeping a model says why, and the model still works here", { timeout: 900_000 }, async () => {
+  const { browser, context, page, problems } = await open({ webgpu: false });
+  try {
+    // What a browser over its storage quota does when a record is written.
+    await context.addInitScript(() => {
+      IDBObjectStore.prototype.put = function () {
+        throw new DOMException("the storage quota is used up (test)", "QuotaExceededError");
+      };
+    });
+    const label = path.join(ARTIFACTS, "faults-bright-mask.nii.gz");
+    writeLabelMap(label);
+    await loadApp(page, origin);
+    await page.waitForSelector('[data-testid="model-info"]', { timeout: 60_000 });
+    await page.setInputFiles('[data-testid="ft-image"]', SAMPLE);
+    await page.setInputFiles('[data-testid="ft-label"]', label);
+    await page.click('[data-testid="ft-add"]');
+    await page.waitForSelector('[data-testid="ft-pairs"] li', { timeout: 30_000 });
+    for (const [id, value] of [["ft-steps", 2], ["ft-classes", "background,bright"]]) {
+      await page.fill(`[data-testid="${id}"]`, String(value));
+      await page.dispatchEvent(`[data-testid="${id}"]`, "change");
+    }
+    await page.check('[data-testid="ft-newhead"]');
+    await page.click('[data-testid="ft-start"]');
+    await page.waitForSelector('[data-testid="ft-status"][data-state="done"], [data-testid="ft-status"][data-state="failed"]', { timeout: 600_000 });
+    assert.equal(await page.getAttribute('[data-testid="ft-status"]', "data-state"), "done", await page.textContent('[data-testid="ft-status"]'));
+    await page.click('[data-testid="ft-keep"]');
+    const message = await page.textContent('[data-testid="saved-message"]', { timeout: 60_000 });
+    assert.match(message, /quota/, message);
+    // Not kept, but usable in this tab.
+    await page.click('[data-testid="ft-apply"]');
+    await page.waitForSelector('[data-testid="model-info"]:has-text("fine-tuned here")', { timeout: 60_000 });
+    await page.click('[data-testid="sample"]');
+    await page.waitForSelector('[data-testid="facts"]', { timeout: 60_000 });
+    await page.click('[data-testid="run"]');
+    await segmented(page);
     assert.deepEqual(crashes(problems), []);
   } finally {
     await browser.close();

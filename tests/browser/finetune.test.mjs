@@ -16,7 +16,7 @@ import path from "node:path";
 import zlib from "node:zlib";
 import { execFileSync } from "node:child_process";
 import { readNifti } from "./nifti.mjs";
-import { ARTIFACTS, CLI, SAMPLE, loadApp, open, serve } from "./helpers.mjs";
+import { ARTIFACTS, CLI, SAMPLE, loadApp, open, serve, writeLabelMap } from "./helpers.mjs";
 
 const TIMEOUT = Number(process.env.FT_TIMEOUT_MS ?? 20 * 60 * 1000);
 const STEPS = Number(process.env.FT_STEPS ?? 40);
@@ -32,30 +32,6 @@ let startBundle;
 let labelPath;
 let smallImage;
 let smallLabel;
-
-/** A uint8 label map on the sample's grid: 1 where the (gzipped) sample is brighter than
- *  the mean of its non-zero voxels (roughly white matter), 0 elsewhere. */
-function writeLabelMap(file) {
-  const raw = zlib.gunzipSync(fs.readFileSync(SAMPLE));
-  const img = readNifti(raw);
-  const v = img.voxels();
-  let sum = 0, n = 0;
-  for (const x of v) if (x > 0) { sum += x; n++; }
-  const thr = sum / n;
-  const header = Buffer.from(raw.subarray(0, 352));
-  header.writeInt16LE(2, 70); // datatype uint8
-  header.writeInt16LE(8, 72); // bitpix
-  header.writeFloatLE(352, 108); // vox_offset
-  header.writeFloatLE(1, 112); // scl_slope
-  header.writeFloatLE(0, 116); // scl_inter
-  header.writeFloatLE(1, 124); // cal_max
-  header.writeFloatLE(0, 128); // cal_min
-  const data = Buffer.alloc(v.length);
-  let fg = 0;
-  for (let i = 0; i < v.length; i++) if (v[i] > thr) { data[i] = 1; fg++; }
-  fs.writeFileSync(file, zlib.gzipSync(Buffer.concat([header, data])));
-  return fg / v.length;
-}
 
 /** A `size`^3 block from the middle of a uint8 NIfTI-1 (gzipped, 352-byte header, diagonal
  *  sform), with the sform moved so the block stays where it was in the world. */

@@ -3,9 +3,11 @@
 // privacy check (nothing leaves the page's origin).
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import zlib from "node:zlib";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { readNifti } from "./nifti.mjs";
 import { serveDir } from "../../scripts/static-server.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -70,4 +72,28 @@ export async function loadApp(page, origin) {
   // Selectors, not waitForFunction: the page's CSP forbids the eval that the latter needs.
   await page.waitForSelector('[data-testid="compute"][data-backend]:not([data-backend=""])', { timeout: 120_000 });
   return { interactive, computeReady: Date.now() - t0 };
+}
+
+/** A uint8 label map on the sample's grid: 1 where the (gzipped) sample is brighter than
+ *  the mean of its non-zero voxels (roughly white matter), 0 elsewhere. */
+export function writeLabelMap(file) {
+  const raw = zlib.gunzipSync(fs.readFileSync(SAMPLE));
+  const img = readNifti(raw);
+  const v = img.voxels();
+  let sum = 0, n = 0;
+  for (const x of v) if (x > 0) { sum += x; n++; }
+  const thr = sum / n;
+  const header = Buffer.from(raw.subarray(0, 352));
+  header.writeInt16LE(2, 70); // datatype uint8
+  header.writeInt16LE(8, 72); // bitpix
+  header.writeFloatLE(352, 108); // vox_offset
+  header.writeFloatLE(1, 112); // scl_slope
+  header.writeFloatLE(0, 116); // scl_inter
+  header.writeFloatLE(1, 124); // cal_max
+  header.writeFloatLE(0, 128); // cal_min
+  const data = Buffer.alloc(v.length);
+  let fg = 0;
+  for (let i = 0; i < v.length; i++) if (v[i] > thr) { data[i] = 1; fg++; }
+  fs.writeFileSync(file, zlib.gzipSync(Buffer.concat([header, data])));
+  return fg / v.length;
 }
