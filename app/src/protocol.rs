@@ -18,7 +18,11 @@ pub enum Request {
     /// The scan the page opened (the worker keeps it until the next one).
     Scan(Box<ScanImage>),
     /// A model bundle for `slot`; the worker answers `ModelLoaded` or `ModelFailed`.
-    Model { slot: Slot, name: String, bytes: Bytes },
+    Model {
+        slot: Slot,
+        name: String,
+        bytes: Bytes,
+    },
     /// Segment the kept scan with the kept segmentation model.
     Segment,
     /// Fine-tune the kept segmentation model on the given pairs.
@@ -34,19 +38,50 @@ pub enum Request {
 pub enum Reply {
     /// The worker's handler is installed; requests may follow.
     Hello,
-    Ready { backend: BackendId, text: String, budget: u64 },
-    ModelLoaded { slot: Slot, info: ModelInfo },
-    ModelFailed { slot: Slot, message: String },
-    Progress { stage: String, done: usize, total: usize },
+    Ready {
+        backend: BackendId,
+        text: String,
+        budget: u64,
+    },
+    ModelLoaded {
+        slot: Slot,
+        info: ModelInfo,
+    },
+    ModelFailed {
+        slot: Slot,
+        message: String,
+    },
+    Progress {
+        stage: String,
+        done: usize,
+        total: usize,
+    },
     Segmented(Box<Segmentation>),
     SegmentFailed(String),
-    TrainPlan { text: String },
+    TrainPlan {
+        text: String,
+    },
     TrainStep(TrainStep),
-    TrainVal { step: usize, dice: f64 },
-    Trained { bundle: Bytes, steps: usize, stopped: bool, name: String },
+    TrainVal {
+        step: usize,
+        dice: f64,
+    },
+    Trained {
+        bundle: Bytes,
+        steps: usize,
+        stopped: bool,
+        name: String,
+    },
     TrainFailed(String),
-    Taught { view: TeachView, images: Vec<Picture>, stats: Vec<(String, f64)> },
-    TeachFailed { view: TeachView, message: String },
+    Taught {
+        view: TeachView,
+        images: Vec<Picture>,
+        stats: Vec<(String, f64)>,
+    },
+    TeachFailed {
+        view: TeachView,
+        message: String,
+    },
     /// A failure not tied to a request (an undecodable message, a worker that could not start).
     Failed(String),
 }
@@ -321,7 +356,9 @@ mod tests {
         let request = Request::Scan(Box::new(ScanImage::from_image(image.clone())));
         let back: Request = wire::decode(&wire::encode(&request)).unwrap();
         assert_eq!(back, request);
-        let Request::Scan(scan) = back else { unreachable!() };
+        let Request::Scan(scan) = back else {
+            unreachable!()
+        };
         let round = scan.into_image().unwrap();
         assert_eq!(round.volume, image.volume);
         assert_eq!(round.header, image.header);
@@ -368,7 +405,10 @@ mod tests {
             val_every: None,
         })));
         for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
-            assert!(wire::decode::<Request>(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                wire::decode::<Request>(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
         assert!(wire::decode::<Request>(b"{\"type\":\"run\"}").is_err());
         // Odd byte counts cannot be u16 labels.

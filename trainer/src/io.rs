@@ -63,9 +63,8 @@ pub fn write_atomic_keeping(path: &Path, bytes: &[u8], previous: Option<&Path>) 
         });
     }
     if let Some(previous) = previous.filter(|_| path.exists()) {
-        fs::rename(path, previous).with_context(|| {
-            format!("cannot move {} to {}", path.display(), previous.display())
-        })?;
+        fs::rename(path, previous)
+            .with_context(|| format!("cannot move {} to {}", path.display(), previous.display()))?;
     }
     fs::rename(&tmp, path)
         .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))

@@ -453,13 +453,25 @@ fn predict_on_a_folder_goes_past_bad_scans_and_resumes() {
     std::fs::write(input.join("notes.txt"), b"ignored").unwrap();
     let output = dir.join("out");
     let args = [
-        "predict", "--quiet", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(),
+        "predict",
+        "--quiet",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
     ];
     let err = failure(&args);
-    assert!(err.contains("b_truncated.nii.gz") && err.contains("d_text.nii"), "{err}");
+    assert!(
+        err.contains("b_truncated.nii.gz") && err.contains("d_text.nii"),
+        "{err}"
+    );
     assert!(err.contains("2 of 4 scans failed"), "{err}");
     for name in ["a", "c"] {
-        let seg = read_nifti(&std::fs::read(output.join(format!("{name}_seg.nii.gz"))).unwrap(), &ReadOptions::default()).unwrap();
+        let seg = read_nifti(
+            &std::fs::read(output.join(format!("{name}_seg.nii.gz"))).unwrap(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
         assert_eq!(seg.volume.dims, [91, 109, 91]);
         let csv = std::fs::read_to_string(output.join(format!("{name}_volumes.csv"))).unwrap();
         assert!(csv.starts_with("label,name,volume_ml"), "{csv}");
@@ -469,6 +481,9 @@ fn predict_on_a_folder_goes_past_bad_scans_and_resumes() {
     let again = common::brainfm(&args);
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(!again.status.success());
-    assert!(stdout.contains("0 segmented, 2 already done, 2 failed"), "{stdout}");
+    assert!(
+        stdout.contains("0 segmented, 2 already done, 2 failed"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

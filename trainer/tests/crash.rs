@@ -28,11 +28,27 @@ const PREVIOUS: &str = "checkpoint.prev.bfck";
 fn data(dir: &Path, nnunet: bool) -> PathBuf {
     let out = dir.join(if nnunet { "nnunet" } else { "bids" });
     let mut args = vec![
-        "synth", "--labels", AAL, "--subjects", "3", "--spacing", "4", "--seed", "11",
-        "--output", s(&out),
+        "synth",
+        "--labels",
+        AAL,
+        "--subjects",
+        "3",
+        "--spacing",
+        "4",
+        "--seed",
+        "11",
+        "--output",
+        s(&out),
     ];
     if nnunet {
-        args.extend(["--format", "nnunet", "--classes", "background,a,b,c", "--contrasts", "T1w"]);
+        args.extend([
+            "--format",
+            "nnunet",
+            "--classes",
+            "background,a,b,c",
+            "--contrasts",
+            "T1w",
+        ]);
     }
     ok(&args);
     out
@@ -46,9 +62,28 @@ struct Job {
 
 fn pretrain(data: &Path) -> Job {
     let args = [
-        "pretrain", "--data", s(data), "--preset", "tiny", "--objective", "swap", "--steps", "24",
-        "--patch", "16", "--batch", "2", "--lr", "2e-3", "--spacing", "4", "--seed", "5",
-        "--checkpoint-every", "3", "--quiet",
+        "pretrain",
+        "--data",
+        s(data),
+        "--preset",
+        "tiny",
+        "--objective",
+        "swap",
+        "--steps",
+        "24",
+        "--patch",
+        "16",
+        "--batch",
+        "2",
+        "--lr",
+        "2e-3",
+        "--spacing",
+        "4",
+        "--seed",
+        "5",
+        "--checkpoint-every",
+        "3",
+        "--quiet",
     ];
     Job {
         args: args.iter().map(|a| a.to_string()).collect(),
@@ -58,9 +93,30 @@ fn pretrain(data: &Path) -> Job {
 
 fn finetune(data: &Path) -> Job {
     let args = [
-        "finetune", "--data", s(data), "--preset", "tiny", "--steps", "24", "--patch", "16",
-        "--batch", "1", "--spacing", "4", "--lr", "2e-3", "--val-fraction", "0.34",
-        "--val-every", "8", "--seed", "5", "--checkpoint-every", "3", "--quiet",
+        "finetune",
+        "--data",
+        s(data),
+        "--preset",
+        "tiny",
+        "--steps",
+        "24",
+        "--patch",
+        "16",
+        "--batch",
+        "1",
+        "--spacing",
+        "4",
+        "--lr",
+        "2e-3",
+        "--val-fraction",
+        "0.34",
+        "--val-every",
+        "8",
+        "--seed",
+        "5",
+        "--checkpoint-every",
+        "3",
+        "--quiet",
     ];
     Job {
         args: args.iter().map(|a| a.to_string()).collect(),
@@ -102,7 +158,9 @@ fn outcome(job: &Job, out: &Path) -> Outcome {
     let mut losses = BTreeMap::new();
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        if let (Some(step), Some(loss), None) = (v["step"].as_u64(), v["loss"].as_f64(), v.get("event")) {
+        if let (Some(step), Some(loss), None) =
+            (v["step"].as_u64(), v["loss"].as_f64(), v.get("event"))
+        {
             losses.insert(step, loss);
         }
     }
@@ -132,7 +190,14 @@ struct Trial {
 /// as soon as the temporary file of its first to fourth checkpoint write (drawn at random)
 /// appears. Every restart resumes from what the kill left, or starts afresh if no
 /// checkpoint was written yet.
-fn run_with_kills(job: &Job, out: &Path, span: Duration, kills: usize, in_write: bool, rng: &mut Rng) -> Trial {
+fn run_with_kills(
+    job: &Job,
+    out: &Path,
+    span: Duration,
+    kills: usize,
+    in_write: bool,
+    rng: &mut Rng,
+) -> Trial {
     let mut trial = Trial::default();
     loop {
         let resume = out.join(CHECKPOINT).exists() || out.join(PREVIOUS).exists();
@@ -185,8 +250,11 @@ fn run_with_kills(job: &Job, out: &Path, span: Duration, kills: usize, in_write:
 fn writing_checkpoint(out: &Path) -> bool {
     std::fs::read_dir(out)
         .map(|d| {
-            d.filter_map(|e| e.ok())
-                .any(|e| e.file_name().to_string_lossy().starts_with(".checkpoint.bfck.tmp-"))
+            d.filter_map(|e| e.ok()).any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".checkpoint.bfck.tmp-")
+            })
         })
         .unwrap_or(false)
 }
@@ -213,7 +281,10 @@ fn kill_and_resume(name: &str, job: impl Fn(&Path) -> Job, nnunet: bool) {
         // Every other trial aims at checkpoint writes; each has one to three kills.
         let trial = run_with_kills(&job, &out, span, 1 + t % 3, t % 2 == 1, &mut rng);
         let got = outcome(&job, &out);
-        assert_eq!(got, expected, "trial {t} ({trial:?}) ended elsewhere than the uninterrupted run");
+        assert_eq!(
+            got, expected,
+            "trial {t} ({trial:?}) ended elsewhere than the uninterrupted run"
+        );
         eprintln!("{name} trial {t}: {trial:?}: same weights and losses");
         kills += trial.kills;
         in_write += trial.kills_during_write;
@@ -264,7 +335,10 @@ fn a_damaged_checkpoint_is_reported_and_the_previous_one_used() {
     let run = brainfm(&args);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
-    assert!(stderr.contains("fail the checksum") && stderr.contains(PREVIOUS), "{stderr}");
+    assert!(
+        stderr.contains("fail the checksum") && stderr.contains(PREVIOUS),
+        "{stderr}"
+    );
     assert_eq!(outcome(&job, &out), expected);
 
     // The header is covered too: a step count edited from 24 to 21 is caught. (The resume
@@ -279,7 +353,10 @@ fn a_damaged_checkpoint_is_reported_and_the_previous_one_used() {
     std::fs::write(&last, &edited).unwrap();
     let run = brainfm(&args);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success() && stderr.contains("fail the checksum"), "{stderr}");
+    assert!(
+        run.status.success() && stderr.contains("fail the checksum"),
+        "{stderr}"
+    );
     assert_eq!(outcome(&job, &out), expected);
 
     // Both damaged (one truncated): a clear error, and both files stay for inspection.
@@ -289,7 +366,10 @@ fn a_damaged_checkpoint_is_reported_and_the_previous_one_used() {
     let run = brainfm(&args);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success());
-    assert!(stderr.contains("no usable checkpoint") && stderr.matches("is damaged").count() == 2, "{stderr}");
+    assert!(
+        stderr.contains("no usable checkpoint") && stderr.matches("is damaged").count() == 2,
+        "{stderr}"
+    );
     assert_eq!(std::fs::read(&last).unwrap(), bad);
     assert_eq!(std::fs::read(&previous).unwrap().len(), prev.len() / 2);
     let _ = std::fs::remove_dir_all(&dir);
@@ -304,14 +384,23 @@ fn a_full_disk_is_a_clear_error_and_the_last_checkpoint_stays_loadable() {
     let dir = scratch("full-disk");
     let job = pretrain(&data(&dir, false));
     let (expected, _) = reference(&job, &dir.join("reference"));
-    let size = std::fs::metadata(dir.join("reference").join(CHECKPOINT)).unwrap().len();
+    let size = std::fs::metadata(dir.join("reference").join(CHECKPOINT))
+        .unwrap()
+        .len();
     // A file system with room for two checkpoints and the log, not for the third copy a
     // checkpoint write needs (its temporary file beside the last and the previous one).
     let disk = dir.join("disk");
     std::fs::create_dir_all(&disk).unwrap();
     let kib = (2 * size + (256 << 10)) / 1024;
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs", s(&disk)])
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={kib}k"),
+            "tmpfs",
+            s(&disk),
+        ])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
@@ -321,17 +410,30 @@ fn a_full_disk_is_a_clear_error_and_the_last_checkpoint_stays_loadable() {
     }
     // The preprocessing cache goes elsewhere: only checkpoints and the log fill this disk.
     let job = Job {
-        args: [job.args, vec!["--cache".into(), s(&dir.join("cache")).into()]].concat(),
+        args: [
+            job.args,
+            vec!["--cache".into(), s(&dir.join("cache")).into()],
+        ]
+        .concat(),
         result: job.result,
     };
     let out = disk.join("run");
     let (done, stderr) = finish(spawn(&job, &out, false));
     assert!(!done, "the run fitted on a {kib} KiB disk");
-    assert!(stderr.contains("No space left on device") && stderr.contains("is left as it was"), "{stderr}");
-    assert!(!writing_checkpoint(&out), "a temporary checkpoint was left behind");
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains("is left as it was"),
+        "{stderr}"
+    );
+    assert!(
+        !writing_checkpoint(&out),
+        "a temporary checkpoint was left behind"
+    );
     // The last checkpoint loads: moved to a roomy disk, the run resumes to the same end.
     let moved = dir.join("moved");
-    let status = Command::new("cp").args(["-r", s(&out), s(&moved)]).status().unwrap();
+    let status = Command::new("cp")
+        .args(["-r", s(&out), s(&moved)])
+        .status()
+        .unwrap();
     assert!(status.success());
     let _ = Command::new("umount").arg(s(&disk)).status();
     let (done, stderr) = finish(spawn(&job, &moved, true));

@@ -192,16 +192,33 @@ fn eval_segments_an_nnunet_dataset_with_a_model() {
     // A truncated case among good ones: it is named, the rest are scored and written, and
     // the command fails at the end.
     let good = std::fs::read(data.join("imagesTr/ball_0000.nii.gz")).unwrap();
-    std::fs::write(data.join("imagesTr/broken_0000.nii.gz"), &good[..good.len() / 2]).unwrap();
-    std::fs::copy(data.join("labelsTr/ball.nii.gz"), data.join("labelsTr/broken.nii.gz")).unwrap();
+    std::fs::write(
+        data.join("imagesTr/broken_0000.nii.gz"),
+        &good[..good.len() / 2],
+    )
+    .unwrap();
+    std::fs::copy(
+        data.join("labelsTr/ball.nii.gz"),
+        data.join("labelsTr/broken.nii.gz"),
+    )
+    .unwrap();
     std::fs::remove_file(&json).unwrap();
     let out = brainfm(&[
-        "eval", "--quiet", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(),
-        "--json", json.to_str().unwrap(),
+        "eval",
+        "--quiet",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("case broken") && stderr.contains("1 of 2 cases could not be scored"), "{stderr}");
+    assert!(
+        stderr.contains("case broken") && stderr.contains("1 of 2 cases could not be scored"),
+        "{stderr}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["cases"].as_array().unwrap().len(), 1);

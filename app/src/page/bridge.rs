@@ -45,7 +45,12 @@ fn post_bytes(worker: &Worker, bytes: &[u8]) -> Result<(), String> {
     array.copy_from(bytes);
     worker
         .post_message_with_transfer(&array, &Array::of1(&array.buffer()))
-        .map_err(|e| format!("could not send the request to the worker ({})", crate::js::message(&e)))
+        .map_err(|e| {
+            format!(
+                "could not send the request to the worker ({})",
+                crate::js::message(&e)
+            )
+        })
 }
 
 /// (Re)start the worker; `handler` receives every reply but `Hello`.
@@ -67,10 +72,9 @@ pub fn start(cpu_only: bool, handler: Handler) -> Result<(), String> {
             Some(bytes) => wire::decode::<Reply>(&bytes.to_vec())
                 .unwrap_or_else(|e| Reply::Failed(format!("internal error: the page got {e}"))),
             // www/static/worker.js says why the module could not start, as plain text.
-            None => Reply::Failed(
-                data.as_string()
-                    .unwrap_or_else(|| "the compute worker sent a message the page does not know".into()),
-            ),
+            None => Reply::Failed(data.as_string().unwrap_or_else(|| {
+                "the compute worker sent a message the page does not know".into()
+            })),
         };
         match reply {
             Reply::Hello => worker_up(),
@@ -121,10 +125,18 @@ fn worker_up() {
             return Ok(());
         };
         bridge.up = true;
-        post_bytes(&bridge.worker, &wire::encode(&Request::Init { cpu_only: bridge.cpu_only }))?;
+        post_bytes(
+            &bridge.worker,
+            &wire::encode(&Request::Init {
+                cpu_only: bridge.cpu_only,
+            }),
+        )?;
         REPLAY.with(|r| {
             let r = r.borrow();
-            for kept in [&r.scan, &r.segmentation, &r.teaching].into_iter().flatten() {
+            for kept in [&r.scan, &r.segmentation, &r.teaching]
+                .into_iter()
+                .flatten()
+            {
                 post_bytes(&bridge.worker, kept)?;
             }
             Ok::<(), String>(())
@@ -161,8 +173,14 @@ pub fn send(request: &Request) -> Result<(), String> {
         let mut r = r.borrow_mut();
         match request {
             Request::Scan(_) => r.scan = Some(bytes.clone()),
-            Request::Model { slot: Slot::Segmentation, .. } => r.segmentation = Some(bytes.clone()),
-            Request::Model { slot: Slot::Teaching, .. } => r.teaching = Some(bytes.clone()),
+            Request::Model {
+                slot: Slot::Segmentation,
+                ..
+            } => r.segmentation = Some(bytes.clone()),
+            Request::Model {
+                slot: Slot::Teaching,
+                ..
+            } => r.teaching = Some(bytes.clone()),
             _ => {}
         }
     });

@@ -47,7 +47,8 @@ impl Compute {
 
     /// The backend in use (tracked); `None` while the worker starts.
     pub fn backend(self) -> BackendId {
-        self.status.with(|s| s.as_ref().map_or(BackendId::None, |s| s.0))
+        self.status
+            .with(|s| s.as_ref().map_or(BackendId::None, |s| s.0))
     }
 
     pub fn cpu_only(self) -> bool {

@@ -196,7 +196,10 @@ impl Ft {
         };
         let this = *self;
         spawn_local(async move {
-            let (a, b) = (browser::read_bytes(&img).await, browser::read_bytes(&lab).await);
+            let (a, b) = (
+                browser::read_bytes(&img).await,
+                browser::read_bytes(&lab).await,
+            );
             match (a, b) {
                 (Ok(image_bytes), Ok(label_bytes)) => {
                     this.pairs.update_value(|p| {

@@ -46,7 +46,7 @@ mod app {
     use leptos::prelude::*;
 
     use super::compute::{Compute, ComputePanel};
-    use super::finetune::{Ft, FinetunePanel};
+    use super::finetune::{FinetunePanel, Ft};
     use super::legend::Legend;
     use super::model::{ModelPanel, Models};
     use super::open::{OpenPanel, Opener};
@@ -72,14 +72,22 @@ mod app {
             match reply {
                 Reply::Hello => {}
                 Reply::Ready { backend, text, .. } => self.compute.ready(backend, text),
-                Reply::ModelLoaded { slot: Slot::Segmentation, info } => self.models.loaded(Ok(info)),
-                Reply::ModelFailed { slot: Slot::Segmentation, message } => {
-                    self.models.loaded(Err(message))
-                }
-                Reply::ModelLoaded { slot: Slot::Teaching, info } => self.teach.model_loaded(Ok(info)),
-                Reply::ModelFailed { slot: Slot::Teaching, message } => {
-                    self.teach.model_loaded(Err(message))
-                }
+                Reply::ModelLoaded {
+                    slot: Slot::Segmentation,
+                    info,
+                } => self.models.loaded(Ok(info)),
+                Reply::ModelFailed {
+                    slot: Slot::Segmentation,
+                    message,
+                } => self.models.loaded(Err(message)),
+                Reply::ModelLoaded {
+                    slot: Slot::Teaching,
+                    info,
+                } => self.teach.model_loaded(Ok(info)),
+                Reply::ModelFailed {
+                    slot: Slot::Teaching,
+                    message,
+                } => self.teach.model_loaded(Err(message)),
                 Reply::Progress { stage, done, total } => self.run.progress(stage, done, total),
                 Reply::Segmented(seg) => self.run.done(*seg, self.viewer),
                 Reply::SegmentFailed(message) => self.run.failed(message),

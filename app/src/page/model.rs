@@ -56,8 +56,11 @@ impl Models {
 
     /// How long the worker took to load the current model, ms.
     pub fn load_ms(self) -> f64 {
-        self.info
-            .with_untracked(|i| i.as_ref().and_then(|i| i.as_ref().ok()).map_or(0.0, |i| i.load_ms))
+        self.info.with_untracked(|i| {
+            i.as_ref()
+                .and_then(|i| i.as_ref().ok())
+                .map_or(0.0, |i| i.load_ms)
+        })
     }
 
     /// Hand `bytes` (the file `name`) to the worker, which answers with its facts.

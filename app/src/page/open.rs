@@ -3,8 +3,8 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use web_sys::{File, HtmlInputElement};
 use wasm_bindgen::JsCast;
+use web_sys::{File, HtmlInputElement};
 
 use super::browser::{self, fetch_bytes};
 use super::model::Models;
@@ -38,7 +38,8 @@ impl Opener {
         let name = f.name();
         let lower = name.to_lowercase();
         let is_model = lower.ends_with(".bfm");
-        let is_scan = lower.ends_with(".nii") || lower.ends_with(".nii.gz") || lower.ends_with(".gz");
+        let is_scan =
+            lower.ends_with(".nii") || lower.ends_with(".nii.gz") || lower.ends_with(".gz");
         if !is_model && !is_scan {
             self.viewer.state.set(ScanState::Failed(format!(
                 "{name} is neither a NIfTI scan (.nii, .nii.gz) nor a brainfm model (.bfm)"
@@ -46,19 +47,20 @@ impl Opener {
             return;
         }
         if is_scan {
-            self.viewer.state.set(ScanState::Busy(format!("Reading {name}…")));
+            self.viewer
+                .state
+                .set(ScanState::Busy(format!("Reading {name}…")));
         }
         spawn_local(async move {
             match browser::read_bytes(&f).await {
                 Ok(bytes) if is_model => self.models.load(name, bytes),
                 Ok(bytes) => self.viewer.load(self.run, name, bytes),
-                Err(message) if is_model => {
-                    self.models.read_failed(format!("Could not read {name}: {message}"))
-                }
-                Err(message) => self
-                    .viewer
-                    .state
-                    .set(ScanState::Failed(format!("Could not read {name}: {message}"))),
+                Err(message) if is_model => self
+                    .models
+                    .read_failed(format!("Could not read {name}: {message}")),
+                Err(message) => self.viewer.state.set(ScanState::Failed(format!(
+                    "Could not read {name}: {message}"
+                ))),
             }
         });
     }
@@ -86,10 +88,9 @@ impl Opener {
         spawn_local(async move {
             match fetch_bytes(SAMPLE_URL).await {
                 Ok(bytes) => self.viewer.load(self.run, SAMPLE_NAME.into(), bytes),
-                Err(e) => self
-                    .viewer
-                    .state
-                    .set(ScanState::Failed(format!("Could not load the sample scan: {e}"))),
+                Err(e) => self.viewer.state.set(ScanState::Failed(format!(
+                    "Could not load the sample scan: {e}"
+                ))),
             }
         });
     }
@@ -101,7 +102,10 @@ pub fn OpenPanel(children: Children) -> impl IntoView {
     let opener = Opener::from_context();
     let viewer = opener.viewer;
     let on_pick = move |ev: leptos::ev::Event| {
-        let Some(input) = ev.target().and_then(|t| t.dyn_into::<HtmlInputElement>().ok()) else {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
+        else {
             return;
         };
         opener.open_all(input.files());

@@ -117,7 +117,8 @@ impl Run {
         match labels {
             Ok(labels) => {
                 let classes = result.volumes_ml.len().max(result.names.len());
-                self.styles.set((0..classes).map(|l| (l != 0, 0.5)).collect());
+                self.styles
+                    .set((0..classes).map(|l| (l != 0, 0.5)).collect());
                 self.state.set(RunState::Done {
                     backend: result.backend,
                     seconds: (now_ms() - started) / 1000.0,
@@ -178,8 +179,10 @@ impl Run {
 
     /// Per label: (label, volume in mL), with the class names.
     pub fn volumes(self) -> Option<(Vec<f64>, Vec<String>)> {
-        self.seg
-            .with_value(|g| g.as_ref().map(|g| (g.result.volumes_ml.clone(), g.result.names.clone())))
+        self.seg.with_value(|g| {
+            g.as_ref()
+                .map(|g| (g.result.volumes_ml.clone(), g.result.names.clone()))
+        })
     }
 
     /// The segmentation as .nii.gz bytes on the scan's grid.
@@ -205,7 +208,11 @@ pub fn RunPanel() -> impl IntoView {
     let compute = expect_context::<Compute>();
     let ft = expect_context::<Ft>();
     let can_run = move || {
-        viewer.has_scan() && models.has_model() && compute.ready_now() && !run.busy() && !ft.training()
+        viewer.has_scan()
+            && models.has_model()
+            && compute.ready_now()
+            && !run.busy()
+            && !ft.training()
     };
     let done = move || run.state.with(|s| matches!(s, RunState::Done { .. }));
     view! {

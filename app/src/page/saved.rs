@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::format;
-use super::model::Models;
 use super::idb::{self, Kept};
+use super::model::Models;
 
 #[derive(Clone, Copy)]
 pub struct Saved {

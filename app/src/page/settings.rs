@@ -12,7 +12,10 @@ const CPU_ONLY: &str = "brainfm.cpu_only";
 const BUNDLED_MODEL: &str = "brainfm.bundled_model";
 
 fn available() -> bool {
-    matches!(web_sys::window().map(|w| w.local_storage()), Some(Ok(Some(_))))
+    matches!(
+        web_sys::window().map(|w| w.local_storage()),
+        Some(Ok(Some(_)))
+    )
 }
 
 fn get<T: serde::de::DeserializeOwned>(key: &str) -> Option<T> {

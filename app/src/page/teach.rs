@@ -92,7 +92,11 @@ impl Teach {
 
     pub fn on_reply(&self, reply: Reply) {
         match reply {
-            Reply::Taught { view, images, mut stats } => {
+            Reply::Taught {
+                view,
+                images,
+                mut stats,
+            } => {
                 if let Err(e) = draw(view, &images) {
                     self.state(view)
                         .set(ViewState::Failed(format!("drawing the pictures: {e}")));
@@ -101,7 +105,9 @@ impl Teach {
                 stats.retain(|(_, v)| v.is_finite());
                 self.state(view).set(ViewState::Done(stats));
             }
-            Reply::TeachFailed { view, message } => self.state(view).set(ViewState::Failed(message)),
+            Reply::TeachFailed { view, message } => {
+                self.state(view).set(ViewState::Failed(message))
+            }
             _ => {}
         }
     }

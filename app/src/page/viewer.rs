@@ -98,9 +98,9 @@ impl Viewer {
                         run.failed(e);
                     }
                 }
-                Err(message) => self
-                    .state
-                    .set(ScanState::Failed(format!("Could not open {name}: {message}"))),
+                Err(message) => self.state.set(ScanState::Failed(format!(
+                    "Could not open {name}: {message}"
+                ))),
             }
         });
     }
@@ -312,7 +312,10 @@ fn draw_views(
 
 /// Sizes `canvas` to `img` (only when it differs: resizing clears it) and draws `img`;
 /// returns the 2D context for drawing on top.
-pub fn put_rgba(canvas: &HtmlCanvasElement, img: &Rgba) -> Result<CanvasRenderingContext2d, JsValue> {
+pub fn put_rgba(
+    canvas: &HtmlCanvasElement,
+    img: &Rgba,
+) -> Result<CanvasRenderingContext2d, JsValue> {
     if canvas.width() != img.width || canvas.height() != img.height {
         canvas.set_width(img.width);
         canvas.set_height(img.height);

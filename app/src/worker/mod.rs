@@ -70,7 +70,9 @@ pub fn start() {
                     wasm_bindgen_futures::spawn_local(drain());
                 }
             }
-            Err(e) => reply(&Reply::Failed(format!("internal error: the worker got {e}"))),
+            Err(e) => reply(&Reply::Failed(format!(
+                "internal error: the worker got {e}"
+            ))),
         }
     });
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
@@ -99,7 +101,9 @@ async fn handle(request: Request) {
         Request::Scan(scan) => {
             // The page decoded this scan itself, so a grid error here is a bug, not bad input.
             let image = scan.into_image().map_err(|e| {
-                reply(&Reply::Failed(format!("internal error: the scan's grid: {e}")))
+                reply(&Reply::Failed(format!(
+                    "internal error: the scan's grid: {e}"
+                )))
             });
             KEPT.with(|k| k.borrow_mut().scan = image.ok().map(Rc::new));
         }
@@ -134,7 +138,9 @@ fn load_model(slot: Slot, name: &str, bytes: &[u8]) -> Result<ModelInfo, String>
                  fine-tune it for segmentation first"
             ))
         }
-        (Slot::Teaching, _) if bundle.config().latent.is_none() || bundle.config().recon.is_none() => {
+        (Slot::Teaching, _)
+            if bundle.config().latent.is_none() || bundle.config().recon.is_none() =>
+        {
             return Err(format!(
                 "{name} has no latent split or no reconstruction decoder"
             ))

@@ -27,7 +27,11 @@ pub async fn run() -> Result<(), String> {
         patch: meta.patch_size,
         overlap: 0.5,
         mirror_tta: false,
-        max_batch: if probe.backend == Backend::WebGpu { 2 } else { 1 },
+        max_batch: if probe.backend == Backend::WebGpu {
+            2
+        } else {
+            1
+        },
         memory_budget: probe.budget,
     };
     let mut report = |p: Progress| {

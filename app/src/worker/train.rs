@@ -44,7 +44,9 @@ pub fn control(c: TrainControl) {
 /// Run it, reporting any failure as `TrainFailed`.
 pub async fn handle(request: TrainRequest) {
     if ACTIVE.with(|a| a.replace(true)) {
-        reply(&Reply::TrainFailed("a fine-tuning run is already going".into()));
+        reply(&Reply::TrainFailed(
+            "a fine-tuning run is already going".into(),
+        ));
         return;
     }
     STOP.with(|s| s.set(false));
@@ -114,8 +116,8 @@ async fn run(request: &TrainRequest) -> Result<(), String> {
         None => None,
     };
     let steps = request.steps.max(1);
-    let trainable = Trainable::parse(&request.trainable)
-        .ok_or("trainable must be decoder, last:N or all")?;
+    let trainable =
+        Trainable::parse(&request.trainable).ok_or("trainable must be decoder, last:N or all")?;
     let lr = request.lr;
     if !(lr.is_finite() && lr > 0.0) {
         return Err("the learning rate must be a positive number".into());

@@ -245,6 +245,8 @@ fn fuzzer_findings_are_errors() {
     let dev = Device::flex();
     let (mut model, _) = tiny_bundle(&dev);
     // fuzz/weights: a safetensors header length of u64::MAX overflowed `8 + n`.
-    let huge_header = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xa8, 0x17, 0xa8, 0x17, 0, 0, 0];
+    let huge_header = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xa8, 0x17, 0xa8, 0x17, 0, 0, 0,
+    ];
     assert!(load_weights(&mut model, &huge_header).is_err());
 }

@@ -233,7 +233,11 @@ fn a_configuration_too_large_to_build_is_refused_before_allocating() {
     // Every preset, with each head, is far inside the bound.
     for p in Preset::ALL {
         let cfg = p.config(Some(4));
-        assert!(cfg.parameter_bound() < MAX_PARAMETERS / 2, "{p:?}: {}", cfg.parameter_bound());
+        assert!(
+            cfg.parameter_bound() < MAX_PARAMETERS / 2,
+            "{p:?}: {}",
+            cfg.parameter_bound()
+        );
         assert!(cfg.validate().is_ok());
     }
     // A bundle header asking for absurd widths gets an error, not an allocation or a panic.
@@ -242,7 +246,10 @@ fn a_configuration_too_large_to_build_is_refused_before_allocating() {
         cfg.encoder.units = vec![2; widths.len()];
         cfg.encoder.widths = widths;
         let e = cfg.validate().unwrap_err().to_string();
-        assert!(e.contains("parameters") || e.contains("does not match"), "{e}");
+        assert!(
+            e.contains("parameters") || e.contains("does not match"),
+            "{e}"
+        );
         assert!(cfg.init(&Device::flex()).is_err());
     }
     let mut cfg = Preset::Base.config(Some(4));

@@ -104,16 +104,17 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 .collect::<Result<Vec<u16>>>()
         })
         .transpose()?;
-    let (source, pairs, names, failed) = match (&args.model, &args.data, &args.pred, &args.reference) {
-        (Some(model), Some(data), None, None) => segment_dataset(model, data, &args)?,
-        (None, None, Some(pred), Some(reference)) => (
-            format!("{} vs {}", pred.display(), reference.display()),
-            read_pairs(pred, reference)?,
-            Vec::new(),
-            Vec::new(),
-        ),
-        _ => bail!("give either --model and --data, or --pred and --reference"),
-    };
+    let (source, pairs, names, failed) =
+        match (&args.model, &args.data, &args.pred, &args.reference) {
+            (Some(model), Some(data), None, None) => segment_dataset(model, data, &args)?,
+            (None, None, Some(pred), Some(reference)) => (
+                format!("{} vs {}", pred.display(), reference.display()),
+                read_pairs(pred, reference)?,
+                Vec::new(),
+                Vec::new(),
+            ),
+            _ => bail!("give either --model and --data, or --pred and --reference"),
+        };
     let mut cases = Vec::new();
     for (case, pred, reference) in &pairs {
         let labels = match &only {

@@ -56,9 +56,11 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         ProgressBar::new(scans.len() as u64)
     };
     bar.set_style(
-        ProgressStyle::with_template("{msg:<30!} [{bar:30}] {pos}/{len} scans, {elapsed} (eta {eta})")
-            .expect("static template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg:<30!} [{bar:30}] {pos}/{len} scans, {elapsed} (eta {eta})",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     let started = Instant::now();
     let (mut done, mut skipped, mut failed) = (0usize, 0usize, Vec::new());
@@ -97,7 +99,12 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     );
     if !failed.is_empty() {
         let names: Vec<String> = failed.iter().map(|p| p.display().to_string()).collect();
-        bail!("{} of {} scans failed: {}", failed.len(), scans.len(), names.join(", "));
+        bail!(
+            "{} of {} scans failed: {}",
+            failed.len(),
+            scans.len(),
+            names.join(", ")
+        );
     }
     Ok(())
 }

@@ -264,6 +264,11 @@ fn a_whole_volume_lands_in_a_buffer_of_its_own_size() {
     assert_eq!(out.len(), bytes.len());
     assert!(out.capacity() <= bytes.len(), "capacity {}", out.capacity());
     // A stream shorter than the limit stops where it ends, and a longer one at the limit.
-    assert_eq!(read_up_to(&mut Trickle(&bytes[..10]), 1 << 30).unwrap().len(), 10);
+    assert_eq!(
+        read_up_to(&mut Trickle(&bytes[..10]), 1 << 30)
+            .unwrap()
+            .len(),
+        10
+    );
     assert_eq!(read_up_to(&mut Trickle(&bytes), 5).unwrap(), vec![7u8; 5]);
 }
