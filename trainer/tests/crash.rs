@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{brainfm, ok, s, scratch};
+use common::{brainfm, losses, ok, s, scratch};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -148,25 +148,16 @@ fn finish(child: Child) -> (bool, String) {
 #[derive(Debug, PartialEq)]
 struct Outcome {
     weights_sha256: String,
-    losses: BTreeMap<u64, f64>,
+    /// Per step: the loss and its reconstruction term (common::losses).
+    losses: BTreeMap<u64, (f64, f64)>,
 }
 
 fn outcome(job: &Job, out: &Path) -> Outcome {
     let bytes = std::fs::read(out.join(job.result)).unwrap();
     let bundle = Bundle::from_bytes(&bytes).unwrap();
-    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    let mut losses = BTreeMap::new();
-    for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        if let (Some(step), Some(loss), None) =
-            (v["step"].as_u64(), v["loss"].as_f64(), v.get("event"))
-        {
-            losses.insert(step, loss);
-        }
-    }
     Outcome {
         weights_sha256: bundle.header.weights.sha256.clone(),
-        losses,
+        losses: losses(&out.join("metrics.jsonl")),
     }
 }
 

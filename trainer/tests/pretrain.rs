@@ -6,9 +6,8 @@
 
 mod common;
 
-use common::{ok, scratch};
+use common::{losses, ok, scratch};
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,21 +48,6 @@ fn synth_at(out: &Path, subjects: usize, seed: u64, spacing: &str) {
         "--output",
         s,
     ]);
-}
-
-/// Last logged loss (and recon term) per step: a resumed run re-logs steps after its checkpoint.
-fn losses(metrics: &Path) -> BTreeMap<u64, (f64, f64)> {
-    let text = std::fs::read_to_string(metrics).unwrap();
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        if let (Some(step), Some(loss)) = (v["step"].as_u64(), v["loss"].as_f64()) {
-            if v.get("event").is_none() {
-                out.insert(step, (loss, v["terms"]["recon"].as_f64().unwrap_or(loss)));
-            }
-        }
-    }
-    out
 }
 
 fn pretrain_args<'a>(data: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {

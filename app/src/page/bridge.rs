@@ -166,33 +166,47 @@ fn stop() {
     });
 }
 
-/// Send `request`. A scan or a model is also kept for any later worker.
+/// Send `request`. A scan or a model is also kept for any later worker; a worker that is
+/// not up yet gets it with the others at `Hello`, so it is not queued a second time.
 pub fn send(request: &Request) -> Result<(), String> {
     let bytes = wire::encode(request);
     REPLAY.with(|r| {
         let mut r = r.borrow_mut();
-        match request {
-            Request::Scan(_) => r.scan = Some(bytes.clone()),
+        let kept = match request {
+            Request::Scan(_) => Some(&mut r.scan),
             Request::Model {
                 slot: Slot::Segmentation,
                 ..
-            } => r.segmentation = Some(bytes.clone()),
+            } => Some(&mut r.segmentation),
             Request::Model {
                 slot: Slot::Teaching,
                 ..
-            } => r.teaching = Some(bytes.clone()),
-            _ => {}
-        }
-    });
-    BRIDGE.with(|b| {
-        let mut b = b.borrow_mut();
-        let bridge = b.as_mut().ok_or("the compute worker is not running")?;
-        if bridge.up {
-            post_bytes(&bridge.worker, &bytes)
-        } else {
-            bridge.waiting.push(bytes);
-            Ok(())
-        }
+            } => Some(&mut r.teaching),
+            _ => None,
+        };
+        BRIDGE.with(|b| {
+            let mut b = b.borrow_mut();
+            let bridge = b.as_mut();
+            match kept {
+                Some(slot) => {
+                    let bytes = slot.insert(bytes);
+                    match bridge {
+                        Some(bridge) if bridge.up => post_bytes(&bridge.worker, bytes),
+                        Some(_) => Ok(()),
+                        None => Err("the compute worker is not running".into()),
+                    }
+                }
+                None => {
+                    let bridge = bridge.ok_or("the compute worker is not running")?;
+                    if bridge.up {
+                        post_bytes(&bridge.worker, &bytes)
+                    } else {
+                        bridge.waiting.push(bytes);
+                        Ok(())
+                    }
+                }
+            }
+        })
     })
 }
 

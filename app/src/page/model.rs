@@ -32,8 +32,6 @@ pub struct Models {
     info: RwSignal<Option<Result<ModelInfo, String>>>,
     /// A model was sent and the worker has not answered yet.
     pending: RwSignal<bool>,
-    /// The bytes of the last model sent (kept to save it in this browser).
-    bytes: StoredValue<Option<Vec<u8>>, LocalStorage>,
 }
 
 impl Models {
@@ -41,7 +39,6 @@ impl Models {
         Models {
             info: RwSignal::new(None),
             pending: RwSignal::new(false),
-            bytes: StoredValue::new_local(None),
         }
     }
 
@@ -69,9 +66,8 @@ impl Models {
         let request = Request::Model {
             slot: Slot::Segmentation,
             name,
-            bytes: Bytes(bytes.clone()),
+            bytes: Bytes(bytes),
         };
-        self.bytes.set_value(Some(bytes));
         if let Err(e) = super::bridge::send(&request) {
             self.loaded(Err(e));
         }
@@ -79,9 +75,6 @@ impl Models {
 
     /// The worker's answer to `load`.
     pub fn loaded(self, info: Result<ModelInfo, String>) {
-        if info.is_err() {
-            self.bytes.set_value(None);
-        }
         self.pending.set(false);
         self.info.set(Some(info));
     }

@@ -107,12 +107,14 @@ impl Run {
         }
     }
 
-    pub fn done(self, result: Segmentation, viewer: Viewer) {
+    pub fn done(self, mut result: Segmentation, viewer: Viewer) {
         let RunState::Running { started, .. } = self.state.get_untracked() else {
             return;
         };
+        // Only the display-order copy is kept; the exports use `result.nifti`.
+        let on_input_grid = std::mem::take(&mut result.labels.0);
         let labels = viewer
-            .with_scan(|s| s.labels_for_display(result.labels.0.clone()))
+            .with_scan(|s| s.labels_for_display(on_input_grid))
             .unwrap_or_else(|| Err("the scan was closed".into()));
         match labels {
             Ok(labels) => {

@@ -4,8 +4,8 @@
 
 use brainfm_core::volume::nifti::code_name;
 use brainfm_core::volume::{
-    orientation_code, read_nifti, reorient_to_ras, voxel_count, Grid, NiftiImage, ReadOptions,
-    Reorientation, Volume, VolumeError,
+    orientation_code, read_first_volume, reorient_to_ras, voxel_count, Grid, NiftiImage,
+    ReadOptions, Reorientation, Volume, VolumeError,
 };
 
 use super::format;
@@ -54,19 +54,9 @@ pub fn open(name: &str, bytes: &[u8]) -> Result<(Loaded, ScanImage), String> {
         max_voxels: MAX_VOXELS,
         ..ReadOptions::default()
     };
-    let (image, volume_of) = match read_nifti(bytes, &options) {
-        Ok(image) => (image, None),
+    let (image, volume_of) = match read_first_volume(bytes, &options) {
         // A viewer may show one volume of a series; say which.
-        Err(VolumeError::FourDimensional { volumes }) => {
-            let opts = ReadOptions {
-                volume: Some(0),
-                ..options
-            };
-            (
-                read_nifti(bytes, &opts).map_err(|e| e.to_string())?,
-                Some((0, volumes)),
-            )
-        }
+        Ok((image, volumes)) => (image, volumes.map(|n| (0, n))),
         Err(VolumeError::TooManyVoxels { voxels, .. }) => {
             return Err(format!(
                 "the scan has {voxels} voxels; the browser app opens scans of up to {MAX_VOXELS} \

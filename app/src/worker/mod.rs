@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use brainfm_core::bundle::Bundle;
 use brainfm_core::model::BrainNet;
-use brainfm_core::volume::{read_nifti, NiftiImage, ReadOptions, VolumeError};
+use brainfm_core::volume::{self, NiftiImage, ReadOptions, VolumeError};
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -228,16 +228,7 @@ fn status_text(p: &Probe) -> String {
 /// Decodes a NIfTI file the page sent (a label map, a fine-tuning pair); of a 4-D series,
 /// the first volume (the one the viewer shows).
 pub(crate) fn read_first_volume(bytes: &[u8]) -> Result<NiftiImage, VolumeError> {
-    match read_nifti(bytes, &ReadOptions::default()) {
-        Err(VolumeError::FourDimensional { .. }) => read_nifti(
-            bytes,
-            &ReadOptions {
-                volume: Some(0),
-                ..ReadOptions::default()
-            },
-        ),
-        other => other,
-    }
+    volume::read_first_volume(bytes, &ReadOptions::default()).map(|(image, _)| image)
 }
 
 /// Yield to the worker's event loop for `ms` milliseconds (lets control messages in).

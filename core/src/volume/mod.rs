@@ -39,7 +39,8 @@ pub use error::VolumeError;
 pub use grid::{voxel_count, Grid, LabelMap, Volume};
 pub use labels::BadLabel;
 pub use nifti::{
-    header_from_grid, read_nifti, write_labels, write_volume, NiftiHeader, NiftiImage, ReadOptions,
+    header_from_grid, read_first_volume, read_nifti, write_labels, write_volume, NiftiHeader,
+    NiftiImage, ReadOptions,
 };
 pub use normalize::{zscore_foreground, IntensityStats};
 pub use orient::{orientation_code, reorient_to_ras, Reorientation};

@@ -23,13 +23,29 @@ pub fn is_nifti(p: &Path) -> bool {
     n.ends_with(".nii") || n.ends_with(".nii.gz")
 }
 
-/// The file name without `.nii` / `.nii.gz`.
+/// The file name without `.nii` / `.nii.gz` (in any case, as [`is_nifti`] accepts).
 pub fn stem(p: &Path) -> String {
     let n = p
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    n.trim_end_matches(".gz")
-        .trim_end_matches(".nii")
-        .to_string()
+    let lower = n.to_lowercase();
+    let cut = [".nii.gz", ".nii", ".gz"]
+        .into_iter()
+        .find(|ext| lower.ends_with(ext))
+        .map_or(0, |ext| ext.len());
+    n[..n.len() - cut].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stem_drops_the_extension_in_any_case() {
+        assert_eq!(stem(Path::new("/d/sub-01_T1w.nii.gz")), "sub-01_T1w");
+        assert_eq!(stem(Path::new("scan.nii")), "scan");
+        assert_eq!(stem(Path::new("SCAN.NII.GZ")), "SCAN");
+        assert!(is_nifti(Path::new("SCAN.NII.GZ")) && !is_nifti(Path::new("notes.txt")));
+    }
 }

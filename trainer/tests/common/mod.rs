@@ -5,6 +5,7 @@
 // Each test crate uses its own subset.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -63,4 +64,19 @@ pub fn scratch(name: &str) -> PathBuf {
 /// A path as the `&str` a command line takes.
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("scratch paths are UTF-8")
+}
+
+/// Last logged loss (and recon term) per step: a resumed run re-logs steps after its checkpoint.
+pub fn losses(metrics: &Path) -> BTreeMap<u64, (f64, f64)> {
+    let text = std::fs::read_to_string(metrics).unwrap();
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if let (Some(step), Some(loss)) = (v["step"].as_u64(), v["loss"].as_f64()) {
+            if v.get("event").is_none() {
+                out.insert(step, (loss, v["terms"]["recon"].as_f64().unwrap_or(loss)));
+            }
+        }
+    }
+    out
 }

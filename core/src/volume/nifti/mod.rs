@@ -13,5 +13,5 @@ mod tests;
 pub use datatype::{code_name, DataType};
 pub use geometry::{header_geometry, quatern_rotation, spatial_unit_scale};
 pub use header::NiftiHeader;
-pub use read::{read_nifti, NiftiImage, ReadOptions};
+pub use read::{read_first_volume, read_nifti, NiftiImage, ReadOptions};
 pub use write::{header_from_grid, write_labels, write_volume, NIFTI_INTENT_LABEL};

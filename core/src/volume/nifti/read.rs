@@ -133,6 +133,28 @@ fn layout(h: &NiftiHeader, opts: &ReadOptions) -> Result<Layout, VolumeError> {
     })
 }
 
+/// What a viewer opens: a 3-D image, or the first volume of a 4-D series together with the
+/// series' length (`opts.volume` is ignored). The browser's page and worker both use it.
+pub fn read_first_volume(
+    bytes: &[u8],
+    opts: &ReadOptions,
+) -> Result<(NiftiImage, Option<usize>), VolumeError> {
+    let three_d = ReadOptions {
+        volume: None,
+        ..opts.clone()
+    };
+    match read_nifti(bytes, &three_d) {
+        Err(VolumeError::FourDimensional { volumes }) => {
+            let first = ReadOptions {
+                volume: Some(0),
+                ..three_d
+            };
+            Ok((read_nifti(bytes, &first)?, Some(volumes)))
+        }
+        other => other.map(|image| (image, None)),
+    }
+}
+
 /// Reads a NIfTI-1 or NIfTI-2 single-file image, optionally gzip-compressed.
 pub fn read_nifti(bytes: &[u8], opts: &ReadOptions) -> Result<NiftiImage, VolumeError> {
     if bytes.len() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b {

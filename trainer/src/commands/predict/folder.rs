@@ -10,26 +10,17 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{segment_file, segmenter, PredictArgs};
+use crate::layout::{is_nifti, stem};
 
 /// The scans in `dir` (not its subfolders), sorted by name.
 fn scans(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && stem(p).is_some())
+        .filter(|p| p.is_file() && is_nifti(p))
         .collect();
     found.sort();
     Ok(found)
-}
-
-/// `sub-01_T1w` for `sub-01_T1w.nii.gz`; `None` for anything but NIfTI.
-fn stem(path: &Path) -> Option<String> {
-    let name = path.file_name()?.to_string_lossy().to_string();
-    let lower = name.to_lowercase();
-    [".nii.gz", ".nii"]
-        .into_iter()
-        .find(|ext| lower.ends_with(ext))
-        .map(|ext| name[..name.len() - ext.len()].to_string())
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
@@ -65,7 +56,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let started = Instant::now();
     let (mut done, mut skipped, mut failed) = (0usize, 0usize, Vec::new());
     for scan in &scans {
-        let name = stem(scan).expect("listed scans are NIfTI");
+        let name = stem(scan);
         bar.set_message(name.clone());
         let output = args.output.join(format!("{name}_seg.nii.gz"));
         let csv = args.output.join(format!("{name}_volumes.csv"));

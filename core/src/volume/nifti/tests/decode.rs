@@ -185,6 +185,12 @@ fn four_d_needs_a_volume_choice() {
         )
         .unwrap();
         assert_eq!(img.volume.data, vec![8.0, 9.0, 10.0, 11.0]);
+        // What a viewer opens: the first volume, and how many there are.
+        let (first, volumes) = read_first_volume(&bytes, &ReadOptions::default()).unwrap();
+        assert_eq!(
+            (first.volume.data, volumes),
+            (vec![0.0, 1.0, 2.0, 3.0], Some(3))
+        );
     }
     assert!(matches!(
         read_nifti(
