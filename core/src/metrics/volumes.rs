@@ -78,6 +78,41 @@ impl VolumesTable {
     }
 }
 
+/// One row per scan, one column per label (mL, three decimals): `scan,NAME (mL),...`,
+/// the table a folder run writes for a whole dataset, with the same quoting as
+/// [`VolumesTable::to_csv`]. Columns follow `class_names`' labels; a scan's missing labels
+/// are left empty.
+pub fn volumes_by_scan_csv(class_names: &[String], scans: &[(String, VolumesTable)]) -> String {
+    let columns = scans
+        .iter()
+        .map(|(_, t)| t.rows.len())
+        .max()
+        .unwrap_or(0)
+        .max(class_names.len());
+    let mut out = String::from("scan");
+    for label in 0..columns {
+        let _ = write!(
+            out,
+            ",{}",
+            csv_field(&format!("{} (mL)", label_name(class_names, label)))
+        );
+    }
+    out.push('\n');
+    for (scan, table) in scans {
+        out.push_str(&csv_field(scan));
+        for label in 0..columns {
+            match table.rows.get(label) {
+                Some(row) => {
+                    let _ = write!(out, ",{:.3}", row.ml);
+                }
+                None => out.push(','),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
@@ -127,5 +162,28 @@ mod tests {
             "label,name,volume_ml\n0,\"two\nlines\",1.000\n"
         );
         assert_eq!(VolumesTable::default().to_csv(), "label,name,volume_ml\n");
+    }
+
+    #[test]
+    fn the_dataset_table_has_a_row_per_scan_and_a_column_per_label() {
+        let model = names(&["background", "grey, cortical"]);
+        let a = VolumesTable::from_volumes(&[10.0, 2.5, 1.0], &model);
+        let b = VolumesTable::from_volumes(&[9.0, 3.25], &model);
+        assert_eq!(
+            volumes_by_scan_csv(
+                &model,
+                &[
+                    ("sub-01/anat/sub-01_T1w.nii.gz".into(), a),
+                    ("b,2".into(), b)
+                ]
+            ),
+            "scan,background (mL),\"grey, cortical (mL)\",label 2 (mL)\n\
+             sub-01/anat/sub-01_T1w.nii.gz,10.000,2.500,1.000\n\
+             \"b,2\",9.000,3.250,\n"
+        );
+        assert_eq!(
+            volumes_by_scan_csv(&model, &[]),
+            "scan,background (mL),\"grey, cortical (mL)\"\n"
+        );
     }
 }

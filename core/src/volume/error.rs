@@ -87,6 +87,12 @@ pub enum VolumeError {
     #[error("unsupported NIfTI datatype {code} ({name}); supported: uint8, int8, int16, uint16, int32, uint32, int64, uint64, float32, float64")]
     UnsupportedDatatype { code: i32, name: &'static str },
 
+    #[error("unsupported MGH voxel type {code}; supported: 0 (uchar), 1 (int), 3 (float), 4 (short), 10 (ushort)")]
+    UnsupportedMghType { code: i32 },
+
+    #[error("not an MGH/MGZ file: version is {version}, expected 1")]
+    BadMghVersion { version: i32 },
+
     #[error("bitpix {bitpix} does not match datatype {datatype} ({name}), which needs {expected}")]
     BitpixMismatch {
         datatype: i32,

@@ -1,4 +1,4 @@
-//! The volume pipeline: voxel grids, NIfTI I/O from bytes, RAS reorientation, resampling,
+//! The volume pipeline: voxel grids, NIfTI I/O and FreeSurfer MGH/MGZ input from bytes, RAS reorientation, resampling,
 //! crop/pad, intensity normalisation, and the preprocessing transform with its exact
 //! inverse (network output -> labels on the user's original grid).
 //!
@@ -23,12 +23,14 @@ pub mod crop;
 mod error;
 mod grid;
 mod labels;
+pub mod mgh;
 pub mod nifti;
 pub mod normalize;
 pub mod orient;
 pub mod pad;
 pub mod pipeline;
 pub mod resample;
+mod scan;
 
 #[cfg(test)]
 pub(crate) mod test_util;
@@ -38,9 +40,9 @@ pub use crop::{crop, foreground_box, uncrop, CropBox};
 pub use error::VolumeError;
 pub use grid::{voxel_count, Grid, LabelMap, Volume};
 pub use labels::BadLabel;
+pub use mgh::{read_mgh, write_mgh_labels, write_mgh_volume};
 pub use nifti::{
-    header_from_grid, read_first_volume, read_nifti, write_labels, write_volume, NiftiHeader,
-    NiftiImage, ReadOptions,
+    header_from_grid, read_nifti, write_labels, write_volume, NiftiHeader, NiftiImage, ReadOptions,
 };
 pub use normalize::{zscore_foreground, IntensityStats};
 pub use orient::{orientation_code, reorient_to_ras, Reorientation};
@@ -50,3 +52,4 @@ pub use resample::{
     resample_channels, resample_nearest_to_dims, resample_nearest_to_spacing, resample_to_dims,
     resample_to_spacing,
 };
+pub use scan::{is_scan_name, read_first_volume, read_scan, scan_stem, ScanFormat, SCAN_ENDINGS};

@@ -133,28 +133,6 @@ fn layout(h: &NiftiHeader, opts: &ReadOptions) -> Result<Layout, VolumeError> {
     })
 }
 
-/// What a viewer opens: a 3-D image, or the first volume of a 4-D series together with the
-/// series' length (`opts.volume` is ignored). The browser's page and worker both use it.
-pub fn read_first_volume(
-    bytes: &[u8],
-    opts: &ReadOptions,
-) -> Result<(NiftiImage, Option<usize>), VolumeError> {
-    let three_d = ReadOptions {
-        volume: None,
-        ..opts.clone()
-    };
-    match read_nifti(bytes, &three_d) {
-        Err(VolumeError::FourDimensional { volumes }) => {
-            let first = ReadOptions {
-                volume: Some(0),
-                ..three_d
-            };
-            Ok((read_nifti(bytes, &first)?, Some(volumes)))
-        }
-        other => other.map(|image| (image, None)),
-    }
-}
-
 /// Reads a NIfTI-1 or NIfTI-2 single-file image, optionally gzip-compressed.
 pub fn read_nifti(bytes: &[u8], opts: &ReadOptions) -> Result<NiftiImage, VolumeError> {
     if bytes.len() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b {
@@ -199,7 +177,7 @@ fn gz_err(e: std::io::Error) -> VolumeError {
 /// lies about the size cannot make us reserve memory the stream never fills. Growth doubles
 /// but stops at `limit`, so a whole volume ends in a buffer of its own size rather than the
 /// next power of two (`read_to_end` alone left up to 2x: 1 GiB for a 512 MiB volume).
-pub(super) fn read_up_to(r: &mut impl Read, limit: u64) -> Result<Vec<u8>, VolumeError> {
+pub(crate) fn read_up_to(r: &mut impl Read, limit: u64) -> Result<Vec<u8>, VolumeError> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut out = Vec::new();
     while out.len() < limit {

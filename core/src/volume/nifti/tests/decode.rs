@@ -2,6 +2,7 @@
 //! NIfTI-1 and NIfTI-2, 4D volume choice, and a real template when one is installed.
 
 use super::*;
+use crate::volume::read_first_volume;
 
 #[test]
 fn reads_plain_and_gzip_with_sform() {
