@@ -3,9 +3,12 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use brainfm_core::bundle::Bundle;
-use brainfm_core::volume::{read_nifti, LabelMap, NiftiImage, ReadOptions};
+use brainfm_core::volume::{
+    read_scan as decode_scan, write_labels, write_mgh_labels, LabelMap, NiftiHeader, NiftiImage,
+    ReadOptions,
+};
 
 pub fn read_bytes(path: &Path, what: &str) -> Result<Vec<u8>> {
     fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
@@ -13,14 +16,67 @@ pub fn read_bytes(path: &Path, what: &str) -> Result<Vec<u8>> {
 
 pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<NiftiImage> {
     let bytes = read_bytes(path, "scan")?;
-    read_nifti(&bytes, options)
-        .with_context(|| format!("{} is not a usable NIfTI scan", path.display()))
+    decode_scan(&bytes, options).with_context(|| {
+        format!(
+            "{} is not a usable scan (NIfTI .nii/.nii.gz or FreeSurfer .mgz/.mgh)",
+            path.display()
+        )
+    })
 }
 
 /// A label map (core's rule: every voxel a whole number in 0..=65535).
 pub fn read_label_map(path: &Path) -> Result<LabelMap> {
     let image = read_scan(path, &ReadOptions::default())?;
     LabelMap::from_volume(&image.volume).with_context(|| path.display().to_string())
+}
+
+/// The label-map formats `brainfm predict` writes, chosen by the output's ending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabelFormat {
+    NiftiGz,
+    Nifti,
+    Mgz,
+    Mgh,
+}
+
+impl LabelFormat {
+    /// The format a file name's ending asks for (any case), or an error naming the endings.
+    pub fn of(path: &Path) -> Result<Self> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        Ok(match () {
+            _ if name.ends_with(".nii.gz") => Self::NiftiGz,
+            _ if name.ends_with(".nii") => Self::Nifti,
+            _ if name.ends_with(".mgz") => Self::Mgz,
+            _ if name.ends_with(".mgh") => Self::Mgh,
+            _ => bail!(
+                "{} must end in .nii.gz, .nii, .mgz or .mgh: the ending chooses the format",
+                path.display()
+            ),
+        })
+    }
+}
+
+/// A label map file in the format of `path`'s ending; NIfTI keeps the scan's header
+/// (`header`), MGH its world grid.
+pub fn encode_labels(path: &Path, header: &NiftiHeader, labels: &LabelMap) -> Result<Vec<u8>> {
+    let nifti = || write_labels(header, labels).context("cannot encode the label map");
+    let mgh = |gzip| write_mgh_labels(labels, gzip).context("cannot encode the label map");
+    match LabelFormat::of(path)? {
+        LabelFormat::NiftiGz => nifti(),
+        LabelFormat::Nifti => gunzip(&nifti()?),
+        LabelFormat::Mgz => mgh(true),
+        LabelFormat::Mgh => mgh(false),
+    }
+}
+
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 pub fn read_bundle(path: &Path) -> Result<Bundle> {

@@ -477,7 +477,18 @@ fn predict_on_a_folder_goes_past_bad_scans_and_resumes() {
         assert!(csv.starts_with("label,name,volume_ml"), "{csv}");
     }
     assert!(!output.join("b_truncated_seg.nii.gz").exists());
-    // Again: the two done are skipped, the two bad ones fail again.
+    let table = std::fs::read_to_string(output.join("volumes.csv")).unwrap();
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    assert!(rows[0].starts_with("scan,background (mL),"), "{table}");
+    assert!(rows[1].starts_with("a.nii.gz,") && rows[2].starts_with("c.nii.gz,"));
+    assert_eq!(
+        rows[1]["a".len()..],
+        rows[2]["c".len()..],
+        "same scan, same volumes"
+    );
+    // Again: the two done are skipped (their volumes measured from the label maps written),
+    // the two bad ones fail again.
     let again = common::brainfm(&args);
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(!again.status.success());
@@ -485,5 +496,85 @@ fn predict_on_a_folder_goes_past_bad_scans_and_resumes() {
         stdout.contains("0 segmented, 2 already done, 2 failed"),
         "{stdout}"
     );
+    assert_eq!(
+        std::fs::read_to_string(output.join("volumes.csv")).unwrap(),
+        table
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// FreeSurfer files in and out, and a BIDS dataset: `sub-02` holds the sample as .mgz, and
+/// its label map (a BIDS derivative) matches `sub-01`'s from the .nii.gz voxel for voxel on
+/// the same world grid; `--output x.mgz` writes the same labels as FreeSurfer's format.
+#[test]
+fn predict_reads_mgz_and_writes_bids_derivatives() {
+    use brainfm_core::volume::{read_scan, write_mgh_volume};
+    let dir = scratch("bids-mgz");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../www/sample/colin27_t1_2mm.nii.gz");
+    let bids = dir.join("bids");
+    let anat = |sub: &str| bids.join(format!("{sub}/anat"));
+    std::fs::create_dir_all(anat("sub-01")).unwrap();
+    std::fs::create_dir_all(anat("sub-02")).unwrap();
+    std::fs::copy(&sample, anat("sub-01").join("sub-01_T1w.nii.gz")).unwrap();
+    let image = read(&sample);
+    let mgz = anat("sub-02").join("sub-02_T1w.mgz");
+    std::fs::write(&mgz, write_mgh_volume(&image.volume, true).unwrap()).unwrap();
+    let out = dir.join("derivatives");
+    let summary = ok(&[
+        "predict",
+        "--quiet",
+        "--input",
+        bids.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        summary.contains("2 segmented") && summary.contains("Bids"),
+        "{summary}"
+    );
+    let seg = |sub: &str| read(&out.join(format!("{sub}/anat/{sub}_desc-brainfm_dseg.nii.gz")));
+    let (one, two) = (seg("sub-01"), seg("sub-02"));
+    assert_eq!(one.volume.data, two.volume.data);
+    let from_mgz = read_scan(&std::fs::read(&mgz).unwrap(), &ReadOptions::default()).unwrap();
+    for r in 0..3 {
+        for c in 0..4 {
+            let (a, b) = (two.volume.affine[r][c], from_mgz.volume.affine[r][c]);
+            assert!((a - b).abs() < 1e-4, "[{r}][{c}] {a} vs {b}");
+            assert!((a - image.volume.affine[r][c]).abs() < 1e-4);
+        }
+    }
+    let description: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("dataset_description.json")).unwrap())
+            .unwrap();
+    assert_eq!(description["DatasetType"], "derivative");
+    let tsv = std::fs::read_to_string(out.join("dseg.tsv")).unwrap();
+    assert!(tsv.starts_with("index\tname\n0\tbackground\n"), "{tsv}");
+    let table = std::fs::read_to_string(out.join("volumes.csv")).unwrap();
+    assert!(table.contains("\nsub-02/anat/sub-02_T1w.mgz,"), "{table}");
+
+    // One file in, FreeSurfer's format out.
+    let labels_mgz = dir.join("labels.mgz");
+    ok(&[
+        "predict",
+        "--quiet",
+        "--input",
+        mgz.to_str().unwrap(),
+        "--output",
+        labels_mgz.to_str().unwrap(),
+    ]);
+    let back = read_scan(
+        &std::fs::read(&labels_mgz).unwrap(),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(back.volume.data, one.volume.data);
+    let refused = failure(&[
+        "predict",
+        "--input",
+        mgz.to_str().unwrap(),
+        "--output",
+        dir.join("labels.png").to_str().unwrap(),
+    ]);
+    assert!(refused.contains(".mgz or .mgh"), "{refused}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -21,6 +21,30 @@ pub fn derivative_labels(root: &Path, pipeline: &str, sub: &str) -> PathBuf {
     ))
 }
 
+/// The BIDS-derivatives name of a segmentation of the scan `source` (a file stem such as
+/// `sub-01_ses-a_T1w`): the source's entities, `desc-PIPELINE` (plus the source's suffix
+/// when it is not `T1w`, so a subject's T1w and T2w results cannot collide; an existing
+/// `desc` entity is replaced), and the `dseg` suffix: `sub-01_ses-a_desc-brainfm_dseg`.
+pub fn derivative_dseg_stem(source: &str, pipeline: &str) -> String {
+    let (entities, suffix) = source.rsplit_once('_').unwrap_or(("", source));
+    let suffix: String = suffix
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let desc = match suffix.as_str() {
+        "T1w" => pipeline.to_string(),
+        _ => format!("{pipeline}{suffix}"),
+    };
+    let mut parts: Vec<&str> = entities
+        .split('_')
+        .filter(|e| !e.is_empty() && !e.starts_with("desc-"))
+        .collect();
+    let desc = format!("desc-{desc}");
+    parts.push(&desc);
+    parts.push("dseg");
+    parts.join("_")
+}
+
 /// `ROOT/dataset_description.json`, and the one of a derivative pipeline.
 pub fn description(root: &Path, pipeline: Option<&str>) -> PathBuf {
     match pipeline {
@@ -59,6 +83,22 @@ mod tests {
         assert_eq!(
             derivative_labels(root, "synth", "sub-03"),
             Path::new("/d/derivatives/synth/sub-03/anat/sub-03_dseg.nii.gz")
+        );
+        assert_eq!(
+            derivative_dseg_stem("sub-01_ses-a_T1w", "brainfm"),
+            "sub-01_ses-a_desc-brainfm_dseg"
+        );
+        assert_eq!(
+            derivative_dseg_stem("sub-01_acq-fast_run-2_T2w", "brainfm"),
+            "sub-01_acq-fast_run-2_desc-brainfmT2w_dseg"
+        );
+        assert_eq!(
+            derivative_dseg_stem("sub-01_desc-preproc_T1w", "brainfm"),
+            "sub-01_desc-brainfm_dseg"
+        );
+        assert_eq!(
+            derivative_dseg_stem("scan", "brainfm"),
+            "desc-brainfmscan_dseg"
         );
         assert_eq!(subject_of("sub-01_T2w"), "sub-01");
         assert_eq!(subject_of("sub-01"), "sub-01");

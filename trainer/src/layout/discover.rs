@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::nnunet::parse_image_stem;
-use super::{is_nifti, stem};
+use super::{is_scan, stem};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scan {
@@ -41,12 +41,12 @@ fn dir_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The first `*_dseg` NIfTI in `dir` (sorted), if any.
+/// The first `*_dseg` scan in `dir` (sorted), if any.
 fn dseg_in(dir: &Path) -> Option<PathBuf> {
     list(dir)
         .ok()?
         .into_iter()
-        .find(|p| is_nifti(p) && stem(p).ends_with("_dseg"))
+        .find(|p| is_scan(p) && stem(p).ends_with("_dseg"))
 }
 
 /// A BIDS group's label map: its own anat folder first, then every derivative pipeline
@@ -92,7 +92,7 @@ fn bids(root: &Path) -> Result<Vec<SubjectScans>> {
             }
             let scans: Vec<Scan> = list(&anat)?
                 .into_iter()
-                .filter(|p| is_nifti(p))
+                .filter(|p| is_scan(p))
                 .map(|p| {
                     let s = stem(&p);
                     let contrast = s.rsplit('_').next().unwrap_or(&s).to_string();
@@ -116,7 +116,7 @@ fn bids(root: &Path) -> Result<Vec<SubjectScans>> {
 
 fn nnunet(images: &Path, labels: &Path) -> Result<Vec<SubjectScans>> {
     let mut cases: BTreeMap<String, Vec<Scan>> = BTreeMap::new();
-    for p in list(images)?.into_iter().filter(|p| is_nifti(p)) {
+    for p in list(images)?.into_iter().filter(|p| is_scan(p)) {
         let s = stem(&p);
         match parse_image_stem(&s) {
             Some((case, ch)) => cases.entry(case.to_string()).or_default().push(Scan {
@@ -148,7 +148,7 @@ fn nnunet(images: &Path, labels: &Path) -> Result<Vec<SubjectScans>> {
 fn flat(dir: &Path) -> Result<Vec<SubjectScans>> {
     let mut groups: BTreeMap<String, Vec<Scan>> = BTreeMap::new();
     let mut labels: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for p in list(dir)?.into_iter().filter(|p| is_nifti(p)) {
+    for p in list(dir)?.into_iter().filter(|p| is_scan(p)) {
         let s = stem(&p);
         // `subj01_T1w.nii.gz` and `subj01_T2w.nii.gz` are two contrasts of `subj01`.
         let (id, contrast) = s
@@ -193,7 +193,7 @@ pub fn discover(root: &Path) -> Result<Vec<SubjectScans>> {
         flat(root)?
     };
     if subjects.is_empty() {
-        bail!("no NIfTI scans found in {} (expected BIDS sub-*/anat/, nnU-Net imagesTr/ or .nii/.nii.gz files)", root.display());
+        bail!("no scans found in {} (expected BIDS sub-*/anat/, nnU-Net imagesTr/ or .nii/.nii.gz/.mgz/.mgh files)", root.display());
     }
     Ok(subjects)
 }

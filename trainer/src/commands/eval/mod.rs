@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::inference::{InferenceArgs, Segmenter};
 use crate::io::{read_bundle, read_label_map, read_scan, write_atomic};
-use crate::layout::{is_nifti, LabelledDataset, Split};
+use crate::layout::{is_scan, LabelledDataset, Split};
 
 /// Score segmentations: per-label Dice, HD95 (mm) and volumes, per case and averaged.
 ///
@@ -231,7 +231,7 @@ fn read_pairs(pred: &Path, reference: &Path) -> Result<Vec<Pair>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(pred)
         .with_context(|| format!("cannot list {}", pred.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_nifti(p))
+        .filter(|p| is_scan(p))
         .collect();
     files.sort();
     if files.is_empty() {

@@ -1,22 +1,25 @@
 //! `brainfm predict`: segment a scan and write the labels on the scan's own grid; given a
-//! folder, every scan in it (`folder.rs`).
+//! folder, a BIDS dataset or an nnU-Net dataset, every scan in it (`plan.rs` names the
+//! outputs, `folder.rs` runs them).
 
 mod folder;
+mod plan;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use brainfm_core::metrics::VolumesTable;
-use brainfm_core::volume::{write_labels, ReadOptions};
+use brainfm_core::volume::ReadOptions;
 use clap::Args;
 
 use crate::inference::{Builtin, InferenceArgs, Segmenter};
-use crate::io::{read_scan, write_atomic};
+use crate::io::{encode_labels, read_scan, write_atomic, LabelFormat};
 
-/// Segment a NIfTI scan (.nii or .nii.gz) and write a label map aligned with it; or every
-/// scan in a folder, into an output folder.
+/// Segment a scan (NIfTI .nii/.nii.gz or FreeSurfer .mgz/.mgh) and write a label map
+/// aligned with it; or every scan of a folder, a BIDS dataset or an nnU-Net dataset, into
+/// an output folder.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
     /// Model bundle (.bfm) from `brainfm finetune`, `brainfm export` or the app; default:
@@ -27,13 +30,18 @@ pub struct PredictArgs {
     /// Which bundled model segments when no --model is given.
     #[arg(long, value_enum, default_value = "default", conflicts_with = "model")]
     builtin: Builtin,
-    /// Input scan (.nii or .nii.gz, 3D or 4D with --volume), or a folder: every .nii and
-    /// .nii.gz file in it is segmented, and one that fails is reported while the rest go on.
+    /// Input scan (.nii, .nii.gz, .mgz or .mgh; 3D, or 4D with --volume), or a folder:
+    /// a BIDS dataset (sub-*/[ses-*/]anat/), an nnU-Net dataset (imagesTs/, else imagesTr/)
+    /// or a folder of scans. Every scan is segmented; one that fails is reported while the
+    /// rest go on.
     #[arg(long, short)]
     input: PathBuf,
-    /// Output label map (.nii.gz), written on the exact grid of the input; for a folder
-    /// input, a folder that gets NAME_seg.nii.gz and NAME_volumes.csv per scan (scans whose
-    /// label map is already there are skipped, so a stopped run resumes).
+    /// Output label map, written on the exact grid of the input; its ending chooses the
+    /// format (.nii.gz, .nii, .mgz, .mgh). For a folder input, an output folder: BIDS
+    /// derivatives (sub-*/anat/*_desc-brainfm_dseg.nii.gz) for a BIDS dataset, CASE.nii.gz
+    /// for an nnU-Net one, NAME_seg.nii.gz and NAME_volumes.csv for a plain folder, and
+    /// volumes.csv with every scan's volumes. Scans whose label map is there already are
+    /// skipped, so a stopped run resumes.
     #[arg(long, short)]
     output: PathBuf,
     #[command(flatten)]
@@ -56,17 +64,8 @@ pub fn run(args: PredictArgs) -> Result<()> {
     if args.input.is_dir() {
         return folder::run(&args);
     }
-    let name = args
-        .output
-        .file_name()
-        .map(|n| n.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    if !(name.ends_with(".nii.gz") || name.ends_with(".nii")) {
-        bail!(
-            "--output {} must end in .nii.gz (or .nii)",
-            args.output.display()
-        );
-    }
+    // Refuse a bad output name before minutes of segmentation, not after.
+    LabelFormat::of(&args.output)?;
     let started = Instant::now();
     let segmenter = segmenter(&args)?;
     let (volumes, summary) = segment_file(
@@ -102,7 +101,7 @@ fn segmenter(args: &PredictArgs) -> Result<Segmenter> {
     }
 }
 
-/// Segment `input` and write its label map to `output` (.nii.gz or .nii) and, when asked,
+/// Segment `input` and write its label map to `output` (format by its ending) and, when asked,
 /// its volumes to `csv`. Returns the volumes and a line about the run.
 fn segment_file(
     segmenter: &Segmenter,
@@ -122,11 +121,7 @@ fn segment_file(
     let result = segmenter
         .segment(&scan.volume, quiet)
         .with_context(|| format!("segmenting {} failed", input.display()))?;
-    let mut bytes =
-        write_labels(&scan.header, &result.labels).context("cannot encode the label map")?;
-    if !output.to_string_lossy().to_lowercase().ends_with(".gz") {
-        bytes = gunzip(&bytes)?;
-    }
+    let bytes = encode_labels(output, &scan.header, &result.labels)?;
     write_atomic(output, &bytes)?;
     let volumes =
         VolumesTable::from_volumes(&result.volumes_ml, &segmenter.bundle.meta().class_names);
@@ -139,11 +134,4 @@ fn segment_file(
         d[0], d[1], d[2], result.plan.patch, result.plan.batch, result.processed_dims
     );
     Ok((volumes, summary))
-}
-
-fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out)?;
-    Ok(out)
 }

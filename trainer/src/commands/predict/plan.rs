@@ -1,0 +1,226 @@
+//! Where each scan of a folder run comes from and where its results go, by the input's
+//! layout: BIDS derivatives for a BIDS dataset, nnU-Net's `CASE.nii.gz` for an nnU-Net
+//! dataset, `NAME_seg.nii.gz` + `NAME_volumes.csv` beside each other for a plain folder.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::layout::nnunet::parse_image_stem;
+use crate::layout::{bids, discover, is_scan, stem};
+
+/// The pipeline name in BIDS derivative file names (`desc-brainfm`).
+pub const PIPELINE: &str = "brainfm";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    Bids,
+    NnUnet,
+    Flat,
+}
+
+/// One scan to segment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub input: PathBuf,
+    /// The scan's path under the input folder: its name in the dataset's volumes table.
+    pub name: String,
+    pub labels: PathBuf,
+    /// A per-scan volumes table (plain folders only; datasets get volumes.csv alone).
+    pub volumes: Option<PathBuf>,
+}
+
+impl Job {
+    /// Already segmented by an earlier run.
+    pub fn done(&self) -> bool {
+        self.labels.is_file() && self.volumes.as_ref().is_none_or(|v| v.is_file())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub layout: Layout,
+    pub jobs: Vec<Job>,
+    /// Scans seen and deliberately not segmented (other nnU-Net channels), for the summary.
+    pub left_out: usize,
+}
+
+fn relative(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .to_string()
+}
+
+fn sorted_scans(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && is_scan(p))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// The plan for segmenting everything under `input` into `output`.
+pub fn plan(input: &Path, output: &Path) -> Result<Plan> {
+    let has_subjects = std::fs::read_dir(input)
+        .with_context(|| format!("cannot list {}", input.display()))?
+        .filter_map(|e| e.ok())
+        .any(|e| e.path().is_dir() && e.file_name().to_string_lossy().starts_with("sub-"));
+    let images = ["imagesTs", "imagesTr"]
+        .into_iter()
+        .map(|d| input.join(d))
+        .find(|d| d.is_dir());
+    let plan = if has_subjects {
+        bids_plan(input, output)?
+    } else if let Some(images) = images {
+        nnunet_plan(input, &images, output)?
+    } else {
+        flat_plan(input, output)?
+    };
+    if plan.jobs.is_empty() {
+        bail!(
+            "{} holds no scans (.nii, .nii.gz, .mgz, .mgh) to segment",
+            input.display()
+        );
+    }
+    Ok(plan)
+}
+
+fn bids_plan(input: &Path, output: &Path) -> Result<Plan> {
+    let mut jobs = Vec::new();
+    for subject in discover(input)? {
+        for scan in subject.scans {
+            let folder = scan.path.parent().unwrap_or(input);
+            let out_dir = output.join(folder.strip_prefix(input).unwrap_or(Path::new("")));
+            let name = bids::derivative_dseg_stem(&stem(&scan.path), PIPELINE);
+            jobs.push(Job {
+                name: relative(input, &scan.path),
+                labels: out_dir.join(format!("{name}.nii.gz")),
+                input: scan.path,
+                volumes: None,
+            });
+        }
+    }
+    Ok(Plan {
+        layout: Layout::Bids,
+        jobs,
+        left_out: 0,
+    })
+}
+
+/// nnU-Net's own prediction layout: `OUTPUT/CASE.nii.gz` for `imagesTs/CASE_0000.nii.gz`.
+/// The network takes one channel: channel 0000 is segmented, the others are counted.
+fn nnunet_plan(root: &Path, images: &Path, output: &Path) -> Result<Plan> {
+    let (mut jobs, mut left_out) = (Vec::new(), 0);
+    for path in sorted_scans(images)? {
+        let s = stem(&path);
+        let Some((case, channel)) = parse_image_stem(&s) else {
+            bail!(
+                "{} does not follow nnU-Net's CASE_XXXX.nii.gz naming",
+                path.display()
+            );
+        };
+        if channel != "0000" {
+            left_out += 1;
+            continue;
+        }
+        jobs.push(Job {
+            name: relative(root, &path),
+            labels: output.join(format!("{case}.nii.gz")),
+            input: path,
+            volumes: None,
+        });
+    }
+    Ok(Plan {
+        layout: Layout::NnUnet,
+        jobs,
+        left_out,
+    })
+}
+
+fn flat_plan(input: &Path, output: &Path) -> Result<Plan> {
+    let jobs = sorted_scans(input)?
+        .into_iter()
+        .map(|path| {
+            let name = stem(&path);
+            Job {
+                name: relative(input, &path),
+                labels: output.join(format!("{name}_seg.nii.gz")),
+                volumes: Some(output.join(format!("{name}_volumes.csv"))),
+                input: path,
+            }
+        })
+        .collect();
+    Ok(Plan {
+        layout: Layout::Flat,
+        jobs,
+        left_out: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(p: &Path) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b"x").unwrap();
+    }
+
+    fn outputs(plan: &Plan, out: &Path) -> Vec<String> {
+        plan.jobs.iter().map(|j| relative(out, &j.labels)).collect()
+    }
+
+    #[test]
+    fn each_layout_names_its_outputs() {
+        let tmp = std::env::temp_dir().join(format!("brainfm-plan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let out = tmp.join("out");
+
+        let b = tmp.join("bids");
+        touch(&b.join("sub-01/anat/sub-01_T1w.nii.gz"));
+        touch(&b.join("sub-01/anat/sub-01_T2w.nii.gz"));
+        touch(&b.join("sub-01/anat/sub-01_dseg.nii.gz"));
+        touch(&b.join("sub-02/ses-a/anat/sub-02_ses-a_T1w.mgz"));
+        touch(&b.join("sub-02/ses-a/func/sub-02_ses-a_bold.nii.gz"));
+        let p = plan(&b, &out).unwrap();
+        assert_eq!(p.layout, Layout::Bids);
+        assert_eq!(
+            outputs(&p, &out),
+            [
+                "sub-01/anat/sub-01_desc-brainfm_dseg.nii.gz",
+                "sub-01/anat/sub-01_desc-brainfmT2w_dseg.nii.gz",
+                "sub-02/ses-a/anat/sub-02_ses-a_desc-brainfm_dseg.nii.gz"
+            ]
+        );
+        assert_eq!(p.jobs[2].name, "sub-02/ses-a/anat/sub-02_ses-a_T1w.mgz");
+
+        let n = tmp.join("nn");
+        touch(&n.join("imagesTr/a_0000.nii.gz"));
+        touch(&n.join("imagesTs/b_0000.nii.gz"));
+        touch(&n.join("imagesTs/b_0001.nii.gz"));
+        touch(&n.join("imagesTs/c_0000.nii.gz"));
+        let p = plan(&n, &out).unwrap();
+        assert_eq!((p.layout, p.left_out), (Layout::NnUnet, 1));
+        assert_eq!(outputs(&p, &out), ["b.nii.gz", "c.nii.gz"]);
+        touch(&n.join("imagesTs/notes.nii.gz"));
+        assert!(format!("{:#}", plan(&n, &out).unwrap_err()).contains("notes.nii.gz"));
+
+        let f = tmp.join("flat");
+        touch(&f.join("T1.MGZ"));
+        touch(&f.join("a.nii"));
+        touch(&f.join("readme.txt"));
+        let p = plan(&f, &out).unwrap();
+        assert_eq!(p.layout, Layout::Flat);
+        assert_eq!(outputs(&p, &out), ["T1_seg.nii.gz", "a_seg.nii.gz"]);
+        assert_eq!(p.jobs[0].volumes, Some(out.join("T1_volumes.csv")));
+        assert!(!p.jobs[0].done());
+
+        assert!(plan(&tmp.join("out-missing"), &out).is_err());
+        std::fs::create_dir_all(tmp.join("empty")).unwrap();
+        assert!(plan(&tmp.join("empty"), &out).is_err());
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+}
