@@ -42,6 +42,9 @@ pub enum Reply {
         backend: BackendId,
         text: String,
         budget: u64,
+        /// The device as a bug report needs it: (what, value) pairs such as the adapter,
+        /// its limits and why WebGPU was not used.
+        facts: Vec<(String, String)>,
     },
     ModelLoaded {
         slot: Slot,

@@ -12,6 +12,8 @@ use crate::protocol::BackendId;
 pub struct Compute {
     /// `None` while the worker starts; then its backend and status line.
     status: RwSignal<Option<(BackendId, String)>>,
+    /// What the worker found about its device, for the diagnostics.
+    facts: RwSignal<Vec<(String, String)>>,
     cpu_only: RwSignal<bool>,
 }
 
@@ -19,16 +21,33 @@ impl Compute {
     pub fn new() -> Self {
         Compute {
             status: RwSignal::new(None),
+            facts: RwSignal::new(Vec::new()),
             cpu_only: RwSignal::new(settings::cpu_only()),
         }
     }
 
     pub fn starting(self) {
         self.status.set(None);
+        self.facts.set(Vec::new());
     }
 
-    pub fn ready(self, backend: BackendId, text: String) {
+    pub fn ready(self, backend: BackendId, text: String, facts: Vec<(String, String)>) {
         self.status.set(Some((backend, text)));
+        self.facts.set(facts);
+    }
+
+    /// The device as the diagnostics report it.
+    pub fn summary(self) -> Vec<(String, String)> {
+        let mut out = vec![(
+            "Status".to_string(),
+            self.status.with_untracked(|s| {
+                s.as_ref()
+                    .map_or("the worker is starting".to_string(), |s| s.1.clone())
+            }),
+        )];
+        out.extend(self.facts.get_untracked());
+        out.push(("CPU forced".into(), self.cpu_only().to_string()));
+        out
     }
 
     pub fn failed(self, message: String) {

@@ -274,8 +274,8 @@ pub fn FinetunePanel() -> impl IntoView {
                 device, with the same training step as brainfm finetune. Nothing is uploaded. Label maps hold whole \
                 numbers (0 = background); labels the model lacks get a new head."</p>
             <div class="pair-form">
-                <label>"Image " <input type="file" data-testid="ft-image" accept=".nii,.gz,.nii.gz" node_ref=image_ref /></label>
-                <label>"Label map " <input type="file" data-testid="ft-label" accept=".nii,.gz,.nii.gz" node_ref=label_ref /></label>
+                <label>"Image " <input type="file" data-testid="ft-image" accept=".nii,.gz,.nii.gz,.mgz,.mgh" node_ref=image_ref /></label>
+                <label>"Label map " <input type="file" data-testid="ft-label" accept=".nii,.gz,.nii.gz,.mgz,.mgh" node_ref=label_ref /></label>
                 <label class="inline"><input type="checkbox" data-testid="ft-heldout" node_ref=held_ref />" held out (validation Dice)"</label>
                 <button type="button" data-testid="ft-add" disabled=running on:click=move |_| {
                     if let (Some(i), Some(l)) = (image_ref.get_untracked(), label_ref.get_untracked()) {

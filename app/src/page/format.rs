@@ -19,6 +19,19 @@ pub fn number(v: f64) -> String {
     }
 }
 
+/// A plain-text report for a bug tracker: a title line, then per section a heading and
+/// `key: value` lines (line breaks inside values become spaces, so every fact is one line).
+pub fn report(title: &str, sections: &[(&str, Vec<(String, String)>)]) -> String {
+    let mut out = format!("{title}\n");
+    for (heading, facts) in sections {
+        out.push_str(&format!("\n[{heading}]\n"));
+        for (key, value) in facts {
+            out.push_str(&format!("{key}: {}\n", value.replace(['\n', '\r'], " ")));
+        }
+    }
+    out
+}
+
 /// "181 × 217 × 181"
 pub fn triple(v: [f64; 3]) -> String {
     v.map(number).join(" × ")
@@ -45,6 +58,21 @@ pub fn bytes(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_has_one_line_per_fact() {
+        let text = report(
+            "brainfm 1.0",
+            &[
+                ("Browser", vec![("User agent".into(), "X\nY".into())]),
+                ("Model", vec![]),
+            ],
+        );
+        assert_eq!(
+            text,
+            "brainfm 1.0\n\n[Browser]\nUser agent: X Y\n\n[Model]\n"
+        );
+    }
 
     #[test]
     fn numbers_read_naturally() {

@@ -3,6 +3,7 @@
 //! for. The compute worker is reached only through `bridge`.
 
 // Pure modules, compiled natively too so their unit tests run without a browser.
+pub mod edit_history;
 pub mod format;
 pub mod render;
 pub mod teach_render;
@@ -13,6 +14,10 @@ mod bridge;
 mod browser;
 #[cfg(target_arch = "wasm32")]
 mod compute;
+#[cfg(target_arch = "wasm32")]
+mod diagnostics;
+#[cfg(target_arch = "wasm32")]
+mod edit;
 #[cfg(target_arch = "wasm32")]
 mod finetune;
 #[cfg(target_arch = "wasm32")]
@@ -46,6 +51,8 @@ mod app {
     use leptos::prelude::*;
 
     use super::compute::{Compute, ComputePanel};
+    use super::diagnostics::DiagnosticsPanel;
+    use super::edit::{EditPanel, Editor};
     use super::finetune::{FinetunePanel, Ft};
     use super::legend::Legend;
     use super::model::{ModelPanel, Models};
@@ -71,7 +78,12 @@ mod app {
         fn route(self, reply: Reply) {
             match reply {
                 Reply::Hello => {}
-                Reply::Ready { backend, text, .. } => self.compute.ready(backend, text),
+                Reply::Ready {
+                    backend,
+                    text,
+                    facts,
+                    ..
+                } => self.compute.ready(backend, text, facts),
                 Reply::ModelLoaded {
                     slot: Slot::Segmentation,
                     info,
@@ -151,6 +163,7 @@ mod app {
         provide_context(stores.ft);
         provide_context(stores.teach);
         provide_context(Saved::new());
+        provide_context(Editor::new());
         provide_context(Restart(StoredValue::new_local(Rc::new(move || {
             stores.run.cancel();
             stores.start_worker();
@@ -174,9 +187,11 @@ mod app {
                 <ScanSection />
                 <RunPanel />
                 <Legend />
+                <EditPanel />
                 <TeachPanel />
                 <FinetunePanel />
                 <SavedModels />
+                <DiagnosticsPanel />
             </main>
         }
     }

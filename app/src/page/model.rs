@@ -51,6 +51,24 @@ impl Models {
         !self.pending.get_untracked() && self.info.with_untracked(|i| matches!(i, Some(Ok(_))))
     }
 
+    /// The model as the diagnostics report it.
+    pub fn summary(self) -> Vec<(String, String)> {
+        self.info.with_untracked(|i| match i {
+            None => vec![("Model".into(), "none loaded".into())],
+            Some(Err(e)) => vec![("Model".into(), format!("failed to load: {e}"))],
+            Some(Ok(m)) => vec![
+                ("Model".into(), format!("{} ({} preset)", m.name, m.preset)),
+                ("File".into(), format!("{}, {} bytes", m.file, m.size)),
+                ("Classes".into(), m.classes.join(", ")),
+                (
+                    "Patch".into(),
+                    format!("{:?} voxels at {:?} mm", m.patch, m.spacing),
+                ),
+                ("Load time".into(), format!("{:.0} ms", m.load_ms)),
+            ],
+        })
+    }
+
     /// How long the worker took to load the current model, ms.
     pub fn load_ms(self) -> f64 {
         self.info.with_untracked(|i| {

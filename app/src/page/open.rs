@@ -6,6 +6,8 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use web_sys::{File, HtmlInputElement};
 
+use brainfm_core::volume::is_scan_name;
+
 use super::browser::{self, fetch_bytes};
 use super::model::Models;
 use super::run::Run;
@@ -38,11 +40,11 @@ impl Opener {
         let name = f.name();
         let lower = name.to_lowercase();
         let is_model = lower.ends_with(".bfm");
-        let is_scan =
-            lower.ends_with(".nii") || lower.ends_with(".nii.gz") || lower.ends_with(".gz");
+        // A bare .gz is tried too: the reader looks at the content, not the name.
+        let is_scan = is_scan_name(&name) || lower.ends_with(".gz");
         if !is_model && !is_scan {
             self.viewer.state.set(ScanState::Failed(format!(
-                "{name} is neither a NIfTI scan (.nii, .nii.gz) nor a brainfm model (.bfm)"
+                "{name} is neither a scan (NIfTI .nii/.nii.gz, FreeSurfer .mgz/.mgh) nor a brainfm model (.bfm)"
             )));
             return;
         }
@@ -114,8 +116,8 @@ pub fn OpenPanel(children: Children) -> impl IntoView {
     };
     view! {
         <section class="open">
-            <label for="files">"Open a brain MRI scan (.nii, .nii.gz) and a brainfm model (.bfm) — or drop them anywhere on the page"</label>
-            <input id="files" data-testid="file" type="file" multiple accept=".nii,.gz,.nii.gz,.bfm" on:change=on_pick />
+            <label for="files">"Open a brain MRI scan (.nii, .nii.gz, .mgz, .mgh) and a brainfm model (.bfm) — or drop them anywhere on the page"</label>
+            <input id="files" data-testid="file" type="file" multiple accept=".nii,.gz,.nii.gz,.mgz,.mgh,.bfm" on:change=on_pick />
             <button type="button" data-testid="sample" on:click=move |_| opener.load_sample()>"Open the sample scan (Colin27, 2 mm)"</button>
             <p class="privacy">"Files are read and processed inside this tab; nothing is uploaded. The page makes no requests to other sites."</p>
             <div data-testid="scan-state" aria-live="polite">{move || match viewer.state.get() {

@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use brainfm_core::metrics::VolumesTable;
+use brainfm_core::volume::write_labels;
 use leptos::prelude::*;
 
 use super::browser::{self, now_ms};
 use super::compute::Compute;
+use super::edit_history::{volumes_ml, History};
 use super::finetune::Ft;
 use super::model::Models;
 use super::viewer::{overlay_lut, Viewer};
@@ -34,11 +36,13 @@ enum RunState {
     Cancelled,
 }
 
-/// The segmentation as displayed.
+/// The segmentation as displayed, with the hand edits made to it.
 struct SegView {
-    /// Labels in display (RAS) order.
+    /// Labels in display (RAS) order, edits included.
     labels: Vec<u16>,
+    /// The worker's result; `volumes_ml` follows the edits.
     result: Segmentation,
+    edits: History,
 }
 
 /// The segmentation run and its result.
@@ -129,7 +133,11 @@ impl Run {
                     plan: result.plan.clone(),
                     model_name: result.model_name.clone(),
                 });
-                self.seg.set_value(Some(SegView { labels, result }));
+                self.seg.set_value(Some(SegView {
+                    labels,
+                    result,
+                    edits: History::default(),
+                }));
                 self.seg_rev.update(|r| *r += 1);
             }
             Err(e) => self.state.set(RunState::Failed(e)),
@@ -187,10 +195,116 @@ impl Run {
         })
     }
 
-    /// The segmentation as .nii.gz bytes on the scan's grid.
-    pub fn nifti(self) -> Option<Vec<u8>> {
-        self.seg
-            .with_value(|g| g.as_ref().map(|g| g.result.nifti.0.clone()))
+    /// The segmentation as .nii.gz bytes on the scan's grid: the worker's file, or, once
+    /// edited by hand, the edited labels mapped back onto the scan's grid and header.
+    pub fn nifti(self, viewer: Viewer) -> Result<Option<Vec<u8>>, String> {
+        let edited = self.seg.with_value(|g| match g {
+            Some(g) if g.edits.can_undo() => Some(g.labels.clone()),
+            _ => None,
+        });
+        let Some(labels) = edited else {
+            return Ok(self
+                .seg
+                .with_value(|g| g.as_ref().map(|g| g.result.nifti.0.clone())));
+        };
+        viewer
+            .with_scan(|s| {
+                let labels = s.labels_for_input(labels)?;
+                write_labels(&s.header, &labels).map_err(|e| e.to_string())
+            })
+            .transpose()
+    }
+
+    /// The last segmentation as the diagnostics report it (no voxel data).
+    pub fn summary(self) -> Vec<(String, String)> {
+        let state = match self.state.get_untracked() {
+            RunState::Idle => "none yet".to_string(),
+            RunState::Running {
+                stage, done, total, ..
+            } => {
+                format!("running: {stage} {done} of {total}")
+            }
+            RunState::Done {
+                backend,
+                seconds,
+                inference_ms,
+                largest_activation,
+                plan,
+                model_name,
+            } => format!(
+                "done with {model_name} on {} in {seconds:.1} s (worker {inference_ms:.0} ms); \
+                 largest activation {largest_activation} bytes; {plan}",
+                backend.name()
+            ),
+            RunState::Failed(message) => format!("failed: {message}"),
+            RunState::Cancelled => "cancelled".to_string(),
+        };
+        let changed = self
+            .seg
+            .with_value(|g| g.as_ref().map_or(0, |g| g.edits.changed_voxels()));
+        vec![
+            ("Segmentation".into(), state),
+            ("Voxels edited by hand".into(), changed.to_string()),
+        ]
+    }
+
+    /// Paint `voxels` (display order) with `value` as part of the current stroke; the
+    /// volumes follow at once.
+    pub fn paint(self, voxels: Vec<usize>, value: u16, voxel_ml: f64) {
+        let changed = self.seg.try_update_value(|g| {
+            g.as_mut().is_some_and(|g| {
+                let changed = g.edits.paint(&mut g.labels, voxels, value);
+                if changed {
+                    g.result.volumes_ml =
+                        volumes_ml(&g.labels, g.result.volumes_ml.len(), voxel_ml);
+                }
+                changed
+            })
+        });
+        if changed == Some(true) {
+            self.seg_rev.update(|r| *r += 1);
+        }
+    }
+
+    /// The mouse button is up: the stroke can be undone as a whole.
+    pub fn end_stroke(self) {
+        self.seg.update_value(|g| {
+            if let Some(g) = g {
+                g.edits.end_stroke();
+            }
+        });
+        self.seg_rev.update(|r| *r += 1);
+    }
+
+    /// Undo (`redo` false) or redo the last stroke.
+    pub fn step_edits(self, redo: bool, voxel_ml: f64) {
+        let changed = self.seg.try_update_value(|g| {
+            g.as_mut().is_some_and(|g| {
+                let changed = match redo {
+                    true => g.edits.redo(&mut g.labels),
+                    false => g.edits.undo(&mut g.labels),
+                };
+                g.result.volumes_ml = volumes_ml(&g.labels, g.result.volumes_ml.len(), voxel_ml);
+                changed
+            })
+        });
+        if changed == Some(true) {
+            self.seg_rev.update(|r| *r += 1);
+        }
+    }
+
+    /// (can undo, can redo, voxels changed by hand) (tracked).
+    pub fn edit_state(self) -> (bool, bool, usize) {
+        self.seg_rev.track();
+        self.seg.with_value(|g| {
+            g.as_ref().map_or((false, false, 0), |g| {
+                (
+                    g.edits.can_undo(),
+                    g.edits.can_redo(),
+                    g.edits.changed_voxels(),
+                )
+            })
+        })
     }
 
     fn export(self, what: &str, name: String, mime: &str, bytes: Option<Vec<u8>>) {
@@ -223,7 +337,10 @@ pub fn RunPanel() -> impl IntoView {
                 <button type="button" data-testid="run" disabled=move || !can_run() on:click=move |_| run.start()>"Segment"</button>
                 <button type="button" data-testid="cancel" disabled=move || !run.busy() on:click=move |_| run.cancel()>"Cancel"</button>
                 <button type="button" data-testid="export-nifti" disabled=move || !done()
-                    on:click=move |_| run.export("segmentation", format!("{}_brainfm_seg.nii.gz", viewer.stem()), "application/gzip", run.nifti())>
+                    on:click=move |_| match run.nifti(viewer) {
+                        Ok(bytes) => run.export("segmentation", format!("{}_brainfm_seg.nii.gz", viewer.stem()), "application/gzip", bytes),
+                        Err(e) => run.failed(format!("Could not write the edited labels: {e}")),
+                    }>
                     "Download segmentation (.nii.gz)"</button>
                 <button type="button" data-testid="export-csv" disabled=move || !done()
                     on:click=move |_| run.export("volumes", format!("{}_brainfm_volumes.csv", viewer.stem()), "text/csv",

@@ -1,11 +1,11 @@
-//! Opening a scan: brainfm-core decodes the NIfTI bytes (the app never parses NIfTI itself)
+//! Opening a scan: brainfm-core decodes the NIfTI or MGH bytes (the app parses no format itself)
 //! and reorients it to RAS for display (a permutation / flip, no interpolation); this module
 //! gathers the facts shown to the user.
 
 use brainfm_core::volume::nifti::code_name;
 use brainfm_core::volume::{
-    orientation_code, read_first_volume, reorient_to_ras, voxel_count, Grid, NiftiImage,
-    ReadOptions, Reorientation, Volume, VolumeError,
+    orientation_code, read_first_volume, reorient_to_ras, voxel_count, Grid, LabelMap, NiftiHeader,
+    NiftiImage, ReadOptions, Reorientation, Volume, VolumeError,
 };
 
 use super::format;
@@ -37,6 +37,8 @@ pub struct Loaded {
     pub info: ScanInfo,
     /// The input grid's geometry (dims, spacing, affine; no data) for mapping labels back.
     pub input: Grid<u16>,
+    /// The file's header, to write edited labels on its grid.
+    pub header: NiftiHeader,
     /// The displayed volume: RAS when `reorientation` is Some, else the input itself.
     pub display: Volume,
     pub reorientation: Option<Reorientation>,
@@ -95,6 +97,7 @@ pub fn open(name: &str, bytes: &[u8]) -> Result<(Loaded, ScanImage), String> {
         Loaded {
             info,
             input,
+            header: header.clone(),
             display,
             reorientation,
         },
@@ -103,6 +106,16 @@ pub fn open(name: &str, bytes: &[u8]) -> Result<(Loaded, ScanImage), String> {
 }
 
 impl Loaded {
+    /// Labels in display order back on the input grid (the inverse of
+    /// [`Loaded::labels_for_display`]), as a label map to write.
+    pub fn labels_for_input(&self, labels: Vec<u16>) -> Result<LabelMap, String> {
+        let display = self.display.with_data(labels).map_err(|e| e.to_string())?;
+        match &self.reorientation {
+            Some(reo) => reo.invert(&display).map_err(|e| e.to_string()),
+            None => Ok(display),
+        }
+    }
+
     /// Labels on the input grid (x fastest) in display order.
     pub fn labels_for_display(&self, labels: Vec<u16>) -> Result<Vec<u16>, String> {
         let voxels = voxel_count(self.input.dims).unwrap_or(0);

@@ -164,7 +164,7 @@ impl Teach {
                 let labels = self
                     .labels
                     .with_value(|l| l.as_ref().map(|l| l.1.clone()))
-                    .or_else(|| run.nifti());
+                    .or_else(|| run.nifti(viewer).ok().flatten());
                 if labels.is_none() {
                     state.set(ViewState::Failed(
                         "segment the scan first, or choose a label map: the two contrasts are synthesised from labels"
@@ -369,7 +369,7 @@ pub fn TeachPanel() -> impl IntoView {
             <h3>"2. Same anatomy, another contrast (cross-contrast swap)"</h3>
             <div class="ft-settings">
                 <label>"Labels to synthesise from: the segmentation of this scan, or a label map "
-                    <input type="file" data-testid="teach-labels" accept=".nii,.gz,.nii.gz" on:change=on_labels /></label>
+                    <input type="file" data-testid="teach-labels" accept=".nii,.gz,.nii.gz,.mgz,.mgh" on:change=on_labels /></label>
                 <span class="muted">{move || t.labels_name.get().map(|n| format!("using {n}")).unwrap_or_else(|| "using the segmentation of this scan (press Segment first if there is none)".into())}</span>
                 <button type="button" data-testid="teach-swap-run" disabled=move || !can_run(t.swap)
                     on:click=move |_| t.start(viewer, run, TeachView::Swap)>"Synthesise and swap"</button>

@@ -7,7 +7,10 @@ use leptos::task::spawn_local;
 use wasm_bindgen::{Clamped, JsCast, JsValue};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, ImageData};
 
+use brainfm_core::volume::scan_stem;
+
 use super::browser;
+use super::edit::Editor;
 use super::format;
 use super::render::{label_colour, mm_per_pixel, render_slice, Plane, Rgba, SliceGeom};
 use super::run::Run;
@@ -65,13 +68,32 @@ impl Viewer {
         })
     }
 
+    /// The open scan as the diagnostics report it: its grid, never its name or voxels.
+    pub fn summary(self) -> Vec<(String, String)> {
+        self.with_scan(|s| {
+            let i = &s.info;
+            vec![
+                (
+                    "Scan grid".to_string(),
+                    format!(
+                        "{:?} voxels of {:?} mm, {}, {}",
+                        i.dims, i.spacing, i.datatype, i.orientation
+                    ),
+                ),
+                (
+                    "Scan file size".to_string(),
+                    format!("{} bytes", i.file_bytes),
+                ),
+            ]
+        })
+        .unwrap_or_else(|| vec![("Scan".into(), "none open".into())])
+    }
+
     /// The file name without its extension, for exported files.
     pub fn stem(self) -> String {
         self.with_scan(|s| {
             let base = s.info.name.split(' ').next().unwrap_or(&s.info.name);
-            base.trim_end_matches(".gz")
-                .trim_end_matches(".nii")
-                .to_string()
+            scan_stem(base.trim_end_matches(".gz")).to_string()
         })
         .unwrap_or_default()
     }
@@ -191,6 +213,8 @@ fn WindowControls() -> impl IntoView {
 #[component]
 fn PlaneView(plane: Plane, canvas: NodeRef<html::Canvas>) -> impl IntoView {
     let viewer = expect_context::<Viewer>();
+    let run = expect_context::<Run>();
+    let editor = expect_context::<Editor>();
     let cursor = viewer.cursor;
     let ax = plane.axes();
     let dims = move || {
@@ -221,10 +245,22 @@ fn PlaneView(plane: Plane, canvas: NodeRef<html::Canvas>) -> impl IntoView {
             return;
         };
         let (c, r) = (geom.col_voxel(x), geom.row_voxel(y));
+        if editor.drawing() {
+            let mut at = cursor.get_untracked();
+            at[ax.col] = c;
+            at[ax.row] = r;
+            editor.paint(viewer, run, plane, at);
+            return;
+        }
         cursor.update(|cur| {
             cur[ax.col] = c;
             cur[ax.row] = r;
         });
+    };
+    let end_stroke = move || {
+        if editor.drawing() {
+            run.end_stroke();
+        }
     };
     let name = plane.name().to_lowercase();
     view! {
@@ -235,7 +271,19 @@ fn PlaneView(plane: Plane, canvas: NodeRef<html::Canvas>) -> impl IntoView {
                     aria-label=format!("{} view: click to move the crosshair, arrow keys to change slice", plane.name())
                     on:mousedown=move |ev| point(&ev)
                     on:mousemove=move |ev| { if ev.buttons() & 1 == 1 { point(&ev) } }
+                    on:mouseup=move |_| end_stroke()
+                    on:mouseleave=move |_| end_stroke()
                     on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                        if ev.ctrl_key() || ev.meta_key() {
+                            let redo = match ev.key().as_str() {
+                                "z" | "Z" => ev.shift_key(),
+                                "y" | "Y" => true,
+                                _ => return,
+                            };
+                            ev.prevent_default();
+                            editor.step(viewer, run, redo);
+                            return;
+                        }
                         let d = match ev.key().as_str() {
                             "ArrowUp" | "ArrowRight" => 1,
                             "ArrowDown" | "ArrowLeft" => -1,

@@ -96,6 +96,7 @@ async fn handle(request: Request) {
                 backend: probe.backend.wire(),
                 text: status_text(&probe),
                 budget: probe.budget,
+                facts: device_facts(&probe),
             });
         }
         Request::Scan(scan) => {
@@ -207,6 +208,42 @@ pub(crate) fn model(slot: Slot) -> Result<Rc<KeptModel>, String> {
 }
 
 /// The line the page shows about the compute device.
+/// The probe's findings for the page's diagnostics.
+fn device_facts(p: &Probe) -> Vec<(String, String)> {
+    let mut facts = vec![(
+        "Backend".to_string(),
+        match p.backend {
+            Backend::WebGpu => "WebGPU (burn wgpu)".to_string(),
+            Backend::Flex => "CPU (burn flex in WASM)".to_string(),
+        },
+    )];
+    let mut add = |k: &str, v: String| facts.push((k.to_string(), v));
+    if let Some(adapter) = &p.adapter {
+        add("Adapter", adapter.clone());
+    }
+    if let Some(max) = p.max_binding {
+        add("maxStorageBufferBindingSize", format!("{max} bytes"));
+    }
+    add("Activation budget", format!("{} MiB", p.budget >> 20));
+    if let Some(reason) = &p.fallback_reason {
+        add("WebGPU not used because", reason.clone());
+    }
+    add(
+        "Device self-test",
+        match &p.test {
+            Ok(sum) => format!("sum of [1, 2, 3] = {sum}"),
+            Err(e) => format!("failed: {e}"),
+        },
+    );
+    let scope = js_sys::global();
+    let navigator = crate::js::get(&scope, "navigator");
+    add(
+        "Worker threads available",
+        crate::js::get_f64(&navigator, "hardwareConcurrency").to_string(),
+    );
+    facts
+}
+
 fn status_text(p: &Probe) -> String {
     let test = match &p.test {
         Ok(sum) => format!("test sum of [1, 2, 3] = {sum}"),
