@@ -3,8 +3,13 @@
 use std::fs;
 use std::path::Path;
 
+use crate::layout::dicom::DiskSeries;
+
 use anyhow::{bail, Context, Result};
 use brainfm_core::bundle::Bundle;
+use brainfm_core::volume::dicom::{
+    looks_like_dicom, read_dicom, read_series, stack_frames, Pixels, SeriesInfo,
+};
 use brainfm_core::volume::{
     read_scan as decode_scan, write_labels, write_mgh_labels, LabelMap, NiftiHeader, NiftiImage,
     ReadOptions,
@@ -14,14 +19,40 @@ pub fn read_bytes(path: &Path, what: &str) -> Result<Vec<u8>> {
     fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
 }
 
+/// A scan file: NIfTI, FreeSurfer MGH/MGZ, or one DICOM file that is a whole volume (an
+/// Enhanced MR multi-frame file).
 pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<NiftiImage> {
     let bytes = read_bytes(path, "scan")?;
+    if looks_like_dicom(&bytes) {
+        let shown = path.display().to_string();
+        let file = read_dicom(&bytes, &shown, Pixels::Read)?;
+        return Ok(
+            stack_frames(file.frames, options.max_voxels).with_context(|| {
+                format!("{shown} is one DICOM file; give the folder of its series instead")
+            })?,
+        );
+    }
     decode_scan(&bytes, options).with_context(|| {
         format!(
-            "{} is not a usable scan (NIfTI .nii/.nii.gz or FreeSurfer .mgz/.mgh)",
+            "{} is not a usable scan (NIfTI .nii/.nii.gz, FreeSurfer .mgz/.mgh, or DICOM)",
             path.display()
         )
     })
+}
+
+/// A DICOM series from its files on disk.
+pub fn read_dicom_series(series: &DiskSeries, max_voxels: usize) -> Result<NiftiImage> {
+    let files = series
+        .files
+        .iter()
+        .map(|p| Ok((p.display().to_string(), read_bytes(p, "DICOM file")?)))
+        .collect::<Result<Vec<_>>>()?;
+    // The files were grouped from this same list, in this order.
+    let info = SeriesInfo {
+        files: (0..files.len()).collect(),
+        ..series.info.clone()
+    };
+    Ok(read_series(&files, &info, max_voxels)?)
 }
 
 /// A label map (core's rule: every voxel a whole number in 0..=65535).

@@ -578,3 +578,83 @@ fn predict_reads_mgz_and_writes_bids_derivatives() {
     assert!(refused.contains(".mgz or .mgh"), "{refused}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// DICOM in: a folder tree holding two series, and one Enhanced MR file. Each series is
+/// segmented onto its own grid (the grid dcm2niix gives the same files), and the enhanced
+/// file, which holds the same volume as the first series, gets the same labels.
+#[test]
+fn predict_segments_each_dicom_series_of_a_folder() {
+    let dir = scratch("dicom");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/src/volume/dicom/fixtures");
+    let study = dir.join("in/PATIENT/STUDY");
+    std::fs::create_dir_all(&study).unwrap();
+    for e in std::fs::read_dir(fixtures.join("series")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), study.join(e.file_name())).unwrap();
+    }
+    let out = dir.join("out");
+    let summary = ok(&[
+        "predict",
+        "--quiet",
+        "--input",
+        dir.join("in").to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(summary.contains("2 segmented"), "{summary}");
+    let first = read(&out.join("S001_oblique_t1_seg.nii.gz"));
+    let dcm2niix = read(&fixtures.join("dcm2niix_series.nii.gz"));
+    let ours = brainfm_core::volume::reorient_to_ras(&first.volume)
+        .unwrap()
+        .0;
+    let theirs = brainfm_core::volume::reorient_to_ras(&dcm2niix.volume)
+        .unwrap()
+        .0;
+    assert_eq!(ours.dims, theirs.dims);
+    for r in 0..3 {
+        for c in 0..4 {
+            assert!(
+                (ours.affine[r][c] - theirs.affine[r][c]).abs() < 1e-4,
+                "[{r}][{c}]"
+            );
+        }
+    }
+    assert_eq!(
+        read(&out.join("S002_sagittal_localiser_seg.nii.gz"))
+            .volume
+            .dims,
+        [16, 14, 6]
+    );
+    let table = std::fs::read_to_string(out.join("volumes.csv")).unwrap();
+    assert!(
+        table.contains("S001_oblique_t1 (DICOM: 1 oblique t1"),
+        "{table}"
+    );
+
+    let single = dir.join("enhanced_seg.nii.gz");
+    ok(&[
+        "predict",
+        "--quiet",
+        "--input",
+        fixtures.join("enhanced.dcm").to_str().unwrap(),
+        "--output",
+        single.to_str().unwrap(),
+    ]);
+    let enhanced = brainfm_core::volume::reorient_to_ras(&read(&single).volume)
+        .unwrap()
+        .0;
+    assert_eq!(enhanced.data, ours.data, "the same volume, the same labels");
+    // One slice of a classic series is not a volume: the error says what to give instead.
+    let one = failure(&[
+        "predict",
+        "--input",
+        study.join("S1IM0000").to_str().unwrap(),
+        "--output",
+        dir.join("x.nii.gz").to_str().unwrap(),
+    ]);
+    assert!(
+        one.contains("single slice") && one.contains("give the folder"),
+        "{one}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -87,6 +87,9 @@ pub enum VolumeError {
     #[error("unsupported NIfTI datatype {code} ({name}); supported: uint8, int8, int16, uint16, int32, uint32, int64, uint64, float32, float64")]
     UnsupportedDatatype { code: i32, name: &'static str },
 
+    #[error("DICOM: {reason}")]
+    Dicom { reason: String },
+
     #[error("unsupported MGH voxel type {code}; supported: 0 (uchar), 1 (int), 3 (float), 4 (short), 10 (ushort)")]
     UnsupportedMghType { code: i32 },
 

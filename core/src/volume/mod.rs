@@ -1,4 +1,4 @@
-//! The volume pipeline: voxel grids, NIfTI I/O and FreeSurfer MGH/MGZ input from bytes, RAS reorientation, resampling,
+//! The volume pipeline: voxel grids, NIfTI I/O, FreeSurfer MGH/MGZ and DICOM input from bytes, RAS reorientation, resampling,
 //! crop/pad, intensity normalisation, and the preprocessing transform with its exact
 //! inverse (network output -> labels on the user's original grid).
 //!
@@ -20,6 +20,7 @@
 
 pub mod affine;
 pub mod crop;
+pub mod dicom;
 mod error;
 mod grid;
 mod labels;

@@ -3,9 +3,11 @@
 //! `imagesTr/CASE_XXXX`, `labelsTr/CASE`, optionally `imagesTs`/`labelsTs`) and flat
 //! folders of scans grouped by name. What reads a dataset (`discover`,
 //! `LabelledDataset`, the target tables, the validation split) and what writes one
-//! (`brainfm synth`) take the names from here, so they cannot drift apart.
+//! (`brainfm synth`) take the names from here, so they cannot drift apart. DICOM folders
+//! (any tree of DICOM files, grouped into series) are found in `dicom.rs`.
 
 pub mod bids;
+pub mod dicom;
 pub mod discover;
 pub mod nnunet;
 

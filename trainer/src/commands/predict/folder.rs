@@ -74,7 +74,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             Err(e) => {
                 // Most errors name the file already; the rest get its name in front.
                 let message = format!("{e:#}");
-                let shown = job.input.display().to_string();
+                let shown = job.input.shown();
                 bar.suspend(|| match message.contains(&shown) {
                     true => eprintln!("error: {message}"),
                     false => eprintln!("error: {shown}: {message}"),
@@ -99,6 +99,9 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         started.elapsed().as_secs_f64(),
         args.output.display()
     );
+    for (path, reason) in &plan.unreadable {
+        eprintln!("warning: left out {}: {reason}", path.display());
+    }
     if plan.left_out > 0 {
         println!(
             "{} images of channels other than 0000 were left out: the model takes one channel",

@@ -15,7 +15,8 @@ use brainfm_core::volume::ReadOptions;
 use clap::Args;
 
 use crate::inference::{Builtin, InferenceArgs, Segmenter};
-use crate::io::{encode_labels, read_scan, write_atomic, LabelFormat};
+use crate::io::{encode_labels, read_dicom_series, read_scan, write_atomic, LabelFormat};
+use plan::Source;
 
 /// Segment a scan (NIfTI .nii/.nii.gz or FreeSurfer .mgz/.mgh) and write a label map
 /// aligned with it; or every scan of a folder, a BIDS dataset or an nnU-Net dataset, into
@@ -30,16 +31,18 @@ pub struct PredictArgs {
     /// Which bundled model segments when no --model is given.
     #[arg(long, value_enum, default_value = "default", conflicts_with = "model")]
     builtin: Builtin,
-    /// Input scan (.nii, .nii.gz, .mgz or .mgh; 3D, or 4D with --volume), or a folder:
-    /// a BIDS dataset (sub-*/[ses-*/]anat/), an nnU-Net dataset (imagesTs/, else imagesTr/)
-    /// or a folder of scans. Every scan is segmented; one that fails is reported while the
-    /// rest go on.
+    /// Input scan (.nii, .nii.gz, .mgz or .mgh; 3D, or 4D with --volume; or an Enhanced MR
+    /// DICOM file), or a folder: a BIDS dataset (sub-*/[ses-*/]anat/), an nnU-Net dataset
+    /// (imagesTs/, else imagesTr/), or a folder of scans and/or DICOM files (any depth; each
+    /// DICOM series is one scan). Every scan is segmented; one that fails is reported while
+    /// the rest go on.
     #[arg(long, short)]
     input: PathBuf,
     /// Output label map, written on the exact grid of the input; its ending chooses the
     /// format (.nii.gz, .nii, .mgz, .mgh). For a folder input, an output folder: BIDS
     /// derivatives (sub-*/anat/*_desc-brainfm_dseg.nii.gz) for a BIDS dataset, CASE.nii.gz
-    /// for an nnU-Net one, NAME_seg.nii.gz and NAME_volumes.csv for a plain folder, and
+    /// for an nnU-Net one, NAME_seg.nii.gz and NAME_volumes.csv for a plain folder (NAME
+    /// of a DICOM series: its number and description, S003_T1_MPRAGE), and
     /// volumes.csv with every scan's volumes. Scans whose label map is there already are
     /// skipped, so a stopped run resumes.
     #[arg(long, short)]
@@ -71,7 +74,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let (volumes, summary) = segment_file(
         &segmenter,
         &args,
-        &args.input,
+        &Source::File(args.input.clone()),
         &args.output,
         args.volumes_csv.as_deref(),
         args.quiet,
@@ -101,26 +104,30 @@ fn segmenter(args: &PredictArgs) -> Result<Segmenter> {
     }
 }
 
-/// Segment `input` and write its label map to `output` (format by its ending) and, when asked,
+/// Segment `input` (a file or a DICOM series) and write its label map to `output` (format
+/// by its ending) and, when asked,
 /// its volumes to `csv`. Returns the volumes and a line about the run.
 fn segment_file(
     segmenter: &Segmenter,
     args: &PredictArgs,
-    input: &Path,
+    input: &Source,
     output: &Path,
     csv: Option<&Path>,
     quiet: bool,
 ) -> Result<(VolumesTable, String)> {
-    let scan = read_scan(
-        input,
-        &ReadOptions {
-            max_voxels: args.max_voxels,
-            volume: args.volume,
-        },
-    )?;
+    let scan = match input {
+        Source::File(path) => read_scan(
+            path,
+            &ReadOptions {
+                max_voxels: args.max_voxels,
+                volume: args.volume,
+            },
+        )?,
+        Source::Dicom(series) => read_dicom_series(series, args.max_voxels)?,
+    };
     let result = segmenter
         .segment(&scan.volume, quiet)
-        .with_context(|| format!("segmenting {} failed", input.display()))?;
+        .with_context(|| format!("segmenting {} failed", input.shown()))?;
     let bytes = encode_labels(output, &scan.header, &result.labels)?;
     write_atomic(output, &bytes)?;
     let volumes =

@@ -1,11 +1,13 @@
 //! Where each scan of a folder run comes from and where its results go, by the input's
 //! layout: BIDS derivatives for a BIDS dataset, nnU-Net's `CASE.nii.gz` for an nnU-Net
-//! dataset, `NAME_seg.nii.gz` + `NAME_volumes.csv` beside each other for a plain folder.
+//! dataset, `NAME_seg.nii.gz` + `NAME_volumes.csv` beside each other for a plain folder,
+//! where every DICOM series found below it (`S003_T1_MPRAGE_seg.nii.gz`) is one scan too.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::layout::dicom::{find_series, DiskSeries};
 use crate::layout::nnunet::parse_image_stem;
 use crate::layout::{bids, discover, is_scan, stem};
 
@@ -19,10 +21,36 @@ pub enum Layout {
     Flat,
 }
 
+/// Where a scan's voxels are: one file, or the files of one DICOM series.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    File(PathBuf),
+    Dicom(DiskSeries),
+}
+
+impl Source {
+    /// How errors name it.
+    pub fn shown(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::Dicom(s) => format!(
+                "DICOM series {} ({} files under {})",
+                s.info.label(),
+                s.files.len(),
+                s.files
+                    .first()
+                    .and_then(|f| f.parent())
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
 /// One scan to segment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Job {
-    pub input: PathBuf,
+    pub input: Source,
     /// The scan's path under the input folder: its name in the dataset's volumes table.
     pub name: String,
     pub labels: PathBuf,
@@ -43,6 +71,8 @@ pub struct Plan {
     pub jobs: Vec<Job>,
     /// Scans seen and deliberately not segmented (other nnU-Net channels), for the summary.
     pub left_out: usize,
+    /// DICOM files that could not be read, with the reason (no series takes them).
+    pub unreadable: Vec<(PathBuf, String)>,
 }
 
 fn relative(root: &Path, p: &Path) -> String {
@@ -81,8 +111,16 @@ pub fn plan(input: &Path, output: &Path) -> Result<Plan> {
     };
     if plan.jobs.is_empty() {
         bail!(
-            "{} holds no scans (.nii, .nii.gz, .mgz, .mgh) to segment",
-            input.display()
+            "{} holds no scans (.nii, .nii.gz, .mgz, .mgh, or DICOM series) to segment{}",
+            input.display(),
+            match plan.unreadable.first() {
+                Some((p, e)) => format!(
+                    "; {} DICOM files could not be read, e.g. {}: {e}",
+                    plan.unreadable.len(),
+                    p.display()
+                ),
+                None => String::new(),
+            }
         );
     }
     Ok(plan)
@@ -98,7 +136,7 @@ fn bids_plan(input: &Path, output: &Path) -> Result<Plan> {
             jobs.push(Job {
                 name: relative(input, &scan.path),
                 labels: out_dir.join(format!("{name}.nii.gz")),
-                input: scan.path,
+                input: Source::File(scan.path),
                 volumes: None,
             });
         }
@@ -107,6 +145,7 @@ fn bids_plan(input: &Path, output: &Path) -> Result<Plan> {
         layout: Layout::Bids,
         jobs,
         left_out: 0,
+        unreadable: Vec::new(),
     })
 }
 
@@ -129,7 +168,7 @@ fn nnunet_plan(root: &Path, images: &Path, output: &Path) -> Result<Plan> {
         jobs.push(Job {
             name: relative(root, &path),
             labels: output.join(format!("{case}.nii.gz")),
-            input: path,
+            input: Source::File(path),
             volumes: None,
         });
     }
@@ -137,11 +176,12 @@ fn nnunet_plan(root: &Path, images: &Path, output: &Path) -> Result<Plan> {
         layout: Layout::NnUnet,
         jobs,
         left_out,
+        unreadable: Vec::new(),
     })
 }
 
 fn flat_plan(input: &Path, output: &Path) -> Result<Plan> {
-    let jobs = sorted_scans(input)?
+    let mut jobs: Vec<Job> = sorted_scans(input)?
         .into_iter()
         .map(|path| {
             let name = stem(&path);
@@ -149,14 +189,37 @@ fn flat_plan(input: &Path, output: &Path) -> Result<Plan> {
                 name: relative(input, &path),
                 labels: output.join(format!("{name}_seg.nii.gz")),
                 volumes: Some(output.join(format!("{name}_volumes.csv"))),
-                input: path,
+                input: Source::File(path),
             }
         })
         .collect();
+    let (series, unreadable) = find_series(input)?;
+    for s in series {
+        // Two series may share a number and description: the later ones get a suffix.
+        let base = s.info.file_stem();
+        let taken = |n: &str| {
+            jobs.iter()
+                .any(|j| j.labels == output.join(format!("{n}_seg.nii.gz")))
+        };
+        let name = (1..)
+            .map(|k| match k {
+                1 => base.clone(),
+                k => format!("{base}_{k}"),
+            })
+            .find(|n| !taken(n))
+            .expect("an unused name");
+        jobs.push(Job {
+            name: format!("{name} (DICOM: {})", s.info.label()),
+            labels: output.join(format!("{name}_seg.nii.gz")),
+            volumes: Some(output.join(format!("{name}_volumes.csv"))),
+            input: Source::Dicom(s),
+        });
+    }
     Ok(Plan {
         layout: Layout::Flat,
         jobs,
         left_out: 0,
+        unreadable,
     })
 }
 
@@ -196,6 +259,10 @@ mod tests {
             ]
         );
         assert_eq!(p.jobs[2].name, "sub-02/ses-a/anat/sub-02_ses-a_T1w.mgz");
+        assert_eq!(
+            p.jobs[2].input,
+            Source::File(b.join("sub-02/ses-a/anat/sub-02_ses-a_T1w.mgz"))
+        );
 
         let n = tmp.join("nn");
         touch(&n.join("imagesTr/a_0000.nii.gz"));
@@ -217,6 +284,29 @@ mod tests {
         assert_eq!(outputs(&p, &out), ["T1_seg.nii.gz", "a_seg.nii.gz"]);
         assert_eq!(p.jobs[0].volumes, Some(out.join("T1_volumes.csv")));
         assert!(!p.jobs[0].done());
+
+        // DICOM series anywhere below a plain folder: one scan each, named by series.
+        let fixtures =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/src/volume/dicom/fixtures/series");
+        let d = tmp.join("dicom/patient/study");
+        std::fs::create_dir_all(&d).unwrap();
+        for e in std::fs::read_dir(&fixtures).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), d.join(e.file_name())).unwrap();
+        }
+        std::fs::write(d.join("S1IM9999"), b"DICM? no: too short").unwrap();
+        let p = plan(&tmp.join("dicom"), &out).unwrap();
+        assert_eq!(
+            outputs(&p, &out),
+            [
+                "S001_oblique_t1_seg.nii.gz",
+                "S002_sagittal_localiser_seg.nii.gz"
+            ]
+        );
+        assert!(matches!(&p.jobs[0].input, Source::Dicom(s) if s.files.len() == 12));
+        assert!(p.jobs[1]
+            .name
+            .contains("sagittal localiser (MR, 6 slices of 16 x 14)"));
 
         assert!(plan(&tmp.join("out-missing"), &out).is_err());
         std::fs::create_dir_all(tmp.join("empty")).unwrap();

@@ -1,0 +1,40 @@
+//! DICOM in: what clinicians have. Files are read with dicom-rs (`file.rs`), grouped into
+//! series and stacked into volumes on their world grid (`series.rs`); pixel data in the
+//! native encodings and RLE Lossless is decoded here (`rle.rs`), other compressed syntaxes
+//! are refused by name. From bytes only, so the browser and the CLI share it.
+//!
+//! ```ignore
+//! let headers: Vec<DicomFile> = files.iter().map(|(name, b)| read_dicom(b, name, Pixels::Skip)).collect::<Result<_, _>>()?;
+//! let series = group_series(&headers);
+//! let image = read_series(&files, &series[0], max_voxels)?; // a NiftiImage on the scan's grid
+//! ```
+
+mod file;
+mod rle;
+mod series;
+
+#[cfg(test)]
+mod tests;
+
+pub use file::{looks_like_dicom, read_dicom, DicomFile, DicomFrame, Pixels};
+pub use series::{group_series, series_frames, stack_frames, SeriesInfo};
+
+use super::error::VolumeError;
+use super::nifti::NiftiImage;
+
+/// The volume of series `info`: its files among `files` (name, bytes; the same list the
+/// series were grouped from) read with their pixels and stacked.
+pub fn read_series(
+    files: &[(String, Vec<u8>)],
+    info: &SeriesInfo,
+    max_voxels: usize,
+) -> Result<NiftiImage, VolumeError> {
+    let mut frames = Vec::with_capacity(info.frames);
+    for &i in &info.files {
+        let (name, bytes) = files.get(i).ok_or_else(|| VolumeError::Dicom {
+            reason: format!("file {i} of the series is missing"),
+        })?;
+        frames.extend(read_dicom(bytes, name, Pixels::Read)?.frames);
+    }
+    stack_frames(frames, max_voxels)
+}
