@@ -44,4 +44,4 @@ export CHROMIUM="${CHROMIUM:-$(command -v chromium || echo /usr/bin/chromium)}"
 
 cd tests/browser
 [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund
-node --test --test-concurrency=1 --test-reporter=tap app.test.mjs finetune.test.mjs teach.test.mjs faults.test.mjs edit.test.mjs
+node --test --test-concurrency=1 --test-reporter=tap app.test.mjs finetune.test.mjs teach.test.mjs faults.test.mjs edit.test.mjs formats.test.mjs

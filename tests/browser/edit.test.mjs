@@ -2,14 +2,14 @@
 // view changes the exported label map in that slice, around the click, and nowhere else;
 // undo gives back the model's file exactly, redo the edit; the eraser paints background;
 // the volumes table follows. Also: "Copy diagnostics" reports the device and the model but
-// not the scan's name, and a FreeSurfer .mgz opens as a scan.
+// not the scan's name.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { readNifti } from "./nifti.mjs";
-import { ARTIFACTS, CLI, loadApp, open, root, serve } from "./helpers.mjs";
+import { ARTIFACTS, CLI, loadApp, open, serve } from "./helpers.mjs";
 
 let server;
 let origin;
@@ -122,21 +122,6 @@ test("a brush stroke changes the exported labels where drawn and nowhere else; u
     }
     assert.ok(!/colin27/i.test(report), `diagnostics name the scan:\n${report}`);
     assert.deepEqual(problems, [], "console errors or CSP violations");
-  } finally {
-    await browser.close();
-  }
-});
-
-test("a FreeSurfer .mgz opens as a scan", { timeout: 300_000 }, async () => {
-  const { browser, page, problems } = await open({ webgpu: false });
-  try {
-    await loadApp(page, origin);
-    await page.setInputFiles('[data-testid="file"]', path.join(root, "core/src/volume/mgh/fixtures/oblique_int16.mgz"));
-    await page.waitForSelector('[data-testid="facts"]', { timeout: 60_000 });
-    const facts = await page.textContent('[data-testid="facts"]');
-    assert.ok(facts.includes("7 × 6 × 5 voxels"), facts);
-    assert.ok(facts.includes("0.9 × 1.1 × 3 mm"), facts);
-    assert.deepEqual(problems, []);
   } finally {
     await browser.close();
   }

@@ -17,6 +17,8 @@ mod compute;
 #[cfg(target_arch = "wasm32")]
 mod diagnostics;
 #[cfg(target_arch = "wasm32")]
+mod dicom;
+#[cfg(target_arch = "wasm32")]
 mod edit;
 #[cfg(target_arch = "wasm32")]
 mod finetune;
@@ -164,6 +166,7 @@ mod app {
         provide_context(stores.teach);
         provide_context(Saved::new());
         provide_context(Editor::new());
+        provide_context(super::dicom::DicomPick::new());
         provide_context(Restart(StoredValue::new_local(Rc::new(move || {
             stores.run.cancel();
             stores.start_worker();

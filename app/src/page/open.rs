@@ -1,5 +1,6 @@
 //! Opening files: the picker, drag and drop anywhere on the page, and the bundled sample.
-//! A scan goes to the viewer, a .bfm to the model store, by the file's name.
+//! A scan goes to the viewer, a .bfm to the model store, by the file's name; the other
+//! files are tried as DICOM together (`dicom.rs`).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -9,6 +10,7 @@ use web_sys::{File, HtmlInputElement};
 use brainfm_core::volume::is_scan_name;
 
 use super::browser::{self, fetch_bytes};
+use super::dicom::{DicomPick, DicomSeriesList};
 use super::model::Models;
 use super::run::Run;
 use super::viewer::{ScanState, Viewer};
@@ -23,6 +25,7 @@ pub struct Opener {
     viewer: Viewer,
     models: Models,
     run: Run,
+    dicom: DicomPick,
 }
 
 impl Opener {
@@ -32,6 +35,7 @@ impl Opener {
             viewer: expect_context(),
             models: expect_context(),
             run: expect_context(),
+            dicom: expect_context(),
         }
     }
 
@@ -42,12 +46,6 @@ impl Opener {
         let is_model = lower.ends_with(".bfm");
         // A bare .gz is tried too: the reader looks at the content, not the name.
         let is_scan = is_scan_name(&name) || lower.ends_with(".gz");
-        if !is_model && !is_scan {
-            self.viewer.state.set(ScanState::Failed(format!(
-                "{name} is neither a scan (NIfTI .nii/.nii.gz, FreeSurfer .mgz/.mgh) nor a brainfm model (.bfm)"
-            )));
-            return;
-        }
         if is_scan {
             self.viewer
                 .state
@@ -67,13 +65,23 @@ impl Opener {
         });
     }
 
+    /// Scans and models by their names; every other file is tried as DICOM (scanners name
+    /// them IM0001, 1.2.840....dcm or nothing at all), all together, as one set of series.
     fn open_all(self, files: Option<web_sys::FileList>) {
-        if let Some(files) = files {
-            for i in 0..files.length() {
-                if let Some(f) = files.get(i) {
-                    self.open(f);
-                }
+        let Some(files) = files else {
+            return;
+        };
+        let mut others = Vec::new();
+        for f in (0..files.length()).filter_map(|i| files.get(i)) {
+            let lower = f.name().to_lowercase();
+            if lower.ends_with(".bfm") || is_scan_name(&lower) || lower.ends_with(".gz") {
+                self.open(f);
+            } else {
+                others.push(f);
             }
+        }
+        if !others.is_empty() {
+            self.dicom.gather(self.viewer, self.run, others);
         }
     }
 
@@ -114,10 +122,20 @@ pub fn OpenPanel(children: Children) -> impl IntoView {
         // Let the same file be picked again.
         input.set_value("");
     };
+    // A folder picker: `webkitdirectory` (every current browser) is not in Leptos's typed
+    // attributes, so it is set on the element.
+    let folder: NodeRef<leptos::html::Input> = NodeRef::new();
+    Effect::new(move |_| {
+        if let Some(el) = folder.get() {
+            let _ = el.set_attribute("webkitdirectory", "");
+        }
+    });
     view! {
         <section class="open">
-            <label for="files">"Open a brain MRI scan (.nii, .nii.gz, .mgz, .mgh) and a brainfm model (.bfm) — or drop them anywhere on the page"</label>
-            <input id="files" data-testid="file" type="file" multiple accept=".nii,.gz,.nii.gz,.mgz,.mgh,.bfm" on:change=on_pick />
+            <label for="files">"Open a brain MRI scan (NIfTI .nii/.nii.gz, FreeSurfer .mgz/.mgh, or the files of a DICOM series) and a brainfm model (.bfm) — or drop them anywhere on the page"</label>
+            <input id="files" data-testid="file" type="file" multiple on:change=on_pick />
+            <label for="dicom-folder">" or a folder of DICOM files: "</label>
+            <input id="dicom-folder" data-testid="dicom-folder" type="file" multiple node_ref=folder on:change=on_pick />
             <button type="button" data-testid="sample" on:click=move |_| opener.load_sample()>"Open the sample scan (Colin27, 2 mm)"</button>
             <p class="privacy">"Files are read and processed inside this tab; nothing is uploaded. The page makes no requests to other sites."</p>
             <div data-testid="scan-state" aria-live="polite">{move || match viewer.state.get() {
@@ -126,6 +144,7 @@ pub fn OpenPanel(children: Children) -> impl IntoView {
                 ScanState::Loaded => ().into_any(),
                 ScanState::Failed(message) => view! { <p class="error" role="alert" data-testid="error">{message}</p> }.into_any(),
             }}</div>
+            <DicomSeriesList />
             {children()}
         </section>
     }

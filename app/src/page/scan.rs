@@ -5,7 +5,7 @@
 use brainfm_core::volume::nifti::code_name;
 use brainfm_core::volume::{
     orientation_code, read_first_volume, reorient_to_ras, voxel_count, Grid, LabelMap, NiftiHeader,
-    NiftiImage, ReadOptions, Reorientation, Volume, VolumeError,
+    NiftiImage, ReadOptions, Reorientation, ScanFormat, Volume, VolumeError,
 };
 
 use super::format;
@@ -17,7 +17,8 @@ use crate::protocol::ScanImage;
 pub struct ScanInfo {
     pub name: String,
     pub file_bytes: usize,
-    pub gzipped: bool,
+    /// What the bytes were: "NIfTI, gzip-compressed", "DICOM series of 176 files", ...
+    pub format: String,
     pub dims: [usize; 3],
     pub spacing: [f64; 3],
     pub datatype: &'static str,
@@ -59,14 +60,39 @@ pub fn open(name: &str, bytes: &[u8]) -> Result<(Loaded, ScanImage), String> {
     let (image, volume_of) = match read_first_volume(bytes, &options) {
         // A viewer may show one volume of a series; say which.
         Ok((image, volumes)) => (image, volumes.map(|n| (0, n))),
-        Err(VolumeError::TooManyVoxels { voxels, .. }) => {
-            return Err(format!(
-                "the scan has {voxels} voxels; the browser app opens scans of up to {MAX_VOXELS} \
-                 (about 406 x 406 x 406), so use the brainfm command line for this one"
-            ))
-        }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(plain_error(e)),
     };
+    let gzip = match bytes.starts_with(&[0x1f, 0x8b]) {
+        true => ", gzip-compressed",
+        false => "",
+    };
+    let format = match ScanFormat::of(bytes) {
+        ScanFormat::Nifti => format!("NIfTI{gzip}"),
+        ScanFormat::Mgh => format!("FreeSurfer MGH{gzip}"),
+    };
+    from_image(name, image, volume_of, bytes.len(), format)
+}
+
+/// A read error as the page says it.
+pub fn plain_error(e: VolumeError) -> String {
+    match e {
+        VolumeError::TooManyVoxels { voxels, .. } => format!(
+            "the scan has {voxels} voxels; the browser app opens scans of up to {MAX_VOXELS} \
+             (about 406 x 406 x 406), so use the brainfm command line for this one"
+        ),
+        e => e.to_string(),
+    }
+}
+
+/// An image decoded from `file_bytes` bytes of `format`, as the page keeps and shows it,
+/// and the copy for the worker.
+pub fn from_image(
+    name: &str,
+    image: NiftiImage,
+    volume_of: Option<(usize, usize)>,
+    file_bytes: usize,
+    format: String,
+) -> Result<(Loaded, ScanImage), String> {
     let NiftiImage { header, volume } = &image;
     let orientation: String = orientation_code(&volume.affine).iter().collect();
     let stats = render::intensity_stats(&volume.data)
@@ -77,8 +103,8 @@ pub fn open(name: &str, bytes: &[u8]) -> Result<(Loaded, ScanImage), String> {
     };
     let info = ScanInfo {
         name: name.to_string(),
-        file_bytes: bytes.len(),
-        gzipped: bytes.starts_with(&[0x1f, 0x8b]),
+        file_bytes,
+        format,
         dims: volume.dims,
         spacing: volume.spacing,
         datatype: code_name(header.datatype),
@@ -164,15 +190,7 @@ impl ScanInfo {
             ),
             (
                 "File",
-                format!(
-                    "{}{}",
-                    format::bytes(self.file_bytes),
-                    if self.gzipped {
-                        ", gzip-compressed"
-                    } else {
-                        ""
-                    }
-                ),
+                format!("{}, {}", self.format, format::bytes(self.file_bytes)),
             ),
         ];
         if s.non_finite > 0 {

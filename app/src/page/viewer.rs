@@ -15,7 +15,7 @@ use super::format;
 use super::render::{label_colour, mm_per_pixel, render_slice, Plane, Rgba, SliceGeom};
 use super::run::Run;
 use super::scan::{self, Loaded};
-use crate::protocol::Request;
+use crate::protocol::{Request, ScanImage};
 
 /// Longest side of a view, in canvas pixels.
 const VIEW_PX: usize = 448;
@@ -101,13 +101,25 @@ impl Viewer {
     /// Decode and show a scan (replacing any previous one and its segmentation), and hand
     /// the decoded image to the worker.
     pub fn load(self, run: Run, name: String, bytes: Vec<u8>) {
+        self.open_with(run, format!("Decoding {name}…"), move || {
+            scan::open(&name, &bytes).map_err(|m| format!("Could not open {name}: {m}"))
+        });
+    }
+
+    /// Show a scan `decode` makes (after the status line has painted): the one way a scan
+    /// reaches the page, whatever its format.
+    pub fn open_with(
+        self,
+        run: Run,
+        busy: String,
+        decode: impl FnOnce() -> Result<(Loaded, ScanImage), String> + 'static,
+    ) {
         run.cancel();
-        self.state.set(ScanState::Busy(format!("Decoding {name}…")));
+        self.state.set(ScanState::Busy(busy));
         spawn_local(async move {
             browser::yield_to_paint().await;
-            match scan::open(&name, &bytes) {
+            match decode() {
                 Ok((loaded, image)) => {
-                    drop(bytes);
                     let d = loaded.display.dims;
                     let s = loaded.info.stats;
                     self.win.set((s.p01 as f64, s.p99 as f64));
@@ -120,9 +132,7 @@ impl Viewer {
                         run.failed(e);
                     }
                 }
-                Err(message) => self.state.set(ScanState::Failed(format!(
-                    "Could not open {name}: {message}"
-                ))),
+                Err(message) => self.state.set(ScanState::Failed(message)),
             }
         });
     }
