@@ -158,6 +158,13 @@ pub fn read_dicom(bytes: &[u8], source: &str, pixels: Pixels) -> Result<DicomFil
             format!("a {photometric} (colour) image, not a greyscale MR slice"),
         ));
     }
+    if text(top, tags::IMAGE_TYPE).split('\\').any(|t| t.trim() == "MOSAIC") {
+        return Err(err(
+            source,
+            "a Siemens mosaic (many slices tiled in one image, as fMRI and diffusion runs are \
+             stored), which brainfm does not untile; convert it with dcm2niix",
+        ));
+    }
     let samples = int(top, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
     if samples != 1 {
         return Err(err(

@@ -89,6 +89,11 @@ fn mr_small_reads_as_pydicom_in_every_syntax_it_can_decode() {
         refused.contains("JPEG 2000 Lossless") && refused.contains("dcm2niix"),
         "{refused}"
     );
+    // Deflated data sets parse (this one is a capture without a position, so no slice).
+    let deflated = one("deflated_ot.dcm").unwrap_err().to_string();
+    assert!(deflated.contains("no ImagePositionPatient"), "{deflated}");
+    let mosaic = one("mosaic.dcm").unwrap_err().to_string();
+    assert!(mosaic.contains("Siemens mosaic") && mosaic.contains("dcm2niix"), "{mosaic}");
     let single = stack_frames(one("mr_small_explicit.dcm").unwrap().frames, 1 << 20);
     assert!(single.unwrap_err().to_string().contains("single slice"));
 }
