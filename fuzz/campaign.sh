@@ -5,11 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 runs="${RUNS:-1000000}"
-[ -d corpus/nifti ] || ./seed.sh
+[ -d corpus/dicom ] || ./seed.sh
 cargo +nightly fuzz build -s none -a
 bin=target/x86_64-unknown-linux-gnu/release
-for t in nifti bundle weights checkpoint cache; do
-  max=8192; [ "$t" = weights ] && max=16384
+for t in nifti scan dicom bundle weights checkpoint cache; do
+  max=8192; [ "$t" = weights ] && max=16384; [ "$t" = dicom ] && max=32768
   mkdir -p "artifacts/$t"
   start=$(date +%s)
   "$bin/$t" "corpus/$t" -runs="$runs" -max_len="$max" -rss_limit_mb=2048 -timeout=20 \

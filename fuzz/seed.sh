@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Seed corpora for the fuzz targets, from real files: the committed NIfTI edge cases
 # (seeds/nifti: the hostile files of docs/NIFTI_READER.md, under 20 KB) and the sample scan,
-# the bundled models (whole, their header JSON, their safetensors weights), a checkpoint of
+# the MGH/MGZ and DICOM fixtures of core's tests (nibabel's, pydicom's and our written
+# series), the bundled models (whole, their header JSON, their safetensors weights), a checkpoint of
 # a 3-step tiny fine-tuning (its spec set to the fuzz target's), and cache headers.
 # Needs the brainfm CLI (BRAINFM_CLI, default ~/.cache/brainfm-target/debug/brainfm).
 set -euo pipefail
 cd "$(dirname "$0")"
 cli="${BRAINFM_CLI:-$HOME/.cache/brainfm-target/debug/brainfm}"
-mkdir -p corpus/{nifti,bundle,weights,checkpoint,cache}
+mkdir -p corpus/{nifti,scan,dicom,bundle,weights,checkpoint,cache}
 cp seeds/nifti/* ../www/sample/*.nii.gz corpus/nifti/
+cp seeds/nifti/* ../core/src/volume/mgh/fixtures/*.mg? corpus/scan/
+fixtures=../core/src/volume/dicom/fixtures
+cp "$fixtures"/*.dcm corpus/dicom/
+for f in "$fixtures"/series/S1IM0000 "$fixtures"/series/S2IM0000; do cp "$f" "corpus/dicom/$(basename "$f").dcm"; done
 cp seeds/cache/* corpus/cache/
 cp ../models/*.bfm corpus/bundle/
 work=$(mktemp -d)

@@ -19,6 +19,8 @@ mod diagnostics;
 #[cfg(target_arch = "wasm32")]
 mod dicom;
 #[cfg(target_arch = "wasm32")]
+mod dropped;
+#[cfg(target_arch = "wasm32")]
 mod edit;
 #[cfg(target_arch = "wasm32")]
 mod finetune;

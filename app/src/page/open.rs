@@ -11,6 +11,7 @@ use brainfm_core::volume::is_scan_name;
 
 use super::browser::{self, fetch_bytes};
 use super::dicom::{DicomPick, DicomSeriesList};
+use super::dropped;
 use super::model::Models;
 use super::run::Run;
 use super::viewer::{ScanState, Viewer};
@@ -68,11 +69,14 @@ impl Opener {
     /// Scans and models by their names; every other file is tried as DICOM (scanners name
     /// them IM0001, 1.2.840....dcm or nothing at all), all together, as one set of series.
     fn open_all(self, files: Option<web_sys::FileList>) {
-        let Some(files) = files else {
-            return;
-        };
+        if let Some(files) = files {
+            self.open_files((0..files.length()).filter_map(|i| files.get(i)).collect());
+        }
+    }
+
+    fn open_files(self, files: Vec<File>) {
         let mut others = Vec::new();
-        for f in (0..files.length()).filter_map(|i| files.get(i)) {
+        for f in files {
             let lower = f.name().to_lowercase();
             if lower.ends_with(".bfm") || is_scan_name(&lower) || lower.ends_with(".gz") {
                 self.open(f);
@@ -85,10 +89,20 @@ impl Opener {
         }
     }
 
-    /// Files dropped anywhere on the page.
+    /// Files (or folders: their files, walked) dropped anywhere on the page.
     pub fn drop(self, ev: leptos::ev::DragEvent) {
         ev.prevent_default();
-        self.open_all(ev.data_transfer().and_then(|d| d.files()));
+        let Some(data) = ev.data_transfer() else {
+            return;
+        };
+        let entries = dropped::entries(&data);
+        if !dropped::has_folder(&entries) {
+            return self.open_all(data.files());
+        }
+        self.viewer
+            .state
+            .set(ScanState::Busy("Listing the dropped folder…".into()));
+        spawn_local(async move { self.open_files(dropped::files(entries).await) });
     }
 
     fn load_sample(self) {

@@ -11,6 +11,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::mem::InMemDicomObject;
 use dicom_object::{OpenFileOptions, Tag};
 
+use super::bounds::check_lengths;
 use super::rle::decode_rle_frame;
 use crate::volume::error::VolumeError;
 
@@ -142,6 +143,7 @@ pub fn read_dicom(bytes: &[u8], source: &str, pixels: Pixels) -> Result<DicomFil
             "not a DICOM file (no \"DICM\" after the 128-byte preamble)",
         ));
     }
+    check_lengths(&bytes[128..]).map_err(|e| err(source, e))?;
     let mut options = OpenFileOptions::new();
     if pixels == Pixels::Skip {
         options = options.read_until(tags::PIXEL_DATA);
@@ -158,7 +160,10 @@ pub fn read_dicom(bytes: &[u8], source: &str, pixels: Pixels) -> Result<DicomFil
             format!("a {photometric} (colour) image, not a greyscale MR slice"),
         ));
     }
-    if text(top, tags::IMAGE_TYPE).split('\\').any(|t| t.trim() == "MOSAIC") {
+    if text(top, tags::IMAGE_TYPE)
+        .split('\\')
+        .any(|t| t.trim() == "MOSAIC")
+    {
         return Err(err(
             source,
             "a Siemens mosaic (many slices tiled in one image, as fMRI and diffusion runs are \

@@ -1,7 +1,9 @@
 //! DICOM in: what clinicians have. Files are read with dicom-rs (`file.rs`), grouped into
 //! series and stacked into volumes on their world grid (`series.rs`); pixel data in the
 //! native encodings and RLE Lossless is decoded here (`rle.rs`), other compressed syntaxes
-//! are refused by name. From bytes only, so the browser and the CLI share it.
+//! are refused by name. From bytes only, so the browser and the CLI share it. Before
+//! dicom-rs sees a file, `bounds.rs` checks that no value claims more bytes than the file
+//! has (dicom-rs reserves a value's declared length up front).
 //!
 //! ```ignore
 //! let headers: Vec<DicomFile> = files.iter().map(|(name, b)| read_dicom(b, name, Pixels::Skip)).collect::<Result<_, _>>()?;
@@ -9,6 +11,7 @@
 //! let image = read_series(&files, &series[0], max_voxels)?; // a NiftiImage on the scan's grid
 //! ```
 
+mod bounds;
 mod file;
 mod rle;
 mod series;

@@ -93,7 +93,10 @@ fn mr_small_reads_as_pydicom_in_every_syntax_it_can_decode() {
     let deflated = one("deflated_ot.dcm").unwrap_err().to_string();
     assert!(deflated.contains("no ImagePositionPatient"), "{deflated}");
     let mosaic = one("mosaic.dcm").unwrap_err().to_string();
-    assert!(mosaic.contains("Siemens mosaic") && mosaic.contains("dcm2niix"), "{mosaic}");
+    assert!(
+        mosaic.contains("Siemens mosaic") && mosaic.contains("dcm2niix"),
+        "{mosaic}"
+    );
     let single = stack_frames(one("mr_small_explicit.dcm").unwrap().frames, 1 << 20);
     assert!(single.unwrap_err().to_string().contains("single slice"));
 }
@@ -184,6 +187,20 @@ fn what_is_not_one_volume_is_refused_with_its_reason() {
     let mut two = headers_only.clone();
     two.extend(read_dicom(&files[1].1, "h2", Pixels::Skip).unwrap().frames);
     assert!(stack_frames(two, 1 << 20).is_err(), "pixels not read");
+}
+
+#[test]
+fn fuzzer_findings_are_errors_without_large_allocations() {
+    // A 2.6 KB file whose mutated lengths made dicom-rs reserve and zero-fill gigabytes
+    // (fuzz/regressions/dicom): now refused by the length walk before parsing.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/dicom");
+    for e in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(e.unwrap().path()).unwrap();
+        let message = read_dicom(&bytes, "found", Pixels::Read)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("declares"), "{message}");
+    }
 }
 
 #[test]
