@@ -75,15 +75,28 @@ impl Reader<'_> {
 /// `Err` names the first element whose value cannot fit in the bytes after it. `dicm`
 /// starts at the "DICM" magic (after the preamble).
 pub fn check_lengths(dicm: &[u8]) -> Result<(), String> {
-    // The file meta group: always explicit VR little endian.
+    // The file meta group: explicit VR little endian, read as dicom-object reads it
+    // (`meta.rs`): (0002,0000) first, then elements until its group length is used up,
+    // whatever their group. The data set starts where that ends.
     let meta = Reader {
         b: dicm,
         big: false,
     };
-    let mut pos = 4;
+    if (meta.u16(4), meta.u16(6), dicm.get(8..10)) != (Some(0x0002), Some(0x0000), Some(&b"UL"[..]))
+        || meta.u16(10) != Some(4)
+    {
+        return Ok(()); // not a meta group dicom-object accepts: it will say so
+    }
+    let Some(group_length) = meta.u32(12) else {
+        return Ok(());
+    };
+    let mut pos: usize = 16;
+    let end = pos.saturating_add(group_length as usize);
     let mut syntax = String::new();
-    while meta.u16(pos) == Some(0x0002) {
-        let (Some(element), Some(vr)) = (meta.u16(pos + 2), dicm.get(pos + 4..pos + 6)) else {
+    while pos < end {
+        let (Some(group), Some(element), Some(vr)) =
+            (meta.u16(pos), meta.u16(pos + 2), dicm.get(pos + 4..pos + 6))
+        else {
             return Ok(());
         };
         let (len, header) = match long_length(vr) {
@@ -94,8 +107,8 @@ pub fn check_lengths(dicm: &[u8]) -> Result<(), String> {
             return Ok(());
         };
         let start = pos + header;
-        fits(Tag(0x0002, element), len, dicm.len().saturating_sub(start))?;
-        if element == 0x0010 {
+        fits(Tag(group, element), len, dicm.len().saturating_sub(start))?;
+        if (group, element) == (0x0002, 0x0010) {
             syntax = String::from_utf8_lossy(&dicm[start..start + len as usize])
                 .trim_end_matches(['\0', ' '])
                 .to_string();
@@ -108,8 +121,13 @@ pub fn check_lengths(dicm: &[u8]) -> Result<(), String> {
         // inflates it as it reads but still reserves declared lengths, so walk the inflated
         // bytes (their buffer grows with what inflation produces, up to the cap).
         let mut z = flate2::read::DeflateDecoder::new(rest);
-        let inflated = crate::volume::nifti::read_up_to(&mut z, MAX_INFLATED)
-            .map_err(|e| format!("the deflated data set: {e}"))?;
+        let inflated =
+            crate::volume::nifti::read_up_to(&mut z, MAX_INFLATED).map_err(|e| match e {
+                crate::volume::VolumeError::Gzip { message } => {
+                    format!("the deflated data set is damaged ({message})")
+                }
+                e => format!("the deflated data set: {e}"),
+            })?;
         return walk(
             &Reader {
                 b: &inflated,
@@ -202,6 +220,8 @@ mod tests {
     fn explicit_file(elements: &[u8]) -> Vec<u8> {
         let syntax = b"1.2.840.10008.1.2.1\0";
         let mut f = b"DICM".to_vec();
+        f.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, b'U', b'L', 4, 0]);
+        f.extend_from_slice(&(8 + syntax.len() as u32).to_le_bytes());
         f.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I']);
         f.extend_from_slice(&(syntax.len() as u16).to_le_bytes());
         f.extend_from_slice(syntax);
