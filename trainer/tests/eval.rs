@@ -189,6 +189,44 @@ fn eval_segments_an_nnunet_dataset_with_a_model() {
         .unwrap();
     assert!((reference_ml - ball_volume_ml(n)).abs() < 1e-9);
 
+    // The same scan and labels as a BIDS dataset (the label map under derivatives/): the
+    // same scores, the case named by its path.
+    let bids = dir.join("bids");
+    let anat = bids.join("sub-01/anat");
+    std::fs::create_dir_all(&anat).unwrap();
+    std::fs::create_dir_all(bids.join("derivatives/manual/sub-01/anat")).unwrap();
+    std::fs::copy(
+        data.join("imagesTr/ball_0000.nii.gz"),
+        anat.join("sub-01_T1w.nii.gz"),
+    )
+    .unwrap();
+    std::fs::copy(
+        data.join("labelsTr/ball.nii.gz"),
+        bids.join("derivatives/manual/sub-01/anat/sub-01_dseg.nii.gz"),
+    )
+    .unwrap();
+    let bids_json = dir.join("bids.json");
+    ok(&[
+        "eval",
+        "--quiet",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        bids.to_str().unwrap(),
+        "--json",
+        bids_json.to_str().unwrap(),
+    ]);
+    let bids_report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bids_json).unwrap()).unwrap();
+    assert_eq!(
+        bids_report["cases"][0]["case"],
+        "sub-01/anat/sub-01_T1w.nii.gz"
+    );
+    assert_eq!(
+        bids_report["cases"][0]["labels"],
+        report["cases"][0]["labels"]
+    );
+
     // A truncated case among good ones: it is named, the rest are scored and written, and
     // the command fails at the end.
     let good = std::fs::read(data.join("imagesTr/ball_0000.nii.gz")).unwrap();

@@ -45,6 +45,15 @@ pub fn derivative_dseg_stem(source: &str, pipeline: &str) -> String {
     parts.join("_")
 }
 
+/// Whether `root` is a BIDS dataset: it has `sub-*` folders.
+pub fn is_bids(root: &Path) -> bool {
+    std::fs::read_dir(root).is_ok_and(|entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .any(|e| e.path().is_dir() && e.file_name().to_string_lossy().starts_with("sub-"))
+    })
+}
+
 /// `ROOT/dataset_description.json`, and the one of a derivative pipeline.
 pub fn description(root: &Path, pipeline: Option<&str>) -> PathBuf {
     match pipeline {

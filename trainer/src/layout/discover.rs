@@ -182,9 +182,7 @@ pub fn discover(root: &Path) -> Result<Vec<SubjectScans>> {
             root.display()
         );
     }
-    let has_sub = list(root)?
-        .iter()
-        .any(|p| p.is_dir() && dir_name(p).starts_with("sub-"));
+    let has_sub = super::bids::is_bids(root);
     let subjects = if has_sub {
         bids(root)?
     } else if root.join("imagesTr").is_dir() {

@@ -14,12 +14,13 @@ use serde::Serialize;
 
 use crate::inference::{InferenceArgs, Segmenter};
 use crate::io::{read_bundle, read_label_map, read_scan, write_atomic};
-use crate::layout::{is_scan, LabelledDataset, Split};
+use crate::layout::{bids, discover, is_scan, LabelledDataset, Split};
 
 /// Score segmentations: per-label Dice, HD95 (mm) and volumes, per case and averaged.
 ///
-/// Either segment a labelled nnU-Net raw dataset with a model (`--model M --data DIR`:
-/// imagesTs/labelsTs when present, else imagesTr/labelsTr), or compare existing label
+/// Either segment a labelled dataset with a model (`--model M --data DIR`: nnU-Net raw,
+/// imagesTs/labelsTs when present, else imagesTr/labelsTr; or BIDS, every anatomical scan
+/// of a subject that has a `*_dseg` label map), or compare existing label
 /// maps (`--pred P --reference R`: two files, or two folders matched by file name).
 ///
 /// A classification or regression model (`brainfm finetune --task cls|reg`) is scored
@@ -171,36 +172,71 @@ fn segment_dataset(
     data: &Path,
     args: &EvalArgs,
 ) -> Result<(String, Vec<Pair>, Vec<String>, Vec<String>)> {
-    let (dataset, split) = LabelledDataset::open_for_evaluation(data)?;
-    if split == Split::Train {
-        eprintln!(
-            "note: {} has no labelsTs; scoring the training split (imagesTr/labelsTr)",
-            data.display()
-        );
-    }
-    if dataset.channels != 1 {
-        bail!(
-            "{} has {} channels; brainfm models take one contrast per pass",
-            data.display(),
-            dataset.channels
-        );
-    }
     let segmenter = Segmenter::load(model, &args.inference)?;
+    // (case, image, reference labels)
+    let (cases, class_names): (Vec<(String, PathBuf, PathBuf)>, Vec<String>) =
+        if bids::is_bids(data) {
+            // Every anatomical scan of a subject (and session) with a label map (`*_dseg` in
+            // its anat folder or under derivatives/*/) against that map.
+            let mut cases = Vec::new();
+            for subject in discover(data)? {
+                let Some(labels) = subject.labels else {
+                    continue;
+                };
+                for scan in subject.scans {
+                    let id = scan
+                        .path
+                        .strip_prefix(data)
+                        .unwrap_or(&scan.path)
+                        .display()
+                        .to_string();
+                    cases.push((id, scan.path, labels.clone()));
+                }
+            }
+            if cases.is_empty() {
+                bail!(
+                    "{} is a BIDS dataset without label maps (*_dseg) to score against",
+                    data.display()
+                );
+            }
+            (cases, segmenter.bundle.meta().class_names.clone())
+        } else {
+            let (dataset, split) = LabelledDataset::open_for_evaluation(data)?;
+            if split == Split::Train {
+                eprintln!(
+                    "note: {} has no labelsTs; scoring the training split (imagesTr/labelsTr)",
+                    data.display()
+                );
+            }
+            if dataset.channels != 1 {
+                bail!(
+                    "{} has {} channels; brainfm models take one contrast per pass",
+                    data.display(),
+                    dataset.channels
+                );
+            }
+            let cases = dataset
+                .cases
+                .into_iter()
+                .map(|c| (c.id, c.images[0].clone(), c.label))
+                .collect();
+            (cases, dataset.class_names)
+        };
     let (mut pairs, mut failed) = (Vec::new(), Vec::new());
-    for case in &dataset.cases {
+    for (id, image, label) in &cases {
         let pair = || -> Result<Pair> {
-            let image = read_scan(&case.images[0], &ReadOptions::default())?;
-            let reference = read_label_map(&case.label)?;
+            let scan = read_scan(image, &ReadOptions::default())?;
+            let reference = read_label_map(label)?;
             let seg = segmenter
-                .segment(&image.volume, args.quiet)
-                .with_context(|| format!("segmenting {} failed", case.images[0].display()))?;
-            Ok((case.id.clone(), seg.labels, reference))
+                .segment(&scan.volume, args.quiet)
+                .with_context(|| format!("segmenting {} failed", image.display()))?;
+            Ok((id.clone(), seg.labels, reference))
         };
         match pair() {
             Ok(p) => pairs.push(p),
             Err(e) => {
-                eprintln!("error: case {}: {e:#}", case.id);
-                failed.push(case.id.clone());
+                eprintln!("error: case {id}: {e:#}");
+                failed.push(id.clone());
             }
         }
     }
@@ -210,7 +246,7 @@ fn segment_dataset(
     Ok((
         format!("{} on {}", model.display(), data.display()),
         pairs,
-        dataset.class_names,
+        class_names,
         failed,
     ))
 }

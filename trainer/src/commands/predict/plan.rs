@@ -94,10 +94,8 @@ fn sorted_scans(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// The plan for segmenting everything under `input` into `output`.
 pub fn plan(input: &Path, output: &Path) -> Result<Plan> {
-    let has_subjects = std::fs::read_dir(input)
-        .with_context(|| format!("cannot list {}", input.display()))?
-        .filter_map(|e| e.ok())
-        .any(|e| e.path().is_dir() && e.file_name().to_string_lossy().starts_with("sub-"));
+    std::fs::read_dir(input).with_context(|| format!("cannot list {}", input.display()))?;
+    let has_subjects = bids::is_bids(input);
     let images = ["imagesTs", "imagesTr"]
         .into_iter()
         .map(|d| input.join(d))
