@@ -6,9 +6,9 @@
 //! it touch gigabytes (found by the `dicom` fuzz target). With every length bounded by what
 //! is there, no allocation outgrows the file.
 //!
-//! The walk follows the structure (sequences and items are entered, encapsulated pixel
-//! fragments skipped) and stops quietly where it cannot follow (a truncated header, an
-//! undefined-length UN value): the parser reports those itself.
+//! The walk reads headers as dicom-rs does (the meta group by its group length, unknown VRs
+//! as UN, any undefined length as a sequence, encapsulated pixel fragments skipped) and
+//! stops quietly at a truncated header, which the parser reports itself.
 
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::{Tag, VR};
@@ -22,23 +22,33 @@ const BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
 /// 1 GiB; a larger data set is refused as a damaged or hostile file).
 const MAX_INFLATED: u64 = 1 << 30;
 
-/// Values with a 4-byte length (and 2 reserved bytes) in explicit VR.
+/// Whether an explicit VR has the 4-byte length form (2 reserved bytes, then a u32): every
+/// VR but the 21 with a 2-byte length, unknown VR bytes included, as dicom-encoding's
+/// `explicit_le.rs` decodes them (an unknown VR is read as UN).
 fn long_length(vr: &[u8]) -> bool {
-    matches!(
+    !matches!(
         vr,
-        b"OB"
-            | b"OD"
-            | b"OF"
-            | b"OL"
-            | b"OV"
-            | b"OW"
-            | b"SQ"
-            | b"SV"
-            | b"UC"
-            | b"UN"
-            | b"UR"
-            | b"UT"
-            | b"UV"
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SS"
+            | b"ST"
+            | b"TM"
+            | b"UI"
+            | b"UL"
+            | b"US"
     )
 }
 
@@ -194,12 +204,10 @@ fn walk(r: &Reader, explicit: bool) -> Result<(), String> {
         };
         pos += header;
         if len == UNDEFINED {
-            if tag == Tag(0x7FE0, 0x0010) {
-                in_pixel_fragments = true;
-            } else if vr == Some(b"UN") {
-                return Ok(()); // implicit VR inside: not followed
-            }
-            continue; // a sequence: its items follow
+            // Encapsulated pixel data, or (whatever the VR) a sequence whose items follow,
+            // as dicom-parser's `dataset/read.rs` takes any other undefined length.
+            in_pixel_fragments |= tag == Tag(0x7FE0, 0x0010);
+            continue;
         }
         fits(tag, len, r.b.len() - pos)?;
         let sequence = match vr {
