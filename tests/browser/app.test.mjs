@@ -10,7 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { readNifti } from "./nifti.mjs";
-import { ARTIFACTS, CLI, SAMPLE, assertPrivate as assertPrivateTo, loadApp as loadAppAt, open, serve } from "./helpers.mjs";
+import { ARTIFACTS, CLI, SAMPLE, assertPrivate as assertPrivateTo, loadApp as loadAppAt, open, serve, tinyBundle } from "./helpers.mjs";
 
 // SwiftShader (WebGPU on the CPU) and wasm CPU inference are slow on small machines.
 const RUN_TIMEOUT = Number(process.env.RUN_TIMEOUT_MS ?? 15 * 60 * 1000);
@@ -21,9 +21,7 @@ let origin;
 let bundlePath;
 
 before(async () => {
-  bundlePath = path.join(ARTIFACTS, "tiny-test.bfm");
-  execFileSync(CLI, ["init", "--preset", "tiny", "--classes", "background,csf,gm,wm", "--spacing", "2",
-    "--patch", "48", "--seed", "7", "--output", bundlePath], { stdio: "pipe" });
+  bundlePath = tinyBundle("tiny-test.bfm");
   ({ server, origin } = await serve());
 });
 

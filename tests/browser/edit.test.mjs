@@ -7,18 +7,15 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { execFileSync } from "node:child_process";
 import { readNifti } from "./nifti.mjs";
-import { ARTIFACTS, CLI, loadApp, open, serve } from "./helpers.mjs";
+import { ARTIFACTS, loadApp, open, serve, tinyBundle } from "./helpers.mjs";
 
 let server;
 let origin;
 let bundlePath;
 
 before(async () => {
-  bundlePath = path.join(ARTIFACTS, "tiny-edit.bfm");
-  execFileSync(CLI, ["init", "--preset", "tiny", "--classes", "background,csf,gm,wm", "--spacing", "2",
-    "--patch", "48", "--seed", "7", "--output", bundlePath], { stdio: "pipe" });
+  bundlePath = tinyBundle("tiny-edit.bfm");
   ({ server, origin } = await serve());
 });
 

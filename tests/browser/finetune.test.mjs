@@ -16,7 +16,7 @@ import path from "node:path";
 import zlib from "node:zlib";
 import { execFileSync } from "node:child_process";
 import { readNifti } from "./nifti.mjs";
-import { ARTIFACTS, CLI, SAMPLE, loadApp, open, serve, writeLabelMap } from "./helpers.mjs";
+import { ARTIFACTS, CLI, SAMPLE, loadApp, open, serve, writeLabelMap, tinyBundle } from "./helpers.mjs";
 
 const TIMEOUT = Number(process.env.FT_TIMEOUT_MS ?? 20 * 60 * 1000);
 const STEPS = Number(process.env.FT_STEPS ?? 40);
@@ -56,9 +56,7 @@ function writeCentreCrop(src, file, size) {
 }
 
 before(async () => {
-  startBundle = path.join(ARTIFACTS, "ft-start.bfm");
-  execFileSync(CLI, ["init", "--preset", "tiny", "--classes", "background,csf,gm,wm", "--spacing", "2",
-    "--patch", "48", "--seed", "7", "--output", startBundle], { stdio: "pipe" });
+  startBundle = tinyBundle("ft-start.bfm");
   labelPath = path.join(ARTIFACTS, "colin27_bright_mask.nii.gz");
   metrics.label_foreground_fraction = writeLabelMap(labelPath);
   // For WebGPU: a block no larger than the patch, so every step sees the same voxels and

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { readNifti } from "./nifti.mjs";
-import { ARTIFACTS, CLI, loadApp, open, root, serve } from "./helpers.mjs";
+import { ARTIFACTS, CLI, loadApp, open, root, serve, tinyBundle } from "./helpers.mjs";
 
 const FIXTURES = path.join(root, "core/src/volume/dicom/fixtures");
 let server;
@@ -17,9 +17,7 @@ let origin;
 let bundlePath;
 
 before(async () => {
-  bundlePath = path.join(ARTIFACTS, "tiny-formats.bfm");
-  execFileSync(CLI, ["init", "--preset", "tiny", "--classes", "background,csf,gm,wm", "--spacing", "2",
-    "--patch", "48", "--seed", "7", "--output", bundlePath], { stdio: "pipe" });
+  bundlePath = tinyBundle("tiny-formats.bfm");
   ({ server, origin } = await serve());
 });
 

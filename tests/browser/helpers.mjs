@@ -3,6 +3,7 @@
 // privacy check (nothing leaves the page's origin).
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import { execFileSync } from "node:child_process";
 import zlib from "node:zlib";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,6 +26,15 @@ const FLAGS = [
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
   "--disable-default-apps", "--disable-domain-reliability", "--metrics-recording-only",
 ];
+/** A random-weight tiny bundle (CSF/GM/WM, 2 mm, patch 48, seed 7) from the CLI, for the
+ *  tests that need a model but not a trained one; returns its path in ARTIFACTS. */
+export function tinyBundle(name) {
+  const file = path.join(ARTIFACTS, name);
+  execFileSync(CLI, ["init", "--preset", "tiny", "--classes", "background,csf,gm,wm", "--spacing", "2",
+    "--patch", "48", "--seed", "7", "--output", file], { stdio: "pipe" });
+  return file;
+}
+
 /** Serve DIST on a free localhost port; resolves to { server, origin }. */
 export function serve() {
   assert.ok(fs.existsSync(path.join(DIST, "index.html")), `no build in ${DIST}: run trunk build first`);
