@@ -92,15 +92,21 @@ pub fn check_lengths(dicm: &[u8]) -> Result<(), String> {
         b: dicm,
         big: false,
     };
-    if (meta.u16(4), meta.u16(6), dicm.get(8..10)) != (Some(0x0002), Some(0x0000), Some(&b"UL"[..]))
-        || meta.u16(10) != Some(4)
-    {
-        return Ok(()); // not a meta group dicom-object accepts: it will say so
-    }
-    let Some(group_length) = meta.u32(12) else {
+    // Whatever its VR says, (0002,0000) must have length 4: its header form follows the VR.
+    let Some(vr) = dicm.get(8..10) else {
         return Ok(());
     };
-    let mut pos: usize = 16;
+    let (length, value_at) = match long_length(vr) {
+        true => (meta.u32(12), 16),
+        false => (meta.u16(10).map(u32::from), 12),
+    };
+    if (meta.u16(4), meta.u16(6), length) != (Some(0x0002), Some(0x0000), Some(4)) {
+        return Ok(()); // not a meta group dicom-object accepts: it will say so
+    }
+    let Some(group_length) = meta.u32(value_at) else {
+        return Ok(());
+    };
+    let mut pos: usize = value_at + 4;
     let end = pos.saturating_add(group_length as usize);
     let mut syntax = String::new();
     while pos < end {
