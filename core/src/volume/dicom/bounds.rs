@@ -190,7 +190,13 @@ fn walk(r: &Reader, explicit: bool) -> Result<(), String> {
                     pos += len as usize; // a compressed fragment, not elements
                 }
                 0xE0DD => in_pixel_fragments = false,
-                _ => {} // an item of a sequence (its elements follow) or a delimiter
+                0xE000 | 0xE00D => {} // an item of a sequence (its elements follow), its end
+                // Any other (FFFE,xxxx) is read by dicom-rs as a UN value of that length.
+                _ if len != UNDEFINED => {
+                    fits(tag, len, r.b.len() - pos)?;
+                    pos += len as usize;
+                }
+                _ => {}
             }
             continue;
         }

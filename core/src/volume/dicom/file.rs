@@ -302,7 +302,9 @@ fn pixel_values(
                     format!("{} RLE fragments for {frames} frames", fragments.len()),
                 ));
             }
-            let mut out = Vec::with_capacity(needed * bytes_per);
+            // Grown frame by frame: each is bounded by its fragment (rle.rs), not by the
+            // header's rows x columns x frames.
+            let mut out = Vec::new();
             for fragment in fragments.iter().take(frames) {
                 let frame = decode_rle_frame(fragment, per_frame, bytes_per)
                     .map_err(|e| err(source, format!("RLE pixel data: {e}")))?;

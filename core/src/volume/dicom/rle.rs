@@ -26,7 +26,7 @@ pub fn decode_rle_frame(
     if segments != bytes_per {
         return Err(format!("{segments} segments for {bytes_per}-byte pixels"));
     }
-    let mut out = vec![0u8; pixels * bytes_per];
+    let mut bounds = Vec::with_capacity(segments);
     for s in 0..segments {
         let start = word(1 + s);
         let end = if s + 1 < segments {
@@ -39,6 +39,18 @@ pub fn decode_rle_frame(
                 "segment {s} lies outside the fragment ({start}..{end})"
             ));
         }
+        // PackBits turns 2 bytes into at most 128: a segment this short cannot hold the
+        // frame, so nothing is allocated for what the header merely claims.
+        if pixels > (end - start).saturating_mul(64) {
+            return Err(format!(
+                "segment {s} has {} bytes, too few for {pixels} pixels",
+                end - start
+            ));
+        }
+        bounds.push((start, end));
+    }
+    let mut out = vec![0u8; pixels * bytes_per];
+    for (s, &(start, end)) in bounds.iter().enumerate() {
         let plane = packbits(&fragment[start..end], pixels)?;
         // Segment 0 holds the most significant byte: byte `bytes_per - 1 - s` of each LE word.
         let at = bytes_per - 1 - s;
@@ -100,6 +112,14 @@ mod tests {
         let bytes = frame(&[vec![(-3i8) as u8, 1], vec![3, 2, 3, 4, 5]]);
         let out = decode_rle_frame(&bytes, 4, 2).unwrap();
         assert_eq!(out, [2, 1, 3, 1, 4, 1, 5, 1]);
+    }
+
+    #[test]
+    fn a_header_claiming_more_pixels_than_the_data_can_hold_is_refused() {
+        // 4 bytes of segment cannot decode to 10^9 pixels: refused before allocating.
+        let bytes = frame(&[vec![(-3i8) as u8, 1], vec![3, 2, 3, 4, 5]]);
+        let message = decode_rle_frame(&bytes, 1_000_000_000, 2).unwrap_err();
+        assert!(message.contains("too few"), "{message}");
     }
 
     #[test]
