@@ -26,11 +26,9 @@ pub fn read_scan(path: &Path, options: &ReadOptions) -> Result<NiftiImage> {
     if looks_like_dicom(&bytes) {
         let shown = path.display().to_string();
         let file = read_dicom(&bytes, &shown, Pixels::Read)?;
-        return Ok(
-            stack_frames(file.frames, options.max_voxels).with_context(|| {
-                format!("{shown} is one DICOM file; give the folder of its series instead")
-            })?,
-        );
+        return stack_frames(file.frames, options.max_voxels).with_context(|| {
+            format!("{shown} is one DICOM file; give the folder of its series instead")
+        });
     }
     decode_scan(&bytes, options).with_context(|| {
         format!(

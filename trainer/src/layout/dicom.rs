@@ -40,9 +40,12 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// The DICOM series under `root`, and the DICOM files that could not be read (each with
-/// its reason; they are left out of every series).
-pub fn find_series(root: &Path) -> Result<(Vec<DiskSeries>, Vec<(PathBuf, String)>)> {
+/// DICOM files that could not be read, each with the reason.
+pub type Unreadable = Vec<(PathBuf, String)>;
+
+/// The DICOM series under `root`, and the DICOM files that could not be read (they are
+/// left out of every series).
+pub fn find_series(root: &Path) -> Result<(Vec<DiskSeries>, Unreadable)> {
     let mut paths = Vec::new();
     walk(root, 0, &mut paths)?;
     let (mut files, mut kept, mut bad) = (Vec::new(), Vec::new(), Vec::new());

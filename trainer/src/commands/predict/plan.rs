@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::layout::dicom::{find_series, DiskSeries};
+use crate::layout::dicom::{find_series, DiskSeries, Unreadable};
 use crate::layout::nnunet::parse_image_stem;
 use crate::layout::{bids, discover, is_scan, stem};
 
@@ -72,7 +72,7 @@ pub struct Plan {
     /// Scans seen and deliberately not segmented (other nnU-Net channels), for the summary.
     pub left_out: usize,
     /// DICOM files that could not be read, with the reason (no series takes them).
-    pub unreadable: Vec<(PathBuf, String)>,
+    pub unreadable: Unreadable,
 }
 
 fn relative(root: &Path, p: &Path) -> String {
