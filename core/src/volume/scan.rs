@@ -1,11 +1,9 @@
 //! Which scan formats brainfm reads, by file name and by content, and the one entry point
 //! the CLI and the app decode a scan through.
 
-use std::io::Read;
-
 use super::error::VolumeError;
 use super::mgh::{looks_like_mgh, read_mgh};
-use super::nifti::{read_nifti, NiftiImage, ReadOptions};
+use super::nifti::{read_nifti, read_up_to, NiftiImage, ReadOptions};
 
 /// File endings of the scans brainfm opens, longest first (lower case).
 pub const SCAN_ENDINGS: [&str; 4] = [".nii.gz", ".nii", ".mgz", ".mgh"];
@@ -37,23 +35,17 @@ impl ScanFormat {
     /// name says. Anything that is not MGH is handed to the NIfTI reader, whose errors say
     /// what is wrong.
     pub fn of(bytes: &[u8]) -> Self {
-        let mut head = [0u8; 4];
-        let got = if bytes.starts_with(&[0x1f, 0x8b]) {
-            let mut z = flate2::read::MultiGzDecoder::new(bytes).take(4);
-            let mut n = 0;
-            while n < 4 {
-                match z.read(&mut head[n..]) {
-                    Ok(0) | Err(_) => break,
-                    Ok(k) => n += k,
-                }
+        let gzip_head;
+        let head = match bytes.starts_with(&[0x1f, 0x8b]) {
+            // A broken stream gives no head: the NIfTI reader then says what is wrong.
+            true => {
+                gzip_head = read_up_to(&mut flate2::read::MultiGzDecoder::new(bytes), 4)
+                    .unwrap_or_default();
+                &gzip_head[..]
             }
-            n
-        } else {
-            let n = bytes.len().min(4);
-            head[..n].copy_from_slice(&bytes[..n]);
-            n
+            false => &bytes[..bytes.len().min(4)],
         };
-        match looks_like_mgh(&head[..got]) {
+        match looks_like_mgh(head) {
             true => Self::Mgh,
             false => Self::Nifti,
         }

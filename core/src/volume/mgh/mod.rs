@@ -15,7 +15,7 @@ use std::io::Read;
 
 use super::error::VolumeError;
 use super::grid::Volume;
-use super::nifti::{header_from_grid, DataType, NiftiImage, ReadOptions};
+use super::nifti::{header_from_grid, skip, DataType, NiftiImage, ReadOptions, CRC_CHECK_LIMIT};
 
 /// Bytes before the voxels.
 pub const MGH_HEADER_SIZE: usize = 284;
@@ -157,18 +157,7 @@ pub fn read_mgh(bytes: &[u8], opts: &ReadOptions) -> Result<NiftiImage, VolumeEr
             max: opts.max_voxels,
         });
     }
-    let frames = h.dims[3] as usize;
-    let index = match opts.volume {
-        None if frames > 1 => return Err(VolumeError::FourDimensional { volumes: frames }),
-        None => 0,
-        Some(i) if i >= frames => {
-            return Err(VolumeError::VolumeIndexOutOfRange {
-                index: i,
-                volumes: frames,
-            })
-        }
-        Some(i) => i,
-    };
+    let index = opts.volume_index(h.dims[3] as usize)?;
     let datatype = data_type(h.type_code)?;
     let (spacing, affine) = h.geometry()?;
     if head.len() < MGH_HEADER_SIZE {
@@ -180,11 +169,7 @@ pub fn read_mgh(bytes: &[u8], opts: &ReadOptions) -> Result<NiftiImage, VolumeEr
     }
     let volume_bytes = (voxels as u64) * datatype.bytes() as u64;
     let before = index as u64 * volume_bytes;
-    let skipped = std::io::copy(&mut (&mut r).take(before), &mut std::io::sink()).map_err(|e| {
-        VolumeError::Gzip {
-            message: e.to_string(),
-        }
-    })?;
+    let skipped = skip(&mut r, before)?;
     let raw = if skipped < before {
         Vec::new()
     } else {
@@ -199,11 +184,7 @@ pub fn read_mgh(bytes: &[u8], opts: &ReadOptions) -> Result<NiftiImage, VolumeEr
     }
     // Read on (bounded) to the gzip trailer so a corrupted .mgz fails on its CRC rather than
     // yielding wrong voxels; the optional footer (TR, flip angle, tags) is not used.
-    std::io::copy(&mut (&mut r).take(16 << 20), &mut std::io::sink()).map_err(|e| {
-        VolumeError::Gzip {
-            message: e.to_string(),
-        }
-    })?;
+    skip(&mut r, CRC_CHECK_LIMIT)?;
     let data = super::nifti::decode(datatype, &raw, true, None);
     let dims = [h.dims[0] as usize, h.dims[1] as usize, h.dims[2] as usize];
     let volume = Volume::new(dims, spacing, affine, data)?;

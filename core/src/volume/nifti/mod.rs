@@ -14,6 +14,6 @@ pub(crate) use datatype::decode;
 pub use datatype::{code_name, DataType};
 pub use geometry::{header_geometry, quatern_rotation, spatial_unit_scale};
 pub use header::NiftiHeader;
-pub(crate) use read::read_up_to;
 pub use read::{read_nifti, NiftiImage, ReadOptions};
+pub(crate) use read::{read_up_to, skip, CRC_CHECK_LIMIT};
 pub use write::{header_from_grid, write_labels, write_volume, NIFTI_INTENT_LABEL};

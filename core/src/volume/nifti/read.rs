@@ -29,6 +29,20 @@ impl Default for ReadOptions {
     }
 }
 
+impl ReadOptions {
+    /// Which of `volumes` 3-D volumes to read (NIfTI's 4th dimension, MGH's frames).
+    pub(crate) fn volume_index(&self, volumes: usize) -> Result<usize, VolumeError> {
+        match self.volume {
+            None if volumes > 1 => Err(VolumeError::FourDimensional { volumes }),
+            None => Ok(0),
+            Some(i) if i >= volumes => {
+                Err(VolumeError::VolumeIndexOutOfRange { index: i, volumes })
+            }
+            Some(i) => Ok(i),
+        }
+    }
+}
+
 /// A decoded image: the header (to write results on the same grid) and the volume in mm.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NiftiImage {
@@ -86,14 +100,7 @@ fn layout(h: &NiftiHeader, opts: &ReadOptions) -> Result<Layout, VolumeError> {
     let dims = [sd[0] as usize, sd[1] as usize, sd[2] as usize];
     let voxels = voxels128 as usize;
     let volumes = usize::try_from(volumes).unwrap_or(usize::MAX);
-    let index = match opts.volume {
-        None if volumes > 1 => return Err(VolumeError::FourDimensional { volumes }),
-        None => 0,
-        Some(i) if i >= volumes => {
-            return Err(VolumeError::VolumeIndexOutOfRange { index: i, volumes })
-        }
-        Some(i) => i,
-    };
+    let index = opts.volume_index(volumes)?;
 
     let datatype = DataType::from_code(h.datatype)?;
     let expected_bits = datatype.bytes() as i32 * 8;
@@ -195,7 +202,7 @@ pub(crate) fn read_up_to(r: &mut impl Read, limit: u64) -> Result<Vec<u8>, Volum
     Ok(out)
 }
 
-fn skip(r: &mut impl Read, n: u64) -> Result<u64, VolumeError> {
+pub(crate) fn skip(r: &mut impl Read, n: u64) -> Result<u64, VolumeError> {
     std::io::copy(&mut r.take(n), &mut std::io::sink()).map_err(gz_err)
 }
 
@@ -248,7 +255,7 @@ fn read_gzip(bytes: &[u8], opts: &ReadOptions) -> Result<NiftiImage, VolumeError
 }
 
 /// How far past the needed data we decompress to reach the gzip trailer.
-const CRC_CHECK_LIMIT: u64 = 16 << 20;
+pub(crate) const CRC_CHECK_LIMIT: u64 = 16 << 20;
 
 fn finish(
     header: NiftiHeader,
