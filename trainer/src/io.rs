@@ -8,7 +8,7 @@ use crate::layout::dicom::DiskSeries;
 use anyhow::{bail, Context, Result};
 use brainfm_core::bundle::Bundle;
 use brainfm_core::volume::dicom::{
-    looks_like_dicom, read_dicom, read_series, stack_frames, Pixels, SeriesInfo,
+    looks_like_dicom, read_dicom, read_series, stack_frames, Pixels,
 };
 use brainfm_core::volume::{
     read_scan as decode_scan, write_labels, write_mgh_labels, LabelMap, NiftiHeader, NiftiImage,
@@ -45,12 +45,10 @@ pub fn read_dicom_series(series: &DiskSeries, max_voxels: usize) -> Result<Nifti
         .iter()
         .map(|p| Ok((p.display().to_string(), read_bytes(p, "DICOM file")?)))
         .collect::<Result<Vec<_>>>()?;
-    // The files were grouped from this same list, in this order.
-    let info = SeriesInfo {
-        files: (0..files.len()).collect(),
-        ..series.info.clone()
-    };
-    Ok(read_series(&files, &info, max_voxels)?)
+    let files = files
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), &bytes[..]));
+    Ok(read_series(files, max_voxels)?)
 }
 
 /// A label map (core's rule: every voxel a whole number in 0..=65535).

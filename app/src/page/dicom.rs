@@ -98,13 +98,8 @@ impl DicomPick {
         let busy = format!("Stacking DICOM series {}…", info.label());
         viewer.open_with(run, busy, move || {
             let (image, bytes) = self.files.with_value(|files| {
-                let bytes: usize = info
-                    .files
-                    .iter()
-                    .filter_map(|&i| files.get(i))
-                    .map(|f| f.1.len())
-                    .sum();
-                (read_series(files, &info, MAX_VOXELS), bytes)
+                let bytes: usize = info.files_in(files).map(|(_, b)| b.len()).sum();
+                (read_series(info.files_in(files), MAX_VOXELS), bytes)
             });
             let image = image.map_err(|e| {
                 format!(

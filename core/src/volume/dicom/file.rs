@@ -293,7 +293,9 @@ fn pixel_values(
         .ok()
         .flatten()
         .ok_or_else(|| err(source, "no pixel data"))?;
-    let raw: Cow<[u8]> = match element.value() {
+    // RLE segments and OW words that dicom-rs decoded are little-endian; OB bytes follow
+    // the transfer syntax.
+    let (raw, big): (Cow<[u8]>, bool) = match element.value() {
         Value::PixelSequence(seq) if syntax == RLE_LOSSLESS => {
             let fragments = seq.fragments();
             if fragments.len() < frames {
@@ -310,7 +312,7 @@ fn pixel_values(
                     .map_err(|e| err(source, format!("RLE pixel data: {e}")))?;
                 out.extend_from_slice(&frame);
             }
-            Cow::Owned(out)
+            (Cow::Owned(out), false)
         }
         Value::PixelSequence(_) => {
             return Err(err(
@@ -322,28 +324,24 @@ fn pixel_values(
                 ),
             ))
         }
-        Value::Primitive(PrimitiveValue::U8(b)) => Cow::Borrowed(&b[..]),
-        // dicom-rs decoded OW into native u16s: hand them on as little-endian bytes.
-        Value::Primitive(PrimitiveValue::U16(v)) => {
-            Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())
-        }
-        Value::Primitive(PrimitiveValue::I16(v)) => {
-            Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())
-        }
+        Value::Primitive(PrimitiveValue::U8(b)) => (Cow::Borrowed(&b[..]), syntax == BIG_ENDIAN),
+        Value::Primitive(PrimitiveValue::U16(v)) => (
+            Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            false,
+        ),
+        Value::Primitive(PrimitiveValue::I16(v)) => (
+            Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            false,
+        ),
         _ => return Err(err(source, "pixel data of an unexpected kind")),
     };
-    // RLE segments and decoded OW words are little-endian; OB bytes follow the syntax.
-    let big = syntax == BIG_ENDIAN
-        && matches!(element.value(), Value::Primitive(PrimitiveValue::U8(_)))
-        && bytes_per > 1;
     if raw.len() < needed * bytes_per {
         return Err(err(
             source,
             format!(
-                "pixel data has {} bytes, {rows_cols} needs {}",
+                "pixel data has {} bytes; {frames} frame(s) of {per_frame} pixels need {}",
                 raw.len(),
                 needed * bytes_per,
-                rows_cols = format_args!("{frames} frame(s) of {per_frame} pixels")
             ),
         ));
     }
@@ -354,7 +352,7 @@ fn pixel_values(
     };
     let value = |word: u32| -> f64 {
         let v = word & mask;
-        if signed && stored < 64 && (v >> (stored - 1)) & 1 == 1 {
+        if signed && (v >> (stored - 1)) & 1 == 1 {
             v as f64 - (1u64 << stored) as f64
         } else {
             v as f64

@@ -8,7 +8,7 @@
 //! ```ignore
 //! let headers: Vec<DicomFile> = files.iter().map(|(name, b)| read_dicom(b, name, Pixels::Skip)).collect::<Result<_, _>>()?;
 //! let series = group_series(&headers);
-//! let image = read_series(&files, &series[0], max_voxels)?; // a NiftiImage on the scan's grid
+//! let image = read_series(series[0].files_in(&files), max_voxels)?; // on the scan's grid
 //! ```
 
 mod bounds;
@@ -20,23 +20,18 @@ mod series;
 mod tests;
 
 pub use file::{looks_like_dicom, read_dicom, DicomFile, DicomFrame, Pixels};
-pub use series::{group_series, series_frames, stack_frames, SeriesInfo};
+pub use series::{group_series, stack_frames, SeriesInfo};
 
 use super::error::VolumeError;
 use super::nifti::NiftiImage;
 
-/// The volume of series `info`: its files among `files` (name, bytes; the same list the
-/// series were grouped from) read with their pixels and stacked.
-pub fn read_series(
-    files: &[(String, Vec<u8>)],
-    info: &SeriesInfo,
+/// One series' files (name, bytes), read with their pixels and stacked into a volume.
+pub fn read_series<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     max_voxels: usize,
 ) -> Result<NiftiImage, VolumeError> {
-    let mut frames = Vec::with_capacity(info.frames);
-    for &i in &info.files {
-        let (name, bytes) = files.get(i).ok_or_else(|| VolumeError::Dicom {
-            reason: format!("file {i} of the series is missing"),
-        })?;
+    let mut frames = Vec::new();
+    for (name, bytes) in files {
         frames.extend(read_dicom(bytes, name, Pixels::Read)?.frames);
     }
     stack_frames(frames, max_voxels)

@@ -45,6 +45,17 @@ impl SeriesInfo {
         )
     }
 
+    /// The (name, bytes) of this series' files among `files`, the list it was grouped from.
+    pub fn files_in<'a>(
+        &'a self,
+        files: &'a [(String, Vec<u8>)],
+    ) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+        self.files
+            .iter()
+            .filter_map(|&i| files.get(i))
+            .map(|(name, bytes)| (name.as_str(), &bytes[..]))
+    }
+
     /// A file-name-safe name: `S003_T1_MPRAGE`.
     pub fn file_stem(&self) -> String {
         let description: String = self
@@ -236,14 +247,4 @@ pub fn stack_frames(
         header: header_from_grid(&volume),
         volume,
     })
-}
-
-/// The frames of the series `info` among `files` (as read with pixels), in file order.
-pub fn series_frames(files: Vec<DicomFile>, info: &SeriesInfo) -> Vec<DicomFrame> {
-    files
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| info.files.contains(i))
-        .flat_map(|(_, f)| f.frames)
-        .collect()
 }

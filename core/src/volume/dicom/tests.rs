@@ -110,7 +110,7 @@ fn a_classic_series_reads_as_written_and_as_dcm2niix_reads_it() {
     assert_eq!((series[1].number, series[1].frames), (Some(2), 6));
     assert_eq!(series[0].label(), "1 oblique t1 (MR, 12 slices of 24 x 20)");
     assert_eq!(series[1].file_stem(), "S002_sagittal_localiser");
-    let image = read_series(&files, &series[0], 1 << 20).unwrap();
+    let image = read_series(series[0].files_in(&files), 1 << 20).unwrap();
     assert_eq!(image.volume.dims, [24, 20, 12]);
     assert_same_scan(
         &image.volume,
@@ -126,7 +126,7 @@ fn a_classic_series_reads_as_written_and_as_dcm2niix_reads_it() {
     let (a, _) = crate::volume::nifti::header_geometry(&image.header).unwrap();
     assert!((a[1][2] - image.volume.affine[1][2]).abs() < 1e-9);
     // The sagittal series: slices along x, 1.5 mm apart.
-    let sag = read_series(&files, &series[1], 1 << 20).unwrap();
+    let sag = read_series(series[1].files_in(&files), 1 << 20).unwrap();
     assert_eq!(sag.volume.dims, [16, 14, 6]);
     assert!((sag.volume.spacing[2] - 1.5).abs() < 1e-9);
     assert_eq!(
@@ -135,7 +135,7 @@ fn a_classic_series_reads_as_written_and_as_dcm2niix_reads_it() {
     );
     // Too large for the caller's limit: refused before stacking.
     assert!(matches!(
-        read_series(&files, &series[0], 1000),
+        read_series(series[0].files_in(&files), 1000),
         Err(crate::volume::VolumeError::TooManyVoxels { .. })
     ));
 }
@@ -162,7 +162,7 @@ fn an_enhanced_multiframe_file_reads_like_the_series() {
 fn what_is_not_one_volume_is_refused_with_its_reason() {
     let gap = files_in("gap");
     let series = group_series(&headers(&gap));
-    let message = read_series(&gap, &series[0], 1 << 20)
+    let message = read_series(series[0].files_in(&gap), 1 << 20)
         .unwrap_err()
         .to_string();
     assert!(
