@@ -4,8 +4,10 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use brainfm_core::volume::dicom::{group_series, looks_like_dicom, read_dicom, Pixels, SeriesInfo};
+
+use super::list;
 
 /// How deep below the folder DICOM files are looked for.
 const MAX_DEPTH: usize = 8;
@@ -25,12 +27,7 @@ fn starts_like_dicom(path: &Path) -> bool {
 }
 
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for p in entries {
+    for p in list(dir)? {
         if p.is_dir() && depth < MAX_DEPTH {
             walk(&p, depth + 1, out)?;
         } else if p.is_file() && starts_like_dicom(&p) {

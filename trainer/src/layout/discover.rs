@@ -26,13 +26,22 @@ pub struct SubjectScans {
     pub labels: Option<PathBuf>,
 }
 
-fn list(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Everything in `dir` (not below it), sorted by name.
+pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
         .with_context(|| format!("cannot list folder {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     v.sort();
     Ok(v)
+}
+
+/// The scan files in `dir` (not below it), sorted by name.
+pub fn scans_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    Ok(list(dir)?
+        .into_iter()
+        .filter(|p| p.is_file() && is_scan(p))
+        .collect())
 }
 
 fn dir_name(p: &Path) -> String {

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use brainfm_core::volume::{is_scan_name, scan_stem};
 
-pub use discover::{discover, Scan, SubjectScans};
+pub use discover::{discover, list, scans_in, Scan, SubjectScans};
 pub use nnunet::{LabelledCase, LabelledDataset, Split};
 
 /// A scan file brainfm reads (`.nii`, `.nii.gz`, `.mgz`, `.mgh`, any case; core's rule).

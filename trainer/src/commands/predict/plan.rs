@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::layout::dicom::{find_series, DiskSeries, Unreadable};
 use crate::layout::nnunet::parse_image_stem;
-use crate::layout::{bids, discover, is_scan, stem};
+use crate::layout::{bids, discover, scans_in, stem};
 
 /// The pipeline name in BIDS derivative file names (`desc-brainfm`).
 pub const PIPELINE: &str = "brainfm";
@@ -82,19 +82,11 @@ fn relative(root: &Path, p: &Path) -> String {
         .to_string()
 }
 
-fn sorted_scans(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && is_scan(p))
-        .collect();
-    found.sort();
-    Ok(found)
-}
-
 /// The plan for segmenting everything under `input` into `output`.
 pub fn plan(input: &Path, output: &Path) -> Result<Plan> {
-    std::fs::read_dir(input).with_context(|| format!("cannot list {}", input.display()))?;
+    if !input.is_dir() {
+        bail!("{} is not a folder that can be listed", input.display());
+    }
     let has_subjects = bids::is_bids(input);
     let images = ["imagesTs", "imagesTr"]
         .into_iter()
@@ -151,7 +143,7 @@ fn bids_plan(input: &Path, output: &Path) -> Result<Plan> {
 /// The network takes one channel: channel 0000 is segmented, the others are counted.
 fn nnunet_plan(root: &Path, images: &Path, output: &Path) -> Result<Plan> {
     let (mut jobs, mut left_out) = (Vec::new(), 0);
-    for path in sorted_scans(images)? {
+    for path in scans_in(images)? {
         let s = stem(&path);
         let Some((case, channel)) = parse_image_stem(&s) else {
             bail!(
@@ -179,7 +171,7 @@ fn nnunet_plan(root: &Path, images: &Path, output: &Path) -> Result<Plan> {
 }
 
 fn flat_plan(input: &Path, output: &Path) -> Result<Plan> {
-    let mut jobs: Vec<Job> = sorted_scans(input)?
+    let mut jobs: Vec<Job> = scans_in(input)?
         .into_iter()
         .map(|path| {
             let name = stem(&path);
