@@ -42,22 +42,11 @@ impl Editor {
             false => self.label.get_untracked(),
         };
         let radius = self.radius_mm.get_untracked();
-        let Some((voxels, voxel_ml)) = viewer.with_scan(|s| {
+        if let Some(voxels) = viewer.with_scan(|s| {
             let d = &s.display;
-            let voxels = disc(d.dims, d.spacing, plane.axes(), at, radius);
-            (voxels, d.spacing.iter().product::<f64>() / 1000.0)
-        }) else {
-            return;
-        };
-        run.paint(voxels, value, voxel_ml);
-    }
-
-    /// Undo (`redo` false) or redo the last stroke.
-    pub fn step(self, viewer: Viewer, run: Run, redo: bool) {
-        if let Some(voxel_ml) =
-            viewer.with_scan(|s| s.display.spacing.iter().product::<f64>() / 1000.0)
-        {
-            run.step_edits(redo, voxel_ml);
+            disc(d.dims, d.spacing, plane.axes(), at, radius)
+        }) {
+            run.paint(voxels, value);
         }
     }
 }
@@ -66,7 +55,6 @@ impl Editor {
 pub fn EditPanel() -> impl IntoView {
     let editor = expect_context::<Editor>();
     let run = expect_context::<Run>();
-    let viewer = expect_context::<Viewer>();
     let names = move || {
         run.seg_rev.track();
         run.volumes().map(|(ml, names)| {
@@ -100,9 +88,9 @@ pub fn EditPanel() -> impl IntoView {
                         on:input=move |ev| { if let Ok(r) = event_target_value(&ev).parse::<f64>() { editor.radius_mm.set(r) } } />
                     {move || format!(" {:.1} mm", editor.radius_mm.get())}</label>
                 <button type="button" data-testid="undo" disabled=move || !run.edit_state().0
-                    on:click=move |_| editor.step(viewer, run, false)>"Undo"</button>
+                    on:click=move |_| run.step_edits(false)>"Undo"</button>
                 <button type="button" data-testid="redo" disabled=move || !run.edit_state().1
-                    on:click=move |_| editor.step(viewer, run, true)>"Redo"</button>
+                    on:click=move |_| run.step_edits(true)>"Redo"</button>
             </div>
             <p class="hint" data-testid="edit-status" data-changed=move || run.edit_state().2.to_string()>{move || {
                 let changed = run.edit_state().2;

@@ -123,18 +123,6 @@ pub fn disc(
     out
 }
 
-/// Millilitres per label value `0..classes` of display-order labels on voxels of
-/// `voxel_ml` each (labels at or above `classes` are not counted, as in core's table).
-pub fn volumes_ml(labels: &[u16], classes: usize, voxel_ml: f64) -> Vec<f64> {
-    let mut counts = vec![0u64; classes];
-    for &l in labels {
-        if let Some(c) = counts.get_mut(l as usize) {
-            *c += 1;
-        }
-    }
-    counts.into_iter().map(|c| c as f64 * voxel_ml).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,10 +190,5 @@ mod tests {
         assert!(!h2.paint(&mut labels, [0], 3));
         h2.end_stroke();
         assert!(!h2.can_undo());
-    }
-
-    #[test]
-    fn volumes_count_labels_below_the_class_count() {
-        assert_eq!(volumes_ml(&[0, 1, 1, 2, 9], 3, 0.5), vec![0.5, 1.0, 0.5]);
     }
 }

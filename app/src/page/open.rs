@@ -40,14 +40,10 @@ impl Opener {
         }
     }
 
-    /// A file from the picker or a drop: a scan or a model, by its name.
-    fn open(self, f: File) {
+    /// A model (`is_model`) or a scan from the picker or a drop.
+    fn open(self, f: File, is_model: bool) {
         let name = f.name();
-        let lower = name.to_lowercase();
-        let is_model = lower.ends_with(".bfm");
-        // A bare .gz is tried too: the reader looks at the content, not the name.
-        let is_scan = is_scan_name(&name) || lower.ends_with(".gz");
-        if is_scan {
+        if !is_model {
             self.viewer
                 .state
                 .set(ScanState::Busy(format!("Reading {name}…")));
@@ -78,10 +74,11 @@ impl Opener {
         let mut others = Vec::new();
         for f in files {
             let lower = f.name().to_lowercase();
-            if lower.ends_with(".bfm") || is_scan_name(&lower) || lower.ends_with(".gz") {
-                self.open(f);
-            } else {
-                others.push(f);
+            // A bare .gz is tried as a scan too: the reader looks at the content.
+            match lower.ends_with(".bfm") {
+                true => self.open(f, true),
+                false if is_scan_name(&lower) || lower.ends_with(".gz") => self.open(f, false),
+                false => others.push(f),
             }
         }
         if !others.is_empty() {

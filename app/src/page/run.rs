@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use brainfm_core::metrics::VolumesTable;
+use brainfm_core::metrics::{volumes_of_labels_ml, VolumesTable};
 use brainfm_core::volume::write_labels;
 use leptos::prelude::*;
 
 use super::browser::{self, now_ms};
 use super::compute::Compute;
-use super::edit_history::{volumes_ml, History};
+use super::edit_history::History;
 use super::finetune::Ft;
 use super::model::Models;
 use super::viewer::{overlay_lut, Viewer};
@@ -43,6 +43,8 @@ struct SegView {
     /// The worker's result; `volumes_ml` follows the edits.
     result: Segmentation,
     edits: History,
+    /// Millilitres a display voxel holds, for the volumes after each edit.
+    voxel_ml: f64,
 }
 
 /// The segmentation run and its result.
@@ -118,10 +120,13 @@ impl Run {
         // Only the display-order copy is kept; the exports use `result.nifti`.
         let on_input_grid = std::mem::take(&mut result.labels.0);
         let labels = viewer
-            .with_scan(|s| s.labels_for_display(on_input_grid))
+            .with_scan(|s| {
+                let voxel_ml = s.display.spacing.iter().product::<f64>() / 1000.0;
+                s.labels_for_display(on_input_grid).map(|l| (l, voxel_ml))
+            })
             .unwrap_or_else(|| Err("the scan was closed".into()));
         match labels {
-            Ok(labels) => {
+            Ok((labels, voxel_ml)) => {
                 let classes = result.volumes_ml.len().max(result.names.len());
                 self.styles
                     .set((0..classes).map(|l| (l != 0, 0.5)).collect());
@@ -137,6 +142,7 @@ impl Run {
                     labels,
                     result,
                     edits: History::default(),
+                    voxel_ml,
                 }));
                 self.seg_rev.update(|r| *r += 1);
             }
@@ -248,22 +254,9 @@ impl Run {
         ]
     }
 
-    /// Paint `voxels` (display order) with `value` as part of the current stroke; the
-    /// volumes follow at once.
-    pub fn paint(self, voxels: Vec<usize>, value: u16, voxel_ml: f64) {
-        let changed = self.seg.try_update_value(|g| {
-            g.as_mut().is_some_and(|g| {
-                let changed = g.edits.paint(&mut g.labels, voxels, value);
-                if changed {
-                    g.result.volumes_ml =
-                        volumes_ml(&g.labels, g.result.volumes_ml.len(), voxel_ml);
-                }
-                changed
-            })
-        });
-        if changed == Some(true) {
-            self.seg_rev.update(|r| *r += 1);
-        }
+    /// Paint `voxels` (display order) with `value` as part of the current stroke.
+    pub fn paint(self, voxels: Vec<usize>, value: u16) {
+        self.edit(|edits, labels| edits.paint(labels, voxels, value));
     }
 
     /// The mouse button is up: the stroke can be undone as a whole.
@@ -277,14 +270,23 @@ impl Run {
     }
 
     /// Undo (`redo` false) or redo the last stroke.
-    pub fn step_edits(self, redo: bool, voxel_ml: f64) {
+    pub fn step_edits(self, redo: bool) {
+        self.edit(|edits, labels| match redo {
+            true => edits.redo(labels),
+            false => edits.undo(labels),
+        });
+    }
+
+    /// Change the labels through their history; when `change` changed any, the volumes
+    /// follow at once and the views redraw.
+    fn edit(self, change: impl FnOnce(&mut History, &mut [u16]) -> bool) {
         let changed = self.seg.try_update_value(|g| {
             g.as_mut().is_some_and(|g| {
-                let changed = match redo {
-                    true => g.edits.redo(&mut g.labels),
-                    false => g.edits.undo(&mut g.labels),
-                };
-                g.result.volumes_ml = volumes_ml(&g.labels, g.result.volumes_ml.len(), voxel_ml);
+                let changed = change(&mut g.edits, &mut g.labels);
+                if changed {
+                    g.result.volumes_ml =
+                        volumes_of_labels_ml(&g.labels, g.result.volumes_ml.len(), g.voxel_ml);
+                }
                 changed
             })
         });

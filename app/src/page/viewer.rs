@@ -291,7 +291,7 @@ fn PlaneView(plane: Plane, canvas: NodeRef<html::Canvas>) -> impl IntoView {
                                 _ => return,
                             };
                             ev.prevent_default();
-                            editor.step(viewer, run, redo);
+                            run.step_edits(redo);
                             return;
                         }
                         let d = match ev.key().as_str() {

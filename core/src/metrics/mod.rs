@@ -15,4 +15,7 @@ pub use overlap::{dice, LabelCounts};
 pub use regression::{mae, pearson};
 pub use segmentation::{segmentation_scores, LabelScore};
 pub use surface::{euclidean_distance_transform, hd95};
-pub use volumes::{label_name, label_volumes_ml, volumes_by_scan_csv, LabelVolume, VolumesTable};
+pub use volumes::{
+    label_name, label_volumes_ml, volumes_by_scan_csv, volumes_of_labels_ml, LabelVolume,
+    VolumesTable,
+};

@@ -11,13 +11,19 @@ use crate::volume::LabelMap;
 /// Millilitres per label value `0..classes` (voxel count x voxel volume); labels at or
 /// above `classes` are not counted.
 pub fn label_volumes_ml(labels: &LabelMap, classes: usize) -> Vec<f64> {
+    let voxel_ml = labels.spacing.iter().product::<f64>() / 1000.0;
+    volumes_of_labels_ml(&labels.data, classes, voxel_ml)
+}
+
+/// [`label_volumes_ml`] for bare label values on voxels of `voxel_ml` each (the app's
+/// display-order labels while they are being edited).
+pub fn volumes_of_labels_ml(labels: &[u16], classes: usize, voxel_ml: f64) -> Vec<f64> {
     let mut counts = vec![0u64; classes.max(1)];
-    for &l in &labels.data {
+    for &l in labels {
         if let Some(c) = counts.get_mut(l as usize) {
             *c += 1;
         }
     }
-    let voxel_ml = labels.spacing.iter().product::<f64>() / 1000.0;
     counts.into_iter().map(|c| c as f64 * voxel_ml).collect()
 }
 
@@ -162,6 +168,14 @@ mod tests {
             "label,name,volume_ml\n0,\"two\nlines\",1.000\n"
         );
         assert_eq!(VolumesTable::default().to_csv(), "label,name,volume_ml\n");
+    }
+
+    #[test]
+    fn bare_labels_count_below_the_class_count() {
+        assert_eq!(
+            volumes_of_labels_ml(&[0, 1, 1, 2, 9], 3, 0.5),
+            vec![0.5, 1.0, 0.5]
+        );
     }
 
     #[test]
