@@ -8,6 +8,9 @@ need_apt=()
 # Node runs wasm-opt (npm binaryen), the static server and the browser tests.
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
+# Open MPI runs the data-parallel tests (trainer/tests/distributed.rs): brainfm loads
+# libmpi at run time, so only the runtime and mpirun are needed, never to build.
+command -v mpirun >/dev/null || need_apt+=(openmpi-bin)
 if [ "${BRAINFM_BROWSER:-0}" = 1 ]; then
   command -v chromium >/dev/null || need_apt+=(chromium)
   command -v chromedriver >/dev/null || need_apt+=(chromium-driver)

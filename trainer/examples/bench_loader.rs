@@ -55,6 +55,8 @@ fn main() -> anyhow::Result<()> {
         augment,
         workers,
         seed: 0,
+        replica: 0,
+        replicas: 1,
     };
     // One thread, batches made back to back.
     let t = Instant::now();

@@ -47,6 +47,7 @@ fn main() {
         scans,
         subjects: (0..batch).map(|i| i / 2).collect(),
         labels: vec![],
+        keys: SslBatch::whole_batch_keys(batch),
     };
     let mut times = Vec::new();
     for k in 0..=steps {

@@ -62,9 +62,14 @@ pub fn main() -> ExitCode {
         Command::Finetune(args) => commands::finetune::run(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            crate::distributed::finish();
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
+            // A data-parallel rank that stops alone would leave the others waiting.
+            crate::distributed::abort_if_joined(1);
             ExitCode::FAILURE
         }
     }

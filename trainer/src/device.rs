@@ -17,30 +17,39 @@ pub enum DeviceChoice {
 
 impl DeviceChoice {
     pub fn device(self) -> Result<Device> {
+        self.device_for(0)
+    }
+
+    /// The device of the `local_rank`-th replica on this machine: GPU `local_rank` (a
+    /// data-parallel run puts one replica per GPU); the CPU is shared.
+    pub fn device_for(self, local_rank: usize) -> Result<Device> {
         match self {
             DeviceChoice::Cpu => Ok(Device::flex()),
-            DeviceChoice::Wgpu => wgpu(),
-            DeviceChoice::Cuda => cuda(),
+            DeviceChoice::Wgpu => wgpu(local_rank),
+            DeviceChoice::Cuda => cuda(local_rank),
         }
     }
 }
 
 #[cfg(feature = "wgpu")]
-fn wgpu() -> Result<Device> {
-    Ok(Device::wgpu(DeviceKind::DefaultDevice))
+fn wgpu(local_rank: usize) -> Result<Device> {
+    Ok(Device::wgpu(match local_rank {
+        0 => DeviceKind::DefaultDevice,
+        i => DeviceKind::DiscreteGpu(i),
+    }))
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn wgpu() -> Result<Device> {
+fn wgpu(_: usize) -> Result<Device> {
     bail!("this brainfm was built without the wgpu backend: rebuild with `cargo build --release -p brainfm-trainer --features wgpu`")
 }
 
 #[cfg(feature = "cuda")]
-fn cuda() -> Result<Device> {
-    Ok(Device::cuda(0))
+fn cuda(local_rank: usize) -> Result<Device> {
+    Ok(Device::cuda(local_rank))
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda() -> Result<Device> {
+fn cuda(_: usize) -> Result<Device> {
     bail!("this brainfm was built without the CUDA backend: rebuild with `cargo build --release -p brainfm-trainer --features cuda`")
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod data;
 pub mod device;
+pub mod distributed;
 pub mod inference;
 pub mod io;
 pub mod layout;

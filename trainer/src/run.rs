@@ -73,31 +73,7 @@ impl RunDir {
         spec: &S,
         extra: serde_json::Value,
     ) -> Result<()> {
-        let model = trainer
-            .model
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(|e| anyhow::anyhow!("cannot serialise the model: {e:?}"))?;
-        let optim = trainer
-            .optimizer
-            .into_bytes()
-            .map_err(|e| anyhow::anyhow!("cannot serialise the optimiser: {e:?}"))?;
-        let mut header = CheckpointHeader {
-            step: trainer.step,
-            spec,
-            model_len: model.len() as u64,
-            extra,
-            sha256: None,
-        };
-        header.sha256 = Some(checksum(&header, &[&model[..], &optim[..]])?);
-        let header = serde_json::to_vec(&header)?;
-        let mut out = Vec::with_capacity(16 + header.len() + model.len() + optim.len());
-        out.extend_from_slice(CKPT_MAGIC);
-        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-        out.extend_from_slice(&header);
-        out.extend_from_slice(&model);
-        out.extend_from_slice(&optim);
+        let out = checkpoint_bytes(trainer, spec, extra)?;
         write_atomic_keeping(&self.checkpoint(), &out, Some(&self.previous_checkpoint()))
     }
 
@@ -159,6 +135,41 @@ impl RunDir {
         }
         Ok(log)
     }
+}
+
+/// A checkpoint's bytes: model, optimiser, step, `spec` and `extra`, checksummed (what
+/// [`RunDir::save`] writes and [`read_checkpoint`] reads).
+pub fn checkpoint_bytes<S: Serialize>(
+    trainer: &Trainer,
+    spec: &S,
+    extra: serde_json::Value,
+) -> Result<Vec<u8>> {
+    let model = trainer
+        .model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("cannot serialise the model: {e:?}"))?;
+    let optim = trainer
+        .optimizer
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("cannot serialise the optimiser: {e:?}"))?;
+    let mut header = CheckpointHeader {
+        step: trainer.step,
+        spec,
+        model_len: model.len() as u64,
+        extra,
+        sha256: None,
+    };
+    header.sha256 = Some(checksum(&header, &[&model[..], &optim[..]])?);
+    let header = serde_json::to_vec(&header)?;
+    let mut out = Vec::with_capacity(16 + header.len() + model.len() + optim.len());
+    out.extend_from_slice(CKPT_MAGIC);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&model);
+    out.extend_from_slice(&optim);
+    Ok(out)
 }
 
 pub struct MetricsLog {

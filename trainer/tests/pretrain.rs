@@ -165,6 +165,7 @@ fn eval_batch(scans: &[Vec<Volume>], p: usize, offsets: &[[isize; 3]], dev: &Dev
     let n = subjects.len();
     SslBatch {
         scans: Tensor::<5>::from_data(TensorData::new(data, [n, 1, p, p, p]), dev),
+        keys: SslBatch::whole_batch_keys(n),
         subjects,
         labels: vec![],
     }
@@ -199,14 +200,10 @@ fn eval_recon(
 fn zero_baseline(batch: &SslBatch) -> f32 {
     let [n, _, d, h, w] = batch.scans.dims();
     let dev = batch.scans.device();
-    let mask = mask_tensor(
-        n,
-        [d, h, w],
-        &MaskConfig::fomo25(),
-        &mut Rng::new(2024),
-        &dev,
-    )
-    .unwrap();
+    // The mask compute() draws: per scan from the step seed and the scan's key.
+    let step_seed = Rng::new(2024).next_u64();
+    let mut rngs: Vec<Rng> = (0..n as u64).map(|k| Rng::derive(step_seed, k)).collect();
+    let mask = mask_tensor([d, h, w], &MaskConfig::fomo25(), &mut rngs, &dev).unwrap();
     let zero = masked_mse(batch.scans.zeros_like(), batch.scans.clone(), mask);
     pollster::block_on(zero.into_scalar_async::<f32>()).unwrap()
 }

@@ -8,12 +8,15 @@ use crate::rng::Rng;
 /// log-variances are clamped before `exp` so one bad step cannot overflow.
 const LOGVAR_LIMIT: f64 = 10.0;
 
-/// `mean + eps * exp(logvar / 2)` with `eps ~ N(0, 1)` drawn from `rng` on the host, so
-/// the draw is part of the checkpointed run state rather than a backend's private RNG.
-pub fn sample_latent(mean: Tensor<5>, logvar: Tensor<5>, rng: &mut Rng) -> Tensor<5> {
+/// `mean + eps * exp(logvar / 2)` with `eps ~ N(0, 1)` drawn on the host, so the draw is
+/// part of the checkpointed run state rather than a backend's private RNG. Scan `i` draws
+/// from `rngs[i]`: a batch split across data-parallel ranks draws what the whole batch would.
+pub fn sample_latent(mean: Tensor<5>, logvar: Tensor<5>, rngs: &mut [Rng]) -> Tensor<5> {
     let dims = mean.dims();
-    let n: usize = dims.iter().product();
-    let eps = Tensor::<5>::from_data(TensorData::new(rng.normals(n), dims), &mean.device());
+    assert_eq!(rngs.len(), dims[0], "one generator per scan");
+    let per_scan: usize = dims[1..].iter().product();
+    let draws: Vec<f32> = rngs.iter_mut().flat_map(|r| r.normals(per_scan)).collect();
+    let eps = Tensor::<5>::from_data(TensorData::new(draws, dims), &mean.device());
     mean + eps
         * logvar
             .clamp(-LOGVAR_LIMIT, LOGVAR_LIMIT)

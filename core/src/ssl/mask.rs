@@ -99,15 +99,19 @@ pub fn block_mask(
     Ok(out)
 }
 
-/// [`block_mask`] as a `[n, 1, d, h, w]` tensor on `device`.
+/// One [`block_mask`] per scan, scan `i` drawn from `rngs[i]`, as a `[n, 1, d, h, w]`
+/// tensor on `device`.
 pub fn mask_tensor(
-    n: usize,
     dims: [usize; 3],
     cfg: &MaskConfig,
-    rng: &mut Rng,
+    rngs: &mut [Rng],
     device: &Device,
 ) -> Result<Tensor<5>, SslError> {
-    let data = block_mask(n, dims, cfg, rng)?;
+    let n = rngs.len();
+    let mut data = Vec::with_capacity(n * dims.iter().product::<usize>());
+    for rng in rngs.iter_mut() {
+        data.extend(block_mask(1, dims, cfg, rng)?);
+    }
     Ok(Tensor::from_data(
         TensorData::new(data, [n, 1, dims[0], dims[1], dims[2]]),
         device,

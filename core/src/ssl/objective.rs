@@ -96,9 +96,18 @@ pub struct SslBatch {
     /// Per scan, its subject's label map cropped like the scan (`d * h * w`, x fastest),
     /// where one exists; empty when the batch has no labels at all.
     pub labels: Vec<Option<Vec<u16>>>,
+    /// Per scan, its index in the step's whole batch: the scan's mask and latent noise are
+    /// drawn from it, so ranks that each hold part of a batch draw what one process holding
+    /// all of it would. `0..n` for a batch held whole ([`SslBatch::whole_batch_keys`]).
+    pub keys: Vec<u64>,
 }
 
 impl SslBatch {
+    /// The keys of a batch that is the step's whole batch.
+    pub fn whole_batch_keys(n: usize) -> Vec<u64> {
+        (0..n as u64).collect()
+    }
+
     pub fn validate(&self) -> Result<(), SslError> {
         let [n, c, ..] = self.scans.dims();
         if c != 1 {
@@ -110,6 +119,12 @@ impl SslBatch {
             return Err(SslError::BadBatch(format!(
                 "{n} scans but {} subject ids",
                 self.subjects.len()
+            )));
+        }
+        if self.keys.len() != n {
+            return Err(SslError::BadBatch(format!(
+                "{n} scans but {} scan keys",
+                self.keys.len()
             )));
         }
         if !self.labels.is_empty() && self.labels.len() != n {
@@ -160,8 +175,14 @@ pub fn compute(
     rng: &mut Rng,
 ) -> Result<ObjectiveOutput, SslError> {
     batch.validate()?;
-    let [n, _, d, h, w] = batch.scans.dims();
-    let mask = mask_tensor(n, [d, h, w], &cfg.mask, rng, &batch.scans.device())?;
+    let [_, _, d, h, w] = batch.scans.dims();
+    let step_seed = rng.next_u64();
+    let mut rngs: Vec<Rng> = batch
+        .keys
+        .iter()
+        .map(|&k| Rng::derive(step_seed, k))
+        .collect();
+    let mask = mask_tensor([d, h, w], &cfg.mask, &mut rngs, &batch.scans.device())?;
     match cfg.objective {
         Objective::Mae => {
             let input = apply_mask(batch.scans.clone(), mask.clone());
@@ -199,7 +220,7 @@ pub fn compute(
                 &cfg.recon,
                 &cfg.swap,
                 step,
-                rng,
+                &mut rngs,
             )?;
             let mut loss = t.total;
             let mut terms = vec![

@@ -97,7 +97,7 @@ pub fn swap_loss(
     recon: &ReconLoss,
     weights: &SwapWeights,
     step: u64,
-    rng: &mut Rng,
+    rngs: &mut [Rng],
 ) -> Result<SwapTerms, SslError> {
     let lacks = |what| SslError::ModelLacks {
         objective: "swap",
@@ -107,8 +107,8 @@ pub fn swap_loss(
     let lat = rep
         .latents
         .ok_or(lacks("a subject/modality latent split"))?;
-    let z_s = sample_latent(lat.subject_mean.clone(), lat.subject_logvar.clone(), rng);
-    let z_m = sample_latent(lat.modality_mean.clone(), lat.modality_logvar.clone(), rng);
+    let z_s = sample_latent(lat.subject_mean.clone(), lat.subject_logvar.clone(), rngs);
+    let z_m = sample_latent(lat.modality_mean.clone(), lat.modality_logvar.clone(), rngs);
     let z_s_subject = subject_mean_per_scan(z_s.clone(), subjects);
 
     let own = model

@@ -153,8 +153,8 @@ fn kl_is_zero_at_the_prior_and_half_the_squared_mean_otherwise() {
 fn sampling_uses_the_seeded_rng_and_the_variance() {
     let mean = t5(vec![2.0; 2000], [1, 1, 10, 10, 20]);
     let logvar = t5(vec![(0.25f32).ln(); 2000], [1, 1, 10, 10, 20]);
-    let a = sample_latent(mean.clone(), logvar.clone(), &mut Rng::new(3));
-    let b = sample_latent(mean.clone(), logvar.clone(), &mut Rng::new(3));
+    let a = sample_latent(mean.clone(), logvar.clone(), &mut [Rng::new(3)]);
+    let b = sample_latent(mean.clone(), logvar.clone(), &mut [Rng::new(3)]);
     assert!(scalar((a.clone() - b).abs().max().reshape([1])) == 0.0);
     let centred = a - mean;
     let std = scalar(centred.square().mean()).sqrt();
@@ -211,6 +211,7 @@ fn tiny_batch(ad: &Device) -> SslBatch {
         scans,
         subjects: vec![0, 0, 1, 1],
         labels: vec![],
+        keys: SslBatch::whole_batch_keys(4),
     }
 }
 
@@ -224,14 +225,8 @@ fn swap_total_is_the_weighted_sum_of_its_terms_and_trains_the_latents() {
         cos_ramp_steps: 20,
         ..SwapWeights::default()
     };
-    let mask = mask_tensor(
-        4,
-        [16, 16, 16],
-        &MaskConfig::fomo25(),
-        &mut Rng::new(0),
-        &ad,
-    )
-    .unwrap();
+    let mut rngs: Vec<Rng> = (0..4).map(Rng::new).collect();
+    let mask = mask_tensor([16, 16, 16], &MaskConfig::fomo25(), &mut rngs, &ad).unwrap();
     let t = swap_loss(
         &model,
         batch.scans.clone(),
@@ -240,7 +235,7 @@ fn swap_total_is_the_weighted_sum_of_its_terms_and_trains_the_latents() {
         &ReconLoss::default(),
         &weights,
         5,
-        &mut Rng::new(1),
+        &mut (10..14).map(Rng::new).collect::<Vec<_>>(),
     )
     .unwrap();
     let (rec, cross, kl, cs, cm) = (
@@ -327,6 +322,7 @@ fn objectives_run_on_their_presets_and_refuse_models_without_the_parts() {
         scans: batch.scans.clone(),
         subjects: vec![0],
         labels: vec![],
+        keys: vec![0],
     };
     assert!(matches!(
         compute(

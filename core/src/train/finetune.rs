@@ -129,8 +129,8 @@ pub fn training_plan(
     Ok(plan)
 }
 
-/// One fine-tuning step, as the CLI does it: `batch` patches drawn with
-/// `Rng::derive(seed ^ 0xF17E, step)`, moved to `device`, then
+/// One fine-tuning step, as the CLI does it: `batch` patches (this replica's slots of the
+/// step's batch) drawn from `Rng::derive(seed ^ 0xF17E, step)`, moved to `device`, then
 /// [`Trainer::segmentation_step`].
 #[allow(clippy::too_many_arguments)]
 pub async fn finetune_step(
@@ -143,8 +143,8 @@ pub async fn finetune_step(
     seed: u64,
     device: &Device,
 ) -> Result<StepReport, TrainError> {
-    let mut rng = Rng::derive(seed ^ 0xF17E, trainer.step);
-    let (images, labels) = sampler.batch(cases, batch, &mut rng);
+    let step_seed = Rng::derive(seed ^ 0xF17E, trainer.step).next_u64();
+    let (images, labels) = sampler.batch(cases, trainer.slots(batch), step_seed);
     let data = SegBatch::from_host(images, &labels, batch, sampler.patch, classes, device)?;
     trainer.segmentation_step(&data, loss).await
 }

@@ -4,6 +4,7 @@
 //! code runs on WebGPU (where blocking reads panic).
 
 pub mod clip;
+pub mod collective;
 pub mod finetune;
 pub mod freeze;
 pub mod global;
@@ -14,6 +15,8 @@ pub mod setup;
 pub mod step;
 
 #[cfg(test)]
+mod collective_tests;
+#[cfg(test)]
 mod global_tests;
 #[cfg(test)]
 mod segmentation_tests;
@@ -21,6 +24,7 @@ mod segmentation_tests;
 mod tests;
 
 pub use clip::clip_global_norm;
+pub use collective::{average_gradients, Collective, CollectiveError, ThreadGroup};
 pub use finetune::{
     classes_of, finetune_step, prepare_pair, segmentation_config, training_plan, validation_dice,
     FinetuneError, MAX_TRAIN_BUFFER,

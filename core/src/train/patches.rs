@@ -2,6 +2,8 @@
 //! map) pairs through one shared spatial augmentation, then intensity augmentation of
 //! the image. Host-side, so the trainer and the browser draw the same patches.
 
+use std::ops::Range;
+
 use super::TrainError;
 use crate::augment::{intensity_augment, AugmentConfig, SpatialTransform};
 use crate::rng::Rng;
@@ -90,14 +92,23 @@ impl PatchSampler {
         })
     }
 
-    /// `n` patches: images (`n * patch` values) and labels, both x fastest.
-    pub fn batch(&self, cases: &[LabelledVolume], n: usize, rng: &mut Rng) -> (Vec<f32>, Vec<u16>) {
+    /// The patches of `slots` of a step's batch: images (a patch's values per slot) and
+    /// labels, both x fastest. Slot `g` draws its case and patch from
+    /// `Rng::derive(step_seed, g)` alone, so a slot is the same patch on whichever
+    /// data-parallel replica draws it.
+    pub fn batch(
+        &self,
+        cases: &[LabelledVolume],
+        slots: Range<usize>,
+        step_seed: u64,
+    ) -> (Vec<f32>, Vec<u16>) {
         let mut images = Vec::new();
         let mut labels = Vec::new();
         if cases.is_empty() {
             return (images, labels);
         }
-        for _ in 0..n {
+        for slot in slots {
+            let rng = &mut Rng::derive(step_seed, slot as u64);
             let (img, lab) = self.patch(&cases[rng.below(cases.len())], rng);
             images.extend(img);
             labels.extend(lab);

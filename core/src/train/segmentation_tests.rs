@@ -4,7 +4,6 @@ use burn::prelude::*;
 use super::*;
 use crate::augment::AugmentConfig;
 use crate::model::Preset;
-use crate::rng::Rng;
 
 fn scalar(t: Tensor<1>) -> f32 {
     pollster::block_on(t.into_scalar_async::<f32>()).unwrap()
@@ -112,8 +111,7 @@ fn sampled_patches_keep_images_and_labels_aligned() {
             ..AugmentConfig::default()
         },
     };
-    let mut rng = Rng::new(4);
-    let (img, lab) = sampler.batch(std::slice::from_ref(&case), 16, &mut rng);
+    let (img, lab) = sampler.batch(std::slice::from_ref(&case), 0..16, 4);
     assert_eq!((img.len(), lab.len()), (16 * 512, 16 * 512));
     for p in 0..16 {
         let l = &lab[p * 512..(p + 1) * 512];
@@ -142,7 +140,7 @@ fn frozen_encoder_stays_put_while_the_decoder_learns() {
         foreground: 0.0,
         augment: AugmentConfig::none(),
     };
-    let (img, lab) = sampler.batch(std::slice::from_ref(&case), 2, &mut Rng::new(1));
+    let (img, lab) = sampler.batch(std::slice::from_ref(&case), 0..2, 1);
     let batch = SegBatch::from_host(img, &lab, 2, [16; 3], 2, &ad).unwrap();
     let enc = |t: &Trainer| {
         t.model.encoder.levels[0]

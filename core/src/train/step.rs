@@ -5,6 +5,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::clip::clip_global_norm;
+use super::collective::{average_gradients, Collective, CollectiveError};
 use super::global::{global_loss, GlobalBatch, GlobalTaskConfig};
 use super::schedule::LrSchedule;
 use super::segmentation::{segmentation_loss, SegBatch, SegLossConfig};
@@ -25,6 +26,8 @@ pub enum TrainError {
     Readback(String),
     #[error("the model must live on an autodiff device (Device::autodiff()) to train")]
     NotAutodiff,
+    #[error("data-parallel gradient average failed: {0}")]
+    Collective(#[from] CollectiveError),
 }
 
 /// The optimiser side of training, whatever the objective.
@@ -86,6 +89,9 @@ pub struct Trainer {
     pub config: TrainConfig,
     /// Steps completed.
     pub step: u64,
+    /// The other data-parallel replicas, if any: gradients, loss and terms are averaged
+    /// with theirs before clipping, so every replica takes the same step.
+    pub replicas: Option<Box<dyn Collective>>,
 }
 
 impl Trainer {
@@ -96,7 +102,21 @@ impl Trainer {
             optimizer,
             config,
             step: 0,
+            replicas: None,
         }
+    }
+
+    /// This replica's slots of each step's batch when each replica holds `per_replica`:
+    /// slot `g` of the whole batch is the same sample whichever replica draws it.
+    pub fn slots(&self, per_replica: usize) -> std::ops::Range<usize> {
+        let rank = self.replicas.as_ref().map_or(0, |r| r.rank());
+        rank * per_replica..(rank + 1) * per_replica
+    }
+
+    /// Train data-parallel with the replicas `collective` reaches (world size 1: alone).
+    pub fn with_replicas(mut self, collective: Box<dyn Collective>) -> Self {
+        self.replicas = (collective.world() > 1).then_some(collective);
+        self
     }
 
     /// One self-supervised step on `batch` (already on the model's device).
@@ -134,7 +154,8 @@ impl Trainer {
         self.optimise(out).await
     }
 
-    /// Backward, clip, one readback, AdamW: the part every objective shares.
+    /// Backward, (average over replicas,) clip, one readback, AdamW: the part every
+    /// objective shares.
     async fn optimise(&mut self, out: ObjectiveOutput) -> Result<StepReport, TrainError> {
         let step = self.step;
         if !out.loss.is_autodiff() {
@@ -142,28 +163,32 @@ impl Trainer {
         }
         let device = out.loss.device().inner();
         let grads = GradientsParams::from_grads(out.loss.backward(), &self.model);
+        let names: Vec<String> = out.terms.iter().map(|(n, _)| n.to_string()).collect();
+        let mut scalars = vec![out.loss.inner()];
+        scalars.extend(out.terms.into_iter().map(|(_, t)| t.inner()));
+        // Alone, the loss and terms ride on the norm's readback below; data-parallel, they
+        // are read back with the gradients and averaged with them.
+        let (grads, averaged) = match &self.replicas {
+            Some(replicas) => {
+                let values = Tensor::cat(scalars.clone(), 0);
+                let (grads, values) =
+                    average_gradients(&self.model, grads, values, replicas.as_ref()).await?;
+                (grads, Some(values))
+            }
+            None => (grads, None),
+        };
         let (grads, norm) = clip_global_norm(&self.model, grads, self.config.clip_norm);
-
-        // One readback for everything the report needs.
-        let mut parts = vec![
-            out.loss.inner(),
-            norm.unwrap_or_else(|| Tensor::zeros([1], &device)),
-        ];
-        parts.extend(out.terms.iter().map(|(_, t)| t.clone().inner()));
-        let values = Tensor::cat(parts, 0)
-            .into_data_async()
-            .await
-            .map_err(|e| TrainError::Readback(format!("{e:?}")))?
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
-        let (loss, grad_norm) = (values[0], values[1]);
-        let terms = out
-            .terms
-            .iter()
-            .zip(&values[2..])
-            .map(|((n, _), v)| (n.to_string(), *v))
-            .collect();
+        let norm = norm.unwrap_or_else(|| Tensor::zeros([1], &device));
+        let (loss, grad_norm, term_values) = match averaged {
+            Some(values) => (values[0], read_floats(norm).await?[0], values[1..].to_vec()),
+            None => {
+                let mut parts = vec![scalars[0].clone(), norm];
+                parts.extend(scalars[1..].iter().cloned());
+                let values = read_floats(Tensor::cat(parts, 0)).await?;
+                (values[0], values[1], values[2..].to_vec())
+            }
+        };
+        let terms = names.into_iter().zip(term_values).collect();
         let lr = self.config.schedule.lr(step);
         let skipped = !(loss.is_finite() && grad_norm.is_finite());
         if !skipped {
@@ -179,4 +204,14 @@ impl Trainer {
             skipped,
         })
     }
+}
+
+async fn read_floats(values: Tensor<1>) -> Result<Vec<f32>, TrainError> {
+    values
+        .into_data_async()
+        .await
+        .map_err(|e| TrainError::Readback(format!("{e:?}")))?
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| TrainError::Readback(format!("{e:?}")))
 }

@@ -66,6 +66,7 @@ fn batch(ad: &Device, seed: u64) -> SslBatch {
         scans,
         subjects: vec![0, 1, 0, 1],
         labels: vec![],
+        keys: SslBatch::whole_batch_keys(4),
     }
 }
 

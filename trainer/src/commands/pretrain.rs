@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{build_cache, Loader, LoaderConfig};
 use crate::device::DeviceChoice;
+use crate::distributed::Replicas;
 use crate::io::write_atomic;
 use crate::layout::discover;
 use crate::run::{step_bar, RunDir};
@@ -37,6 +38,11 @@ use crate::run::{step_bar, RunDir};
 /// Writes run/checkpoint.bfck (every --checkpoint-every steps, atomically), run/metrics.jsonl
 /// (one JSON line per step) and run/pretrained.bfm (the model bundle for fine-tuning and
 /// the app).
+///
+/// Data-parallel, one replica per GPU or machine, gradients averaged every step (needs an
+/// MPI: Open MPI or MPICH; --batch is per replica):
+///   mpirun -np 8 brainfm pretrain --data synth --device cuda --batch 2 --output run
+///   mpirun -np 2 --hostfile hosts brainfm pretrain --data synth --device cuda --output run
 #[derive(Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct PretrainArgs {
@@ -55,7 +61,7 @@ pub struct PretrainArgs {
     /// Total optimisation steps.
     #[arg(long, default_value_t = 1000)]
     steps: u64,
-    /// Subjects per batch (each contributes up to two scans).
+    /// Subjects per batch on each replica (each contributes up to two scans).
     #[arg(long, default_value_t = 2)]
     batch: usize,
     /// Cubic patch edge (voxels); defaults to the preset's.
@@ -147,7 +153,10 @@ fn parse_logvar_bias(text: &str) -> Result<LogvarBias, String> {
     }
 }
 
-pub fn run(args: PretrainArgs) -> Result<()> {
+pub fn run(mut args: PretrainArgs) -> Result<()> {
+    let replicas = Replicas::join()?;
+    // Rank 0 speaks for the run.
+    args.quiet |= !replicas.is_root();
     let preset = Preset::parse(&args.preset)?;
     let Some(objective) = Objective::parse(&args.objective) else {
         bail!(
@@ -206,12 +215,9 @@ pub fn run(args: PretrainArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| args.output.join("cache"));
     let t0 = Instant::now();
-    let cached = Arc::new(build_cache(
-        &subjects,
-        &prep,
-        &cache,
-        objective == Objective::SwapAnat,
-    )?);
+    let cached = Arc::new(replicas.first_per_machine(|| {
+        build_cache(&subjects, &prep, &cache, objective == Objective::SwapAnat)
+    })?);
     let scans: usize = cached.iter().map(|s| s.scans()).sum();
     if !args.quiet {
         let contrasts: std::collections::BTreeSet<&str> = cached
@@ -255,11 +261,25 @@ pub fn run(args: PretrainArgs) -> Result<()> {
         spacing: args.spacing,
     };
 
-    let device = args.device.device()?.autodiff();
+    replicas.agree(
+        "settings or brainfm version",
+        &(&spec, env!("CARGO_PKG_VERSION"), args.steps, args.seed),
+    )?;
+    if let (Some(line), false) = (replicas.describe(), args.quiet) {
+        eprintln!("{line}");
+    }
+
+    let device = args.device.device_for(replicas.local_rank)?.autodiff();
     device.seed(args.seed);
     let mut trainer = Trainer::new(config.init(&device)?, tcfg);
-    let run = RunDir::new(&args.output)?;
-    run.resume(&mut trainer, &spec, args.resume)?;
+    if let Some(collective) = replicas.collective() {
+        trainer = trainer.with_replicas(collective);
+    }
+    let run = match replicas.is_root() {
+        true => Some(RunDir::new(&args.output)?),
+        false => None,
+    };
+    replicas.start(run.as_ref(), &mut trainer, &spec, args.resume)?;
 
     let lcfg = LoaderConfig {
         patch,
@@ -269,10 +289,12 @@ pub fn run(args: PretrainArgs) -> Result<()> {
         augment: !args.no_augment,
         workers: args.workers,
         seed: args.seed,
+        replica: replicas.rank(),
+        replicas: replicas.world(),
     };
     let mut loader = Loader::new(cached, lcfg, trainer.step);
 
-    let mut log = run.metrics(trainer.step)?;
+    let mut log = run.as_ref().map(|r| r.metrics(trainer.step)).transpose()?;
     let bar = step_bar(args.steps, trainer.step, args.quiet);
     while trainer.step < args.steps {
         let wait = Instant::now();
@@ -288,15 +310,19 @@ pub fn run(args: PretrainArgs) -> Result<()> {
                 scans,
                 subjects: host.subjects,
                 labels: host.labels,
+                keys: host.keys,
             },
             &ocfg,
         ))?;
         let step_s = step_t.elapsed().as_secs_f64();
-        let vps = host.n as f64 / (step_s + wait_s);
-        log.step(
-            &report,
-            serde_json::json!({"step_s": step_s, "loader_wait_s": wait_s, "volumes_per_s": vps}),
-        )?;
+        // Volumes of the whole batch (every replica's) per second.
+        let vps = (host.n * replicas.world()) as f64 / (step_s + wait_s);
+        if let Some(log) = log.as_mut() {
+            log.step(
+                &report,
+                serde_json::json!({"step_s": step_s, "loader_wait_s": wait_s, "volumes_per_s": vps}),
+            )?;
+        }
         bar.set_message(format!(
             "loss {:.4} | {:.2} vol/s | loader wait {:.0} ms",
             report.loss,
@@ -304,11 +330,16 @@ pub fn run(args: PretrainArgs) -> Result<()> {
             wait_s * 1e3
         ));
         bar.inc(1);
-        if trainer.step % args.checkpoint_every.max(1) == 0 || trainer.step == args.steps {
+        let checkpoint =
+            trainer.step % args.checkpoint_every.max(1) == 0 || trainer.step == args.steps;
+        if let (Some(run), true) = (&run, checkpoint) {
             run.save(&trainer, &spec, serde_json::Value::Null)?;
         }
     }
     bar.finish_and_clear();
+    if run.is_none() {
+        return Ok(());
+    }
 
     let meta = BundleMeta {
         name: format!("{}-{}-pretrained", preset.name(), objective.name()),
@@ -317,11 +348,15 @@ pub fn run(args: PretrainArgs) -> Result<()> {
         preprocess: prep,
         patch_size: [patch; 3],
         provenance: format!(
-            "brainfm pretrain --objective {} on {} ({} steps, seed {})",
+            "brainfm pretrain --objective {} on {} ({} steps, seed {}{})",
             objective.name(),
             args.data.display(),
             args.steps,
-            args.seed
+            args.seed,
+            match replicas.world() {
+                1 => String::new(),
+                n => format!(", {n} data-parallel replicas of batch {}", args.batch),
+            }
         ),
         created_by: format!("brainfm {}", env!("CARGO_PKG_VERSION")),
     };

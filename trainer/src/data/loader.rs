@@ -1,6 +1,8 @@
 //! Random crops and augmentation on worker threads. Batch `k` depends only on the seed
 //! and `k` (never on thread timing), so a resumed run sees exactly the batches the
-//! uninterrupted run saw.
+//! uninterrupted run saw. Each slot of a batch (one subject) is drawn on its own, from
+//! its place in the run's sequence of samples: data-parallel replicas each build only
+//! their own slots, and together they build the batch one process would.
 
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
@@ -23,6 +25,11 @@ pub struct LoaderConfig {
     pub augment: bool,
     pub workers: usize,
     pub seed: u64,
+    /// This replica and the number of replicas: batch `k` of the whole run has
+    /// `subjects_per_batch * replicas` slots, of which this replica builds
+    /// `replica * subjects_per_batch..` (`0` and `1` when training alone).
+    pub replica: usize,
+    pub replicas: usize,
 }
 
 /// Host-side batch: `[n, patch, patch, patch]` (x fastest) and each scan's subject.
@@ -34,6 +41,21 @@ pub struct HostBatch {
     /// Per scan, its subject's label patch (same crop and transform, nearest neighbour);
     /// empty when no subject has labels.
     pub labels: Vec<Option<Vec<u16>>>,
+    /// Per scan, its index in the whole batch (slot x scans per subject + pick), which
+    /// seeds its mask and latent noise (`SslBatch::keys`).
+    pub keys: Vec<u64>,
+}
+
+/// The subject of sample `s` of the run: samples walk through a fresh random order of
+/// the subjects every epoch, so each subject is seen once per epoch.
+fn subject_of(sample: u64, subjects: usize, seed: u64) -> usize {
+    let n = subjects as u64;
+    let mut order: Vec<usize> = (0..subjects).collect();
+    let mut rng = Rng::derive(seed ^ 0x5EED_0F0E, sample / n);
+    for i in (1..subjects).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    order[(sample % n) as usize]
 }
 
 fn crop_start(rng: &mut Rng, s: &CachedSubject, p: usize, fg: f64) -> [usize; 3] {
@@ -59,14 +81,19 @@ fn crop_start(rng: &mut Rng, s: &CachedSubject, p: usize, fg: f64) -> [usize; 3]
 
 /// Build batch `k`.
 pub fn make_batch(subjects: &[CachedSubject], cfg: &LoaderConfig, k: u64) -> HostBatch {
-    let mut rng = Rng::derive(cfg.seed ^ 0x0DA7_A5E7, k);
     let p = cfg.patch;
+    let per = cfg.subjects_per_batch;
+    let whole = (per * cfg.replicas.max(1)) as u64;
     let mut data = Vec::new();
     let mut ids = Vec::new();
     let mut labels = Vec::new();
-    for b in 0..cfg.subjects_per_batch {
-        let s = &subjects[rng.below(subjects.len())];
-        let start = crop_start(&mut rng, s, p, cfg.foreground);
+    let mut keys = Vec::new();
+    for b in 0..per {
+        let slot = (cfg.replica * per + b) as u64;
+        let sample = k * whole + slot;
+        let rng = &mut Rng::derive(cfg.seed ^ 0x0DA7_A5E7, sample);
+        let s = &subjects[subject_of(sample, subjects.len(), cfg.seed)];
+        let start = crop_start(rng, s, p, cfg.foreground);
         let mut picks = vec![rng.below(s.scans())];
         if cfg.scans_per_subject >= 2 && s.scans() >= 2 {
             let mut others: Vec<usize> = (0..s.scans()).filter(|&i| i != picks[0]).collect();
@@ -80,17 +107,18 @@ pub fn make_batch(subjects: &[CachedSubject], cfg: &LoaderConfig, k: u64) -> Hos
         } else {
             AugmentConfig::none()
         };
-        let transform = SpatialTransform::sample(&aug, &mut rng);
+        let transform = SpatialTransform::sample(&aug, rng);
         let label = s
             .has_labels()
             .then(|| transform.sample_labels(s.dims, start, [p; 3], |i| s.label(i)));
-        for &scan in &picks {
+        for (pick, &scan) in picks.iter().enumerate() {
             let mut v = transform.sample_image(s.dims, start, [p; 3], |i| s.voxel(scan, i));
             if cfg.augment {
-                intensity_augment(&mut v, [p; 3], &mut rng);
+                intensity_augment(&mut v, [p; 3], rng);
             }
             data.extend_from_slice(&v);
             ids.push(b);
+            keys.push(slot * cfg.scans_per_subject.max(1) as u64 + pick as u64);
             labels.push(label.clone());
         }
     }
@@ -102,6 +130,7 @@ pub fn make_batch(subjects: &[CachedSubject], cfg: &LoaderConfig, k: u64) -> Hos
         data,
         subjects: ids,
         labels,
+        keys,
     }
 }
 

@@ -217,6 +217,7 @@ fn training_steps_follow_the_stock_path() {
         scans,
         subjects: vec![0, 0],
         labels: vec![],
+        keys: SslBatch::whole_batch_keys(2),
     };
     let objective = ObjectiveConfig::new(Objective::Swap);
     let losses = |ours: bool| -> Vec<f32> {

@@ -29,6 +29,7 @@ use super::{
     write_bundle, write_last, FinetuneArgs, StepLoop,
 };
 use crate::data::targets::labelled_subjects;
+use crate::distributed::Replicas;
 use crate::inference::predict_subject;
 use crate::io::{read_bundle, read_scan};
 
@@ -137,7 +138,7 @@ fn validate(
     Ok((score, per))
 }
 
-pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
+pub fn run(args: FinetuneArgs, classify: bool, replicas: &Replicas) -> Result<()> {
     let trainable = check_common(&args)?;
     let table = args
         .labels
@@ -187,7 +188,7 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
         val_subjects: val_ids.clone(),
     };
 
-    let inner = args.device.device()?;
+    let inner = args.device.device_for(replicas.local_rank)?;
     let device = inner.clone().autodiff();
     device.seed(args.seed);
     let mut model = start_model(&args, init.as_ref(), &config, trainable, &device)?;
@@ -214,7 +215,8 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
     } else {
         Better::Lower
     };
-    let (run, mut trainer, mut best) = start_run(&args, model, trainable, tcfg, &spec, better)?;
+    let (run, mut trainer, mut best) =
+        start_run(&args, replicas, model, trainable, tcfg, &spec, better)?;
 
     // Training scans onto the network grid (with their non-zero mask for foreground
     // sampling); validation scans kept as read.
@@ -300,15 +302,24 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
         if classify { "classifier" } else { "regressor" }
     );
     let metric = if classify { "balanced accuracy" } else { "MAE" };
-    let mut steps = StepLoop::new(&args, &run, trainer.step, patch, foreground, augment)?;
+    let mut steps = StepLoop::new(
+        &args,
+        run.as_ref(),
+        trainer.step,
+        patch,
+        foreground,
+        augment,
+    )?;
     while trainer.step < args.steps {
         let t = Instant::now();
-        let mut rng = Rng::derive(args.seed ^ 0xF17E, trainer.step);
+        // Slot by slot, as core's PatchSampler::batch: a replica draws its own slots.
+        let step_seed = Rng::derive(args.seed ^ 0xF17E, trainer.step).next_u64();
         let mut images = Vec::new();
         let mut batch_targets = Vec::new();
-        for _ in 0..args.batch {
+        for slot in trainer.slots(args.batch) {
+            let rng = &mut Rng::derive(step_seed, slot as u64);
             let i = rng.below(train.len());
-            images.extend(steps.sampler.patch(&train[i], &mut rng).0);
+            images.extend(steps.sampler.patch(&train[i], rng).0);
             batch_targets.push(targets[i]);
         }
         let batch = GlobalBatch::from_host(images, &batch_targets, [patch; 3], &task, &device)?;
@@ -332,16 +343,19 @@ pub fn run(args: FinetuneArgs, classify: bool) -> Result<()> {
                 write_bundle(path, &valid, &config, meta(&name, done))
             })?;
         }
-        steps.log.step(&report, extra)?;
+        steps.log_step(&report, extra)?;
         steps
             .bar
             .set_message(format!("loss {:.4}{}", report.loss, best.progress(metric)));
         steps.bar.inc(1);
-        if steps.checkpoints(done) {
+        if let (Some(run), true) = (&run, steps.checkpoints(done)) {
             run.save(&trainer, &spec, best.state()?)?;
         }
     }
     steps.bar.finish_and_clear();
+    if run.is_none() {
+        return Ok(());
+    }
     write_last(&trainer, &config, meta(&name, trainer.step), &args)?;
     println!("{}", best.summary(metric, val.len(), "subjects"));
     Ok(())

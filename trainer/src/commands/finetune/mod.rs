@@ -16,7 +16,9 @@ use brainfm_core::augment::AugmentConfig;
 use brainfm_core::bundle::{Bundle, BundleMeta};
 use brainfm_core::model::{BrainNet, ModelConfig, Preset};
 use brainfm_core::rng::Rng;
-use brainfm_core::train::{PatchSampler, Start, Started, TrainConfig, Trainable, Trainer};
+use brainfm_core::train::{
+    PatchSampler, Start, Started, StepReport, TrainConfig, Trainable, Trainer,
+};
 use burn::module::Module;
 use clap::Args;
 use indicatif::ProgressBar;
@@ -24,6 +26,7 @@ use serde::Serialize;
 
 use self::best::{BestModel, Better};
 use crate::device::DeviceChoice;
+use crate::distributed::Replicas;
 use crate::io::write_atomic;
 use crate::run::{step_bar, MetricsLog, RunDir};
 
@@ -221,19 +224,34 @@ fn announce(
     Ok(())
 }
 
-/// The run folder (OUTPUT), the trainer for `model` with `trainable`'s parts frozen,
-/// resumed from its checkpoint when asked, and the best model so far (none when fresh).
+/// The run folder (OUTPUT; rank 0's alone in a data-parallel run), the trainer for
+/// `model` with `trainable`'s parts frozen, resumed from its checkpoint when asked (rank
+/// 0's state on every replica), and the best model so far (none when fresh).
 fn start_run<S: Serialize + serde::de::DeserializeOwned + PartialEq>(
     args: &FinetuneArgs,
+    replicas: &Replicas,
     model: BrainNet,
     trainable: Trainable,
     train: TrainConfig,
     spec: &S,
     better: Better,
-) -> Result<(RunDir, Trainer, BestModel)> {
-    let run = RunDir::new(&args.output)?;
+) -> Result<(Option<RunDir>, Trainer, BestModel)> {
+    replicas.agree(
+        "settings or brainfm version",
+        &(spec, env!("CARGO_PKG_VERSION"), args.steps, args.seed),
+    )?;
+    if let (Some(line), false) = (replicas.describe(), args.quiet) {
+        eprintln!("{line}");
+    }
+    let run = match replicas.is_root() {
+        true => Some(RunDir::new(&args.output)?),
+        false => None,
+    };
     let mut trainer = Trainer::new(trainable.apply(model), train);
-    let extra = run.resume(&mut trainer, spec, args.resume)?;
+    if let Some(collective) = replicas.collective() {
+        trainer = trainer.with_replicas(collective);
+    }
+    let extra = replicas.start(run.as_ref(), &mut trainer, spec, args.resume)?;
     // Records do not carry the frozen flags: freeze again after loading.
     trainer.model = trainable.apply(trainer.model);
     let best = BestModel::restore(extra, better, &args.output);
@@ -242,10 +260,11 @@ fn start_run<S: Serialize + serde::de::DeserializeOwned + PartialEq>(
 
 /// What the step loop of either task needs once its data is ready: the patch sampler,
 /// the metrics log and progress bar picked up at the trainer's step, and the validation
-/// and checkpoint cadence.
+/// and checkpoint cadence. Only rank 0 of a data-parallel run logs, validates and
+/// checkpoints (`run` is `None` elsewhere).
 struct StepLoop {
     sampler: PatchSampler,
-    log: MetricsLog,
+    log: Option<MetricsLog>,
     bar: ProgressBar,
     steps: u64,
     val_every: u64,
@@ -255,7 +274,7 @@ struct StepLoop {
 impl StepLoop {
     fn new(
         args: &FinetuneArgs,
-        run: &RunDir,
+        run: Option<&RunDir>,
         step: u64,
         patch: usize,
         foreground: f64,
@@ -267,7 +286,7 @@ impl StepLoop {
                 foreground,
                 augment,
             },
-            log: run.metrics(step)?,
+            log: run.map(|r| r.metrics(step)).transpose()?,
             bar: step_bar(args.steps, step, args.quiet),
             steps: args.steps,
             val_every: args.val_every.unwrap_or((args.steps / 10).max(1)).max(1),
@@ -275,14 +294,21 @@ impl StepLoop {
         })
     }
 
-    /// Whether step `done` is validated (the last step always is).
+    /// Whether step `done` is validated (the last step always is; rank 0 only).
     fn validates(&self, done: u64) -> bool {
-        done % self.val_every == 0 || done == self.steps
+        self.log.is_some() && (done % self.val_every == 0 || done == self.steps)
     }
 
-    /// Whether step `done` is checkpointed (the last step always is).
+    /// Whether step `done` is checkpointed (the last step always is; rank 0 only).
     fn checkpoints(&self, done: u64) -> bool {
-        done % self.checkpoint_every == 0 || done == self.steps
+        self.log.is_some() && (done % self.checkpoint_every == 0 || done == self.steps)
+    }
+
+    fn log_step(&mut self, report: &StepReport, extra: serde_json::Value) -> Result<()> {
+        match self.log.as_mut() {
+            Some(log) => log.step(report, extra),
+            None => Ok(()),
+        }
     }
 }
 
@@ -319,11 +345,14 @@ fn origin(args: &FinetuneArgs) -> String {
     }
 }
 
-pub fn run(args: FinetuneArgs) -> Result<()> {
+pub fn run(mut args: FinetuneArgs) -> Result<()> {
+    let replicas = Replicas::join()?;
+    // Rank 0 speaks for the run.
+    args.quiet |= !replicas.is_root();
     match args.task.as_str() {
-        "seg" => segmentation::run(args),
-        "cls" => global::run(args, true),
-        "reg" => global::run(args, false),
+        "seg" => segmentation::run(args, &replicas),
+        "cls" => global::run(args, true, &replicas),
+        "reg" => global::run(args, false, &replicas),
         other => bail!("--task must be seg, cls or reg, got '{other}'"),
     }
 }

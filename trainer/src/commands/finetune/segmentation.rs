@@ -22,6 +22,7 @@ use super::{
     announce, check_common, optimisation, origin, split_ids, start, start_run, starting_point,
     write_bundle, write_last, FinetuneArgs, StepLoop,
 };
+use crate::distributed::Replicas;
 use crate::io::{read_bundle, read_label_map, read_scan};
 use crate::layout::{bids, LabelledCase, LabelledDataset, Split};
 
@@ -152,7 +153,7 @@ fn validate(
         .collect()
 }
 
-pub(super) fn run(args: FinetuneArgs) -> Result<()> {
+pub(super) fn run(args: FinetuneArgs, replicas: &Replicas) -> Result<()> {
     let trainable = check_common(&args)?;
     let loss = parse_loss(&args)?;
     let dataset = LabelledDataset::open(&args.data, Split::Train)?;
@@ -185,15 +186,22 @@ pub(super) fn run(args: FinetuneArgs) -> Result<()> {
         val_cases: val_ids.clone(),
     };
 
-    let inner = args.device.device()?;
+    let inner = args.device.device_for(replicas.local_rank)?;
     let device = inner.clone().autodiff();
     device.seed(args.seed);
     let (model, started) = setup
         .start_model(init.as_ref(), &device)
         .with_context(|| starting_point(&args))?;
     announce(&args, init.as_ref(), started, trainable)?;
-    let (run, mut trainer, mut best) =
-        start_run(&args, model, trainable, tcfg, &spec, Better::Higher)?;
+    let (run, mut trainer, mut best) = start_run(
+        &args,
+        replicas,
+        model,
+        trainable,
+        tcfg,
+        &spec,
+        Better::Higher,
+    )?;
 
     // Preprocess every case once: training cases onto the network grid, validation
     // cases kept as read.
@@ -246,7 +254,14 @@ pub(super) fn run(args: FinetuneArgs) -> Result<()> {
         )
     };
     let name = format!("{}-finetuned", config.preset);
-    let mut steps = StepLoop::new(&args, &run, trainer.step, patch, foreground, augment)?;
+    let mut steps = StepLoop::new(
+        &args,
+        run.as_ref(),
+        trainer.step,
+        patch,
+        foreground,
+        augment,
+    )?;
     while trainer.step < args.steps {
         let t = Instant::now();
         let report = pollster::block_on(finetune_step(
@@ -279,7 +294,7 @@ pub(super) fn run(args: FinetuneArgs) -> Result<()> {
                 write_bundle(path, &valid, config, meta(&name, done))
             })?;
         }
-        steps.log.step(&report, extra)?;
+        steps.log_step(&report, extra)?;
         let dice = report
             .terms
             .iter()
@@ -297,11 +312,14 @@ pub(super) fn run(args: FinetuneArgs) -> Result<()> {
             best.progress("dice")
         ));
         steps.bar.inc(1);
-        if steps.checkpoints(done) {
+        if let (Some(run), true) = (&run, steps.checkpoints(done)) {
             run.save(&trainer, &spec, best.state()?)?;
         }
     }
     steps.bar.finish_and_clear();
+    if run.is_none() {
+        return Ok(());
+    }
     write_last(&trainer, config, meta(&name, trainer.step), &args)?;
     println!("{}", best.summary("Dice", val.len(), "cases"));
     Ok(())

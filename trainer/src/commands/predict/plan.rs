@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use crate::layout::dicom::{find_series, DiskSeries, Unreadable};
 use crate::layout::nnunet::parse_image_stem;
