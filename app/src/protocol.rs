@@ -87,6 +87,26 @@ pub enum Reply {
     },
     /// A failure not tied to a request (an undecodable message, a worker that could not start).
     Failed(String),
+    /// The worker's WebGPU device was lost (`GPUDevice.lost`: `reason` and `message` of its
+    /// GPUDeviceLostInfo). www/static/worker.js watches every device and posts this as a
+    /// plain object, so that it arrives even when the WebAssembly has trapped; page/bridge.rs
+    /// makes it this variant.
+    DeviceLost {
+        reason: String,
+        message: String,
+    },
+}
+
+impl Reply {
+    /// What a `DeviceLost` says, for the page's status lines ("Device was destroyed.").
+    pub fn lost_text(reason: &str, message: &str) -> String {
+        match (reason.trim(), message.trim()) {
+            ("", "") => "no reason given".into(),
+            (reason, "") => reason.into(),
+            ("" | "unknown", message) => message.into(),
+            (reason, message) => format!("{message} [{reason}]"),
+        }
+    }
 }
 
 /// Which kept model a `Model` request replaces.
@@ -387,6 +407,22 @@ mod tests {
         let labels = U16s(vec![0, 1, 65535, 3]);
         let seg = wire::encode(&labels);
         assert_eq!(wire::decode::<U16s>(&seg).unwrap(), labels);
+    }
+
+    #[test]
+    fn a_lost_device_is_described_by_its_message_and_reason() {
+        assert_eq!(
+            Reply::lost_text("destroyed", "Device was destroyed."),
+            "Device was destroyed. [destroyed]"
+        );
+        assert_eq!(Reply::lost_text("unknown", "GPU reset"), "GPU reset");
+        assert_eq!(Reply::lost_text("destroyed", " "), "destroyed");
+        assert_eq!(Reply::lost_text("", ""), "no reason given");
+        let lost = Reply::DeviceLost {
+            reason: "unknown".into(),
+            message: "GPU reset".into(),
+        };
+        assert_eq!(wire::decode::<Reply>(&wire::encode(&lost)).unwrap(), lost);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The page's side of the compute worker: start it, send it typed requests, hand its replies
 //! to one handler, and cancel by terminating it. A fresh worker (after a cancel, a CPU /
-//! WebGPU switch or a crash) gets the last scan and models again, so the page's state and
+//! WebGPU switch, a crash or a lost WebGPU device) gets the last scan and models again, so the page's state and
 //! the worker's never disagree; requests sent before the worker is up wait for it.
 
 use std::cell::RefCell;
@@ -71,10 +71,14 @@ pub fn start(cpu_only: bool, handler: Handler) -> Result<(), String> {
         let reply = match data.dyn_ref::<Uint8Array>() {
             Some(bytes) => wire::decode::<Reply>(&bytes.to_vec())
                 .unwrap_or_else(|e| Reply::Failed(format!("internal error: the page got {e}"))),
-            // www/static/worker.js says why the module could not start, as plain text.
-            None => Reply::Failed(data.as_string().unwrap_or_else(|| {
-                "the compute worker sent a message the page does not know".into()
-            })),
+            // www/static/worker.js, in plain JS: a lost WebGPU device, or why the module
+            // could not start (as plain text).
+            None => match device_lost(&data) {
+                Some(lost) => lost,
+                None => Reply::Failed(data.as_string().unwrap_or_else(|| {
+                    "the compute worker sent a message the page does not know".into()
+                })),
+            },
         };
         match reply {
             Reply::Hello => worker_up(),
@@ -115,6 +119,15 @@ pub fn start(cpu_only: bool, handler: Handler) -> Result<(), String> {
         })
     });
     Ok(())
+}
+
+/// `{ deviceLost: { reason, message } }` from www/static/worker.js.
+fn device_lost(data: &JsValue) -> Option<Reply> {
+    let lost = crate::js::get(data, "deviceLost");
+    (lost.is_object()).then(|| Reply::DeviceLost {
+        reason: crate::js::get_string(&lost, "reason"),
+        message: crate::js::get_string(&lost, "message"),
+    })
 }
 
 /// `Hello`: choose the device, hand over the kept scan and models, then what waited.
@@ -161,6 +174,10 @@ fn failed(message: String) {
 fn stop() {
     BRIDGE.with(|b| {
         if let Some(old) = b.borrow_mut().take() {
+            // Detached first: a message the old worker posted just before it ended must
+            // not reach its handlers, which go with it.
+            old.worker.set_onmessage(None);
+            old.worker.set_onerror(None);
             old.worker.terminate();
         }
     });

@@ -1,5 +1,6 @@
 //! The compute panel: which device the worker found (WebGPU or the CPU) and the switch
-//! between them.
+//! between them. Once the WebGPU device has been lost, the worker stays on the CPU until
+//! the page is reloaded.
 
 use leptos::prelude::*;
 
@@ -15,6 +16,8 @@ pub struct Compute {
     /// What the worker found about its device, for the diagnostics.
     facts: RwSignal<Vec<(String, String)>>,
     cpu_only: RwSignal<bool>,
+    /// Why the WebGPU device was lost in this tab (the CPU is used from then on).
+    gpu_lost: RwSignal<Option<String>>,
 }
 
 impl Compute {
@@ -23,6 +26,7 @@ impl Compute {
             status: RwSignal::new(None),
             facts: RwSignal::new(Vec::new()),
             cpu_only: RwSignal::new(settings::cpu_only()),
+            gpu_lost: RwSignal::new(None),
         }
     }
 
@@ -31,9 +35,34 @@ impl Compute {
         self.facts.set(Vec::new());
     }
 
-    pub fn ready(self, backend: BackendId, text: String, facts: Vec<(String, String)>) {
+    pub fn ready(self, backend: BackendId, text: String, mut facts: Vec<(String, String)>) {
+        let text = match self.gpu_lost.get_untracked() {
+            Some(why) if backend == BackendId::Cpu => {
+                facts.push(("WebGPU device lost".into(), why.clone()));
+                format!(
+                    "WebGPU device lost ({why}): models run on the CPU (burn flex in WASM) \
+                     until you reload the page"
+                )
+            }
+            _ => text,
+        };
         self.status.set(Some((backend, text)));
         self.facts.set(facts);
+    }
+
+    /// The worker's WebGPU device was lost: the CPU from now on. False when it already was
+    /// (the loss is handled once).
+    pub fn lose_gpu(self, why: String) -> bool {
+        if self.gpu_lost.with_untracked(|l| l.is_some()) {
+            return false;
+        }
+        self.gpu_lost.set(Some(why));
+        true
+    }
+
+    /// Why the WebGPU device was lost in this tab, if it was (tracked).
+    pub fn gpu_lost(self) -> Option<String> {
+        self.gpu_lost.get()
     }
 
     /// The device as the diagnostics report it.
@@ -70,8 +99,9 @@ impl Compute {
             .with(|s| s.as_ref().map_or(BackendId::None, |s| s.0))
     }
 
+    /// The worker should start on the CPU: the user's choice, or a lost WebGPU device.
     pub fn cpu_only(self) -> bool {
-        self.cpu_only.get_untracked()
+        self.cpu_only.get_untracked() || self.gpu_lost.with_untracked(|l| l.is_some())
     }
 }
 
@@ -90,7 +120,8 @@ pub fn ComputePanel() -> impl IntoView {
             </p>
             <label class="inline">
                 <input type="checkbox" data-testid="cpu-only"
-                    prop:checked=move || compute.cpu_only.get()
+                    prop:checked=move || compute.cpu_only.get() || compute.gpu_lost.with(|l| l.is_some())
+                    disabled=move || compute.gpu_lost.with(|l| l.is_some())
                     on:change=move |ev| {
                         let on = event_target_checked(&ev);
                         settings::set_cpu_only(on);

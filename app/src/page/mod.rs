@@ -113,6 +113,12 @@ mod app {
                 | Reply::Trained { .. }
                 | Reply::TrainFailed(_) => self.ft.on_reply(reply),
                 Reply::Taught { .. } | Reply::TeachFailed { .. } => self.teach.on_reply(reply),
+                Reply::DeviceLost { reason, message } => {
+                    let why = Reply::lost_text(&reason, &message);
+                    // Later: this runs inside the worker's message handler, which replacing
+                    // the worker drops.
+                    wasm_bindgen_futures::spawn_local(async move { self.device_lost(why) });
+                }
                 Reply::Failed(message) => {
                     // Not tied to a request: whatever was waiting on the worker ends here.
                     self.ft.worker_failed(&message);
@@ -124,6 +130,26 @@ mod app {
                         self.compute.failed(message);
                     }
                 }
+            }
+        }
+
+        /// The worker's WebGPU device is gone, and with it everything on it: a fresh worker
+        /// on the CPU (for the rest of this page's life) gets the scan and models again, and
+        /// a segmentation that was running is sent to it to finish there. A fine-tuning or a
+        /// teaching view that was running ends with the reason.
+        fn device_lost(self, why: String) {
+            if !self.compute.lose_gpu(why.clone()) {
+                return;
+            }
+            let rerun = self.run.running();
+            self.ft.worker_failed(&format!(
+                "the WebGPU device was lost ({why}); start the fine-tuning again to run it on the CPU"
+            ));
+            self.teach
+                .worker_gone(&format!("the WebGPU device was lost ({why}); try again"));
+            self.start_worker();
+            if rerun {
+                self.run.resume_on_cpu(why);
             }
         }
 

@@ -59,6 +59,8 @@ pub struct Run {
     pub seg_rev: RwSignal<u64>,
     /// Per label: (shown, opacity).
     pub styles: RwSignal<Vec<(bool, f64)>>,
+    /// Why the current (or last) run left WebGPU for the CPU: its device was lost mid-run.
+    fallback: RwSignal<Option<String>>,
 }
 
 impl Run {
@@ -70,6 +72,7 @@ impl Run {
             seg: StoredValue::new_local(None),
             seg_rev: RwSignal::new(0),
             styles: RwSignal::new(Vec::new()),
+            fallback: RwSignal::new(None),
         }
     }
 
@@ -151,7 +154,31 @@ impl Run {
     }
 
     pub fn failed(self, message: String) {
+        let message = match self.fallback.get_untracked() {
+            Some(why) if self.running() => format!(
+                "the WebGPU device was lost ({why}), and the CPU could not finish the run: {message}"
+            ),
+            _ => message,
+        };
         self.state.set(RunState::Failed(message));
+    }
+
+    /// The WebGPU device was lost while this run went on (the worker has been restarted on
+    /// the CPU): send the same run to the new worker. Nothing when no run is going.
+    pub fn resume_on_cpu(self, why: String) {
+        let RunState::Running { started, .. } = self.state.get_untracked() else {
+            return;
+        };
+        self.fallback.set(Some(why));
+        self.state.set(RunState::Running {
+            started,
+            stage: "restarting on the CPU".into(),
+            done: 0,
+            total: 0,
+        });
+        if let Err(e) = super::bridge::send(&Request::Segment) {
+            self.failed(e);
+        }
     }
 
     /// Stop a running segmentation (terminates the worker; a fresh one starts).
@@ -171,6 +198,7 @@ impl Run {
         }
         let started = now_ms();
         self.now.set(started);
+        self.fallback.set(None);
         self.state.set(RunState::Running {
             started,
             stage: "starting".into(),
@@ -248,10 +276,17 @@ impl Run {
         let changed = self
             .seg
             .with_value(|g| g.as_ref().map_or(0, |g| g.edits.changed_voxels()));
-        vec![
+        let mut out = vec![
             ("Segmentation".into(), state),
             ("Voxels edited by hand".into(), changed.to_string()),
-        ]
+        ];
+        if let Some(why) = self.fallback.get_untracked() {
+            out.push((
+                "Moved to the CPU mid-run".into(),
+                format!("the WebGPU device was lost ({why})"),
+            ));
+        }
+        out
     }
 
     /// Paint `voxels` (display order) with `value` as part of the current stroke.
@@ -353,19 +388,32 @@ pub fn RunPanel() -> impl IntoView {
                 RunState::Idle => view! { <p class="hint" data-testid="run-status">{if can_run() { "Ready to segment." } else { "Open a scan and a model to segment." }}</p> }.into_any(),
                 RunState::Running { started, stage, done, total } => {
                     let secs = (run.now.get() - started).max(0.0) / 1000.0;
+                    let fallback = run.fallback.get();
+                    let text = match &fallback {
+                        Some(why) => format!("WebGPU device lost ({why}): finishing on the CPU. {stage} {done} of {total} — {secs:.1} s"),
+                        None => format!("Running on {}: {stage} {done} of {total} — {secs:.1} s", compute.backend().name()),
+                    };
                     view! {
                         <progress data-testid="progress" max=total.max(1).to_string() value=done.to_string()></progress>
-                        <p data-testid="run-status" data-state="running">{format!("Running on {}: {stage} {done} of {total} — {secs:.1} s", compute.backend().name())}</p>
+                        <p data-testid="run-status" data-state="running" data-fallback=fallback.is_some().then_some("cpu")>{text}</p>
                     }.into_any()
                 }
                 RunState::Done { backend, seconds, inference_ms, largest_activation, plan, model_name } => {
                     let model_load_ms = models.load_ms();
+                    let fallback = run.fallback.get();
+                    let lost = match (&fallback, compute.gpu_lost()) {
+                        (Some(why), _) => format!(" The WebGPU device was lost during this run ({why}), so it was finished on the CPU; \
+                            later runs stay on the CPU until you reload the page."),
+                        (None, Some(_)) => " The WebGPU device was lost earlier in this tab: runs stay on the CPU until you reload the page.".to_string(),
+                        (None, None) => String::new(),
+                    };
                     view! {
                         <p data-testid="run-status" data-state="done" data-backend=backend.id()
+                            data-fallback=fallback.is_some().then_some("cpu")
                             data-model-load-ms=model_load_ms.to_string() data-inference-ms=inference_ms.to_string()
                             data-largest-activation=largest_activation.to_string()>
                             {format!("Segmented with {model_name} on {} in {seconds:.1} s (preprocessing + inference + mapping back {:.1} s; \
-                                the model was loaded once, in {model_load_ms:.0} ms); {plan}.", backend.name(), inference_ms / 1000.0)}
+                                the model was loaded once, in {model_load_ms:.0} ms); {plan}.{lost}", backend.name(), inference_ms / 1000.0)}
                         </p>
                     }.into_any()
                 }

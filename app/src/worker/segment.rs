@@ -18,7 +18,35 @@ fn stage_name(s: Stage) -> &'static str {
     }
 }
 
+/// After a failure on WebGPU: whether the device was lost, as www/static/worker.js records
+/// it in `self.brainfmDeviceLost`. The loss and the failed read it causes come in no fixed
+/// order, so this waits up to a second for the record.
+async fn device_was_lost() -> bool {
+    for _ in 0..20 {
+        if crate::js::get(&js_sys::global(), "brainfmDeviceLost").is_object() {
+            return true;
+        }
+        super::sleep(50).await;
+    }
+    false
+}
+
+/// Segment the kept scan. `Ok` also when the WebGPU device was lost mid-run: the page,
+/// told by www/static/worker.js, finishes the run on the CPU in a fresh worker, so no
+/// failure is sent that would race that message.
 pub async fn run() -> Result<(), String> {
+    let result = segment().await;
+    if let Err(e) = &result {
+        if device()?.1.backend == Backend::WebGpu && device_was_lost().await {
+            let note = format!("brainfm: the WebGPU device was lost mid-run ({e})");
+            web_sys::console::log_1(&note.into());
+            return Ok(());
+        }
+    }
+    result
+}
+
+async fn segment() -> Result<(), String> {
     let (device, probe) = device()?;
     let image = scan()?;
     let kept = model(Slot::Segmentation)?;
