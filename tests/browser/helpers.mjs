@@ -41,13 +41,15 @@ export function serve() {
   return serveDir(DIST);
 }
 
-/** A browser and page that record every request and every console error. */
-export async function open({ webgpu }) {
+/** A browser and page that record every request and every console error. `serviceWorkers:
+ *  "block"` keeps the app's offline service worker out, so that `context.route` sees every
+ *  request. */
+export async function open({ webgpu, serviceWorkers = "allow" }) {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: webgpu ? [...FLAGS, "--enable-unsafe-webgpu"] : FLAGS,
   });
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1400, height: 1100 } });
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1400, height: 1100 }, serviceWorkers });
   const requests = [];
   context.on("request", (r) => requests.push({
     url: r.url(), method: r.method(), body: r.postData(), fromServiceWorker: Boolean(r.serviceWorker?.()),
