@@ -1,61 +1,104 @@
 //! A walk over a DICOM file's element headers before dicom-rs parses it, refusing any value
-//! that claims more bytes than the file has left. dicom-parser 0.10.1 reserves and
-//! zero-fills each value's declared length before reading it
+//! that claims more bytes than the file has left. dicom-parser 0.10.1 reserves (and mostly
+//! zero-fills) each value's declared length before reading it
 //! (`dicom-parser-0.10.1/src/stateful/decode.rs`, `read_value_ob` and its siblings:
-//! `try_reserve_exact(len)` then `resize(len, 0)`), so a 2 KB file declaring a 4 GB value made
-//! it touch gigabytes (found by the `dicom` fuzz target). With every length bounded by what
-//! is there, no allocation outgrows the file.
+//! `try_reserve_exact(len)` then `resize(len, 0)`; pixel fragments and their offset table in
+//! `dataset/read.rs`), so a 2 KB file declaring a 4 GB value made it touch gigabytes (found
+//! by the `dicom` fuzz target). With every length bounded by what is there, no allocation
+//! outgrows the file.
 //!
-//! The walk reads headers as dicom-rs does (the meta group by its group length, unknown VRs
-//! as UN, any undefined length as a sequence, encapsulated pixel fragments skipped) and
-//! stops quietly at a truncated header, which the parser reports itself.
+//! Where dicom-rs reads a header depends on the state of its reader, so the walk replays
+//! that state machine (`dataset/read.rs`, `DataSetReader::next`) instead of reading
+//! headers from the bytes alone: whether an item header or an element header comes next,
+//! the stack of open sequences and items (defined lengths close them by the reader's byte
+//! count), encapsulated pixel data, and that count itself, which runs ahead of the bytes
+//! consumed when a numeric value's length is not a multiple of its width (a US value of
+//! length 3 reads 2 bytes and counts 3). An item header where an element is expected is a
+//! value of its length to dicom-rs, not an item: the sixth fuzz finding was a 2 GB one. The
+//! meta group is read as dicom-object reads it (`meta.rs`), and the walk stops quietly
+//! wherever dicom-rs stops with an error of its own. It also refuses sequences nested
+//! deeper than dicom-object's recursion can take (`MAX_DEPTH`).
+
+use std::cmp::Ordering;
 
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
 
 const UNDEFINED: u32 = u32::MAX;
-const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+/// The transfer syntaxes whose data set dicom-transfer-syntax-registry inflates as it reads
+/// (its `FlateAdapter`, with the "deflate" feature): Deflated Explicit VR Little Endian, and
+/// JPIP Referenced Deflate and JPIP HTJ2K Referenced Deflate.
+const DEFLATED: [&str; 3] = [
+    "1.2.840.10008.1.2.1.99",
+    "1.2.840.10008.1.2.4.95",
+    "1.2.840.10008.1.2.4.205",
+];
 const IMPLICIT: &str = "1.2.840.10008.1.2";
 const BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
 /// The most a deflated data set is inflated to for the check (the tab reads files of up to
 /// 1 GiB; a larger data set is refused as a damaged or hostile file).
 const MAX_INFLATED: u64 = 1 << 30;
 
-/// Whether an explicit VR has the 4-byte length form (2 reserved bytes, then a u32): every
-/// VR but the 21 with a 2-byte length, unknown VR bytes included, as dicom-encoding's
-/// `explicit_le.rs` decodes them (an unknown VR is read as UN).
-fn long_length(vr: &[u8]) -> bool {
-    !matches!(
+const ITEM: Tag = Tag(0xFFFE, 0xE000);
+const ITEM_END: Tag = Tag(0xFFFE, 0xE00D);
+const SEQUENCE_END: Tag = Tag(0xFFFE, 0xE0DD);
+const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
+const PIXEL_REPRESENTATION: Tag = Tag(0x0028, 0x0103);
+/// The deepest nesting of sequences accepted. dicom-object builds each sequence and item
+/// by a recursive call (`mem.rs`, `build_sequence` and `build_object`), so 50 000 nested
+/// sequences in a 1 MB file overflowed the stack and aborted the process; real files nest a
+/// few deep (Enhanced MR's functional groups: 2; structured reports: tens at most).
+const MAX_DEPTH: usize = 128;
+
+/// The 21 explicit VRs with a 2-byte length; every other one, UN for unknown VR bytes
+/// included, has 2 reserved bytes and a 4-byte length (dicom-encoding's `explicit_le.rs`).
+fn short_length(vr: VR) -> bool {
+    use VR::*;
+    matches!(
         vr,
-        b"AE"
-            | b"AS"
-            | b"AT"
-            | b"CS"
-            | b"DA"
-            | b"DS"
-            | b"DT"
-            | b"FL"
-            | b"FD"
-            | b"IS"
-            | b"LO"
-            | b"LT"
-            | b"PN"
-            | b"SH"
-            | b"SL"
-            | b"SS"
-            | b"ST"
-            | b"TM"
-            | b"UI"
-            | b"UL"
-            | b"US"
+        AE | AS
+            | AT
+            | CS
+            | DA
+            | DS
+            | DT
+            | FL
+            | FD
+            | IS
+            | LO
+            | LT
+            | PN
+            | SH
+            | SL
+            | SS
+            | ST
+            | TM
+            | UI
+            | UL
+            | US
     )
 }
 
-fn is_sequence(tag: Tag) -> bool {
-    StandardDataDictionary
-        .by_tag(tag)
-        .is_some_and(|e| e.vr() == VirtualVr::Exact(VR::SQ))
+/// The bytes of one number of a value of this VR: dicom-parser reads `len / width` numbers
+/// (`len / width * width` bytes) and counts `len` (`read_value_us`, `read_value_tag`, ...).
+fn width(vr: VR) -> usize {
+    use VR::*;
+    match vr {
+        US | OW | SS => 2,
+        AT | UL | OL | SL | FL | OF => 4,
+        FD | OD | SV | UV | OV => 8,
+        _ => 1,
+    }
+}
+
+/// An element header as dicom-encoding decodes it: `size` bytes of tag, VR and length.
+#[derive(Clone, Copy)]
+struct Header {
+    tag: Tag,
+    vr: VR,
+    len: u32,
+    size: usize,
 }
 
 struct Reader<'a> {
@@ -65,7 +108,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn u16(&self, at: usize) -> Option<u16> {
-        let s: [u8; 2] = self.b.get(at..at + 2)?.try_into().ok()?;
+        let s: [u8; 2] = self.b.get(at..at.checked_add(2)?)?.try_into().ok()?;
         Some(if self.big {
             u16::from_be_bytes(s)
         } else {
@@ -73,12 +116,79 @@ impl Reader<'_> {
         })
     }
     fn u32(&self, at: usize) -> Option<u32> {
-        let s: [u8; 4] = self.b.get(at..at + 4)?.try_into().ok()?;
+        let s: [u8; 4] = self.b.get(at..at.checked_add(4)?)?.try_into().ok()?;
         Some(if self.big {
             u32::from_be_bytes(s)
         } else {
             u32::from_le_bytes(s)
         })
+    }
+    fn tag(&self, at: usize) -> Option<Tag> {
+        Some(Tag(self.u16(at)?, self.u16(at + 2)?))
+    }
+
+    /// The element header at `at` as dicom-encoding's decoders read it: with explicit VRs
+    /// (`explicit_le.rs`, `explicit_be.rs`) group FFFE has no VR (UN, a 4-byte length) and
+    /// unknown VR bytes are UN; without (`implicit_le.rs`) the dictionary gives the VR, OW
+    /// for pixel and overlay data. `None` where the bytes end first.
+    fn header(&self, at: usize, explicit: bool) -> Option<Header> {
+        let tag = self.tag(at)?;
+        if !explicit {
+            let vr = if tag == PIXEL_DATA || (tag.0 >> 8 == 0x60 && tag.1 == 0x3000) {
+                VR::OW
+            } else {
+                StandardDataDictionary
+                    .by_tag(tag)
+                    .map(|e| e.vr().relaxed())
+                    .unwrap_or(VR::UN)
+            };
+            let len = self.u32(at + 4)?;
+            return Some(Header {
+                tag,
+                vr,
+                len,
+                size: 8,
+            });
+        }
+        if tag.0 == 0xFFFE {
+            let len = self.u32(at + 4)?;
+            return Some(Header {
+                tag,
+                vr: VR::UN,
+                len,
+                size: 8,
+            });
+        }
+        let vr: [u8; 2] = self.b.get(at + 4..at + 6)?.try_into().ok()?;
+        let vr = VR::from_binary(vr).unwrap_or(VR::UN);
+        Some(match short_length(vr) {
+            true => Header {
+                tag,
+                vr,
+                len: self.u16(at + 6)?.into(),
+                size: 8,
+            },
+            false => Header {
+                tag,
+                vr,
+                len: self.u32(at + 8)?,
+                size: 12,
+            },
+        })
+    }
+}
+
+fn too_long(tag: Tag, len: u32, left: usize) -> String {
+    format!(
+        "element ({:04X},{:04X}) declares {len} bytes but only {left} follow: a damaged file",
+        tag.0, tag.1
+    )
+}
+
+fn fits(tag: Tag, len: u32, left: usize) -> Result<(), String> {
+    match len as usize <= left {
+        true => Ok(()),
+        false => Err(too_long(tag, len, left)),
     }
 }
 
@@ -86,66 +196,64 @@ impl Reader<'_> {
 /// starts at the "DICM" magic (after the preamble).
 pub fn check_lengths(dicm: &[u8]) -> Result<(), String> {
     // The file meta group: explicit VR little endian, read as dicom-object reads it
-    // (`meta.rs`): (0002,0000) first, then elements until its group length is used up,
-    // whatever their group. The data set starts where that ends.
+    // (`meta.rs`): (0002,0000) first, whatever its VR as long as its length is 4, then
+    // elements until their byte count reaches its value, whatever their group. The data
+    // set starts where that ends.
     let meta = Reader {
         b: dicm,
         big: false,
     };
-    // Whatever its VR says, (0002,0000) must have length 4: its header form follows the VR.
-    let Some(vr) = dicm.get(8..10) else {
+    let Some(first) = meta.header(4, true) else {
         return Ok(());
     };
-    let (length, value_at) = match long_length(vr) {
-        true => (meta.u32(12), 16),
-        false => (meta.u16(10).map(u32::from), 12),
-    };
-    if (meta.u16(4), meta.u16(6), length) != (Some(0x0002), Some(0x0000), Some(4)) {
+    if (first.tag, first.len) != (Tag(0x0002, 0x0000), 4) {
         return Ok(()); // not a meta group dicom-object accepts: it will say so
     }
-    let Some(group_length) = meta.u32(value_at) else {
+    let Some(group_length) = meta.u32(4 + first.size) else {
         return Ok(());
     };
-    let mut pos: usize = value_at + 4;
-    let end = pos.saturating_add(group_length as usize);
+    let mut pos = 4 + first.size + 4;
+    let mut counted: u32 = 0;
     let mut syntax = String::new();
-    while pos < end {
-        let (Some(group), Some(element), Some(vr)) =
-            (meta.u16(pos), meta.u16(pos + 2), dicm.get(pos + 4..pos + 6))
-        else {
+    while counted < group_length {
+        let Some(h) = meta.header(pos, true) else {
             return Ok(());
         };
-        let (len, header) = match long_length(vr) {
-            true => (meta.u32(pos + 8), 12),
-            false => (meta.u16(pos + 6).map(u32::from), 8),
-        };
-        let Some(len) = len.filter(|&l| l != UNDEFINED) else {
+        if h.len == UNDEFINED {
             return Ok(());
-        };
-        let start = pos + header;
-        fits(Tag(group, element), len, dicm.len().saturating_sub(start))?;
-        if (group, element) == (0x0002, 0x0010) {
-            syntax = String::from_utf8_lossy(&dicm[start..start + len as usize])
-                .trim_end_matches(['\0', ' '])
-                .to_string();
         }
-        pos = start + len as usize;
+        let start = pos + h.size;
+        fits(h.tag, h.len, dicm.len() - start)?;
+        if h.tag == Tag(0x0002, 0x0010) {
+            syntax = String::from_utf8_lossy(&dicm[start..start + h.len as usize]).to_string();
+        }
+        pos = start + h.len as usize;
+        counted = counted.saturating_add(h.size as u32).saturating_add(h.len);
     }
-    let rest = &dicm[pos.min(dicm.len())..];
-    if syntax == DEFLATED {
+    // As `FileMetaTable::transfer_syntax` and the registry's lookup trim it.
+    let syntax = syntax.trim_end_matches(|c: char| c.is_whitespace() || c == '\0');
+    let rest = &dicm[pos..];
+    if DEFLATED.contains(&syntax) {
         // The data set is a raw deflate stream of explicit VR little endian; the parser
         // inflates it as it reads but still reserves declared lengths, so walk the inflated
         // bytes (their buffer grows with what inflation produces, up to the cap).
         let mut z = flate2::read::DeflateDecoder::new(rest);
         let inflated =
-            crate::volume::nifti::read_up_to(&mut z, MAX_INFLATED).map_err(|e| match e {
+            crate::volume::nifti::read_up_to(&mut z, MAX_INFLATED + 1).map_err(|e| match e {
                 crate::volume::VolumeError::Gzip { message } => {
                     format!("the deflated data set is damaged ({message})")
                 }
                 e => format!("the deflated data set: {e}"),
             })?;
+        // Past the cap the walk would not see what dicom-rs reads, so a larger one is refused.
+        if inflated.len() as u64 > MAX_INFLATED {
+            return Err(format!(
+                "the deflated data set inflates to more than {} MiB",
+                MAX_INFLATED >> 20
+            ));
+        }
         return walk(
-            &Reader {
+            Reader {
                 b: &inflated,
                 big: false,
             },
@@ -153,7 +261,7 @@ pub fn check_lengths(dicm: &[u8]) -> Result<(), String> {
         );
     }
     walk(
-        &Reader {
+        Reader {
             b: rest,
             big: syntax == BIG_ENDIAN,
         },
@@ -161,76 +269,247 @@ pub fn check_lengths(dicm: &[u8]) -> Result<(), String> {
     )
 }
 
-fn fits(tag: Tag, len: u32, left: usize) -> Result<(), String> {
-    match len as usize <= left {
-        true => Ok(()),
-        false => Err(format!(
-            "element ({:04X},{:04X}) declares {len} bytes but only {left} follow: a damaged file",
-            tag.0, tag.1
-        )),
-    }
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Sequence,
+    Item,
 }
 
-fn walk(r: &Reader, explicit: bool) -> Result<(), String> {
-    let mut pos = 0;
-    let mut in_pixel_fragments = false;
-    while pos < r.b.len() {
-        let (Some(group), Some(element)) = (r.u16(pos), r.u16(pos + 2)) else {
-            return Ok(());
-        };
-        let tag = Tag(group, element);
-        if group == 0xFFFE {
-            let Some(len) = r.u32(pos + 4) else {
-                return Ok(());
-            };
-            pos += 8;
-            match element {
-                0xE000 if in_pixel_fragments => {
-                    fits(tag, len, r.b.len() - pos)?;
-                    pos += len as usize; // a compressed fragment, not elements
-                }
-                0xE0DD => in_pixel_fragments = false,
-                0xE000 | 0xE00D => {} // an item of a sequence (its elements follow), its end
-                // Any other (FFFE,xxxx) is read by dicom-rs as a UN value of that length.
-                _ if len != UNDEFINED => {
-                    fits(tag, len, r.b.len() - pos)?;
-                    pos += len as usize;
-                }
-                _ => {}
-            }
-            continue;
-        }
-        let (vr, len, header) = if explicit {
-            let Some(vr) = r.b.get(pos + 4..pos + 6) else {
-                return Ok(());
-            };
-            match long_length(vr) {
-                true => (Some(vr), r.u32(pos + 8), 12),
-                false => (Some(vr), r.u16(pos + 6).map(u32::from), 8),
-            }
-        } else {
-            (None, r.u32(pos + 4), 8)
-        };
-        let Some(len) = len else {
-            return Ok(());
-        };
-        pos += header;
-        if len == UNDEFINED {
-            // Encapsulated pixel data, or (whatever the VR) a sequence whose items follow,
-            // as dicom-parser's `dataset/read.rs` takes any other undefined length.
-            in_pixel_fragments |= tag == Tag(0x7FE0, 0x0010);
-            continue;
-        }
-        fits(tag, len, r.b.len() - pos)?;
-        let sequence = match vr {
-            Some(vr) => vr == b"SQ",
-            None => is_sequence(tag),
-        };
-        if !sequence {
-            pos += len as usize;
-        }
-    }
+/// A sequence or item not closed yet (dicom-parser's `SeqToken`).
+#[derive(Clone, Copy)]
+struct Open {
+    kind: Kind,
+    len: u32,
+    pixel_data: bool,
+    /// The reader's byte count where its value began.
+    base: u64,
+}
+
+/// dicom-parser's `DataSetReader` state, field for field, with values skipped, not read.
+struct Walk<'a> {
+    r: Reader<'a>,
+    explicit: bool,
+    /// Bytes of the data set consumed.
+    at: usize,
+    /// The reader's own count (`StatefulDecoder::position`), by which defined lengths end:
+    /// ahead of `at` after a numeric value whose length is not a multiple of its width.
+    position: u64,
+    in_sequence: bool,
+    offset_table_next: bool,
+    delimiter_check_pending: bool,
+    open: Vec<Open>,
+    last_header: Option<Header>,
+    /// Pixel Representation as last read (`StatefulDecoder::signed_pixeldata`): when it is
+    /// signed, the dictionary's US-or-SS elements are read as SS, whatever their VR says.
+    signed: Option<bool>,
+}
+
+fn walk(r: Reader, explicit: bool) -> Result<(), String> {
+    let mut w = Walk {
+        r,
+        explicit,
+        at: 0,
+        position: 0,
+        in_sequence: false,
+        offset_table_next: false,
+        delimiter_check_pending: false,
+        open: Vec::new(),
+        last_header: None,
+        signed: None,
+    };
+    while w.next()? {}
     Ok(())
+}
+
+impl Walk<'_> {
+    fn left(&self) -> usize {
+        self.r.b.len() - self.at
+    }
+
+    fn push(&mut self, kind: Kind, len: u32, pixel_data: bool) -> Result<(), String> {
+        if self.open.len() >= 2 * MAX_DEPTH {
+            return Err(format!(
+                "sequences nested more than {MAX_DEPTH} deep: a damaged or hostile file"
+            ));
+        }
+        self.open.push(Open {
+            kind,
+            len,
+            pixel_data,
+            base: self.position,
+        });
+        Ok(())
+    }
+
+    /// `update_seq_delimiters`: closes the innermost sequences and items whose defined
+    /// length the count has reached; `false` where it went past one (dicom-rs errs).
+    fn close_ended(&mut self) -> bool {
+        while let Some(open) = self.open.last().copied() {
+            if open.len == UNDEFINED {
+                break;
+            }
+            match (open.base + u64::from(open.len)).cmp(&self.position) {
+                Ordering::Equal => {
+                    self.in_sequence = open.kind == Kind::Item;
+                    self.open.pop();
+                }
+                Ordering::Less => return false,
+                Ordering::Greater => break,
+            }
+        }
+        self.delimiter_check_pending = false;
+        true
+    }
+
+    /// `decode_item_header`: 8 bytes of tag and length; `None` where they end, or are not
+    /// an item, an item end of length 0 or a sequence end (`SequenceItemHeader::new` errs).
+    fn item_header(&mut self) -> Option<(Tag, u32)> {
+        let (tag, len) = (self.r.tag(self.at)?, self.r.u32(self.at + 4)?);
+        if !(tag == ITEM || tag == SEQUENCE_END || (tag == ITEM_END && len == 0)) {
+            return None;
+        }
+        self.at += 8;
+        self.position += 8;
+        Some((tag, len))
+    }
+
+    /// `decode_header`, with the VR of US-or-SS elements turned SS after a signed Pixel
+    /// Representation (`determine_vr_based_on_pixel_representation`).
+    fn element_header(&mut self) -> Option<Header> {
+        let mut h = self.r.header(self.at, self.explicit)?;
+        self.at += h.size;
+        self.position += h.size as u64;
+        if self.signed == Some(true)
+            && StandardDataDictionary
+                .by_tag(h.tag)
+                .is_some_and(|e| e.vr() == VirtualVr::Xs)
+        {
+            h.vr = VR::SS;
+        }
+        Some(h)
+    }
+
+    /// A value (`read_value_preserved`): a buffer of `len` bytes, or of `len / width`
+    /// numbers, reserved and filled before it is read; refused unless the bytes are there.
+    fn value(&mut self, h: Header) -> Result<(), String> {
+        self.delimiter_check_pending = true;
+        if h.len == 0 {
+            return Ok(()); // empty, nothing read
+        }
+        let w = width(h.vr);
+        let read = h.len as usize / w * w;
+        if read > self.left() {
+            return Err(too_long(h.tag, h.len, self.left()));
+        }
+        if h.tag == PIXEL_REPRESENTATION && matches!(h.vr, VR::US | VR::OW) {
+            self.signed = (read >= 2).then(|| self.r.u16(self.at) != Some(0));
+        }
+        self.at += read;
+        self.position += u64::from(h.len);
+        Ok(())
+    }
+
+    /// One call of `DataSetReader::next`: `Ok(false)` where dicom-rs stops (the end of the
+    /// data set, or an error of its own), `Err` where it would allocate more than is left.
+    fn next(&mut self) -> Result<bool, String> {
+        if self.delimiter_check_pending && !self.close_ended() {
+            return Ok(false);
+        }
+        if self.in_sequence {
+            // An item header is expected.
+            let Some((tag, len)) = self.item_header() else {
+                return Ok(false);
+            };
+            if tag == ITEM {
+                let Some(&Open { pixel_data, .. }) = self.open.last() else {
+                    return Ok(false);
+                };
+                self.in_sequence = false;
+                self.push(Kind::Item, len, pixel_data)?;
+                if len == 0 {
+                    self.delimiter_check_pending = true;
+                }
+            } else {
+                self.open.pop();
+                self.in_sequence = tag == ITEM_END;
+                self.delimiter_check_pending = true;
+            }
+            return Ok(true);
+        }
+        if let Some(&Open {
+            kind: Kind::Item,
+            pixel_data: true,
+            len,
+            ..
+        }) = self.open.last()
+        {
+            // An item of encapsulated pixel data: the offset table (`len` u32s reserved,
+            // `len / 4` read) or a fragment (`len` bytes reserved, as many read).
+            if len == UNDEFINED {
+                return Ok(false);
+            }
+            fits(ITEM, len, self.left())?;
+            let read = match self.offset_table_next {
+                true => len / 4 * 4,
+                false => len,
+            };
+            self.at += read as usize;
+            self.position += u64::from(read);
+            self.offset_table_next = false;
+            self.delimiter_check_pending = true;
+            return Ok(true);
+        }
+        if let Some(h) = self.last_header.take() {
+            if h.tag == PIXEL_DATA && h.len == UNDEFINED {
+                // Encapsulated pixel data: its first item (the offset table) or its end.
+                self.push(Kind::Sequence, UNDEFINED, true)?;
+                match self.item_header() {
+                    Some((ITEM, len)) => {
+                        self.in_sequence = false;
+                        self.push(Kind::Item, len, true)?;
+                        match len {
+                            0 => self.delimiter_check_pending = true,
+                            _ => self.offset_table_next = true,
+                        }
+                    }
+                    Some((SEQUENCE_END, _)) => {
+                        self.open.pop();
+                        self.in_sequence = false;
+                    }
+                    _ => return Ok(false),
+                }
+                return Ok(true);
+            }
+            self.value(h)?;
+            return Ok(true);
+        }
+        // An element header is expected. Whatever its tag, it is a value of its length
+        // unless it is a sequence, an item end, pixel fragments or of undefined length: an
+        // item header here, (FFFE,E000) with a length, is read as a value.
+        let Some(h) = self.element_header() else {
+            return Ok(false); // the end of the data set, or a header cut short
+        };
+        if h.vr == VR::SQ {
+            self.in_sequence = true;
+            self.push(Kind::Sequence, h.len, false)?;
+            if h.len == 0 {
+                self.delimiter_check_pending = true;
+            }
+        } else if h.tag == ITEM_END {
+            // Outside any sequence it is skipped; inside, it ends whatever is open.
+            if self.open.pop().is_some() {
+                self.in_sequence = true;
+                self.delimiter_check_pending = true;
+            }
+        } else if h.len == UNDEFINED && h.tag != PIXEL_DATA {
+            // Any other undefined length opens a sequence, whatever the VR.
+            self.in_sequence = true;
+            self.push(Kind::Sequence, UNDEFINED, false)?;
+        } else {
+            self.last_header = Some(h); // its value (or pixel fragments) next
+        }
+        Ok(true)
+    }
 }
 
 #[cfg(test)]
@@ -270,6 +549,68 @@ mod tests {
         nested.extend_from_slice(&UNDEFINED.to_le_bytes());
         nested.extend_from_slice(&bad[14..]);
         assert!(check_lengths(&explicit_file(&nested)).is_err());
+    }
+
+    /// An explicit VR little endian element with a 4-byte length (or an item header).
+    fn long(group: u16, element: u16, vr: &[u8; 2], len: u32) -> Vec<u8> {
+        let mut e = [group.to_le_bytes(), element.to_le_bytes()].concat();
+        if group != 0xFFFE {
+            e.extend_from_slice(&[vr[0], vr[1], 0, 0]);
+        }
+        e.extend_from_slice(&len.to_le_bytes());
+        e
+    }
+
+    #[test]
+    fn an_item_header_where_an_element_is_expected_is_a_value_of_its_length() {
+        // In a sequence, an item of defined length holds elements: fine.
+        let mut seq = long(0x0008, 0x1115, b"SQ", UNDEFINED);
+        seq.extend(long(0xFFFE, 0xE000, b"  ", 14));
+        seq.extend_from_slice(&[0x10, 0x00, 0x10, 0x00, b'P', b'N', 6, 0]);
+        seq.extend_from_slice(b"A^B^C ");
+        seq.extend(long(0xFFFE, 0xE0DD, b"  ", 0));
+        assert_eq!(check_lengths(&explicit_file(&seq)), Ok(()));
+        // The same item outside any sequence is one value to dicom-parser's reader, and a
+        // length of 2 GB there made it reserve and zero-fill 2 GB (the sixth fuzz finding).
+        let mut top = seq.clone();
+        top.extend(long(0xFFFE, 0xE000, b"  ", 0x8000_0072));
+        top.extend_from_slice(&seq[12..]); // elements behind it that a walk into it would see
+        let message = check_lengths(&explicit_file(&top)).unwrap_err();
+        assert!(
+            message.contains("(FFFE,E000) declares 2147483762 bytes"),
+            "{message}"
+        );
+        // A defined-length sequence ends by its length, after which an item is a value too.
+        let mut defined = long(0x0008, 0x1115, b"SQ", 8 + 14);
+        defined.extend_from_slice(&seq[12..12 + 8 + 14]);
+        assert_eq!(check_lengths(&explicit_file(&defined)), Ok(()));
+        defined.extend(long(0xFFFE, 0xE000, b"  ", 0x8000_0072));
+        assert!(check_lengths(&explicit_file(&defined)).is_err());
+    }
+
+    #[test]
+    fn the_next_header_is_where_dicom_rs_reads_it_after_a_short_numeric_value() {
+        // (0028,0010) US of length 3: dicom-parser reads one u16 (2 bytes) and counts 3, so
+        // the next header starts 1 byte before where the length says.
+        let mut e = vec![0x28, 0x00, 0x10, 0x00, b'U', b'S', 3, 0, 64, 0];
+        e.extend(long(0x0009, 0x1010, b"OB", 0xFFFF_FFF0));
+        let message = check_lengths(&explicit_file(&e)).unwrap_err();
+        assert!(message.contains("(0009,1010) declares"), "{message}");
+    }
+
+    #[test]
+    fn sequences_nested_past_the_limit_are_refused() {
+        let level = [
+            long(0x0008, 0x1115, b"SQ", UNDEFINED),
+            long(0xFFFE, 0xE000, b"  ", UNDEFINED),
+        ]
+        .concat();
+        assert_eq!(
+            check_lengths(&explicit_file(&level.repeat(MAX_DEPTH))),
+            Ok(())
+        );
+        let message = check_lengths(&explicit_file(&level.repeat(MAX_DEPTH + 1))).unwrap_err();
+        assert!(message.contains("nested more than 128 deep"), "{message}");
     }
 
     #[test]

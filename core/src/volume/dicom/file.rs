@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use dicom_core::value::{PrimitiveValue, Value};
 use dicom_dictionary_std::tags;
+use dicom_object::file::ReadPreamble;
 use dicom_object::mem::InMemDicomObject;
 use dicom_object::{OpenFileOptions, Tag};
 
@@ -144,7 +145,11 @@ pub fn read_dicom(bytes: &[u8], source: &str, pixels: Pixels) -> Result<DicomFil
         ));
     }
     check_lengths(&bytes[128..]).map_err(|e| err(source, e))?;
-    let mut options = OpenFileOptions::new();
+    // The preamble is gone: dicom-object must read the meta group from "DICM" on, as the
+    // length walk did. Left to guess, it takes a second "DICM" 128 bytes further for the
+    // magic and skips a preamble again, parsing bytes the walk never checked (a 340-byte
+    // file so made it reserve 2 GB).
+    let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
     if pixels == Pixels::Skip {
         options = options.read_until(tags::PIXEL_DATA);
     }
@@ -287,7 +292,16 @@ fn pixel_values(
         ));
     }
     let bytes_per = bits as usize / 8;
-    let needed = per_frame * frames;
+    // Checked: on wasm32 two frames of 65535 x 65535 overflow the tab's usize.
+    let needed = per_frame
+        .checked_mul(frames)
+        .filter(|n| n.checked_mul(bytes_per).is_some())
+        .ok_or_else(|| {
+            err(
+                source,
+                format!("{frames} frame(s) of {per_frame} pixels: more than can be addressed"),
+            )
+        })?;
     let element = o
         .element_opt(tags::PIXEL_DATA)
         .ok()
