@@ -58,6 +58,17 @@ fn train(
     init: &Bytes,
     steps: u64,
 ) -> Vec<(Vec<f32>, Vec<f32>)> {
+    train_holding(objective, world, init, steps, |rank, per| rank * per)
+}
+
+/// [`train`] with replica `rank` holding scans `first(rank, per)..` (`per` of them).
+fn train_holding(
+    objective: Objective,
+    world: usize,
+    init: &Bytes,
+    steps: u64,
+    first: fn(usize, usize) -> usize,
+) -> Vec<(Vec<f32>, Vec<f32>)> {
     let all = scans();
     let per = 4 / world;
     let groups = ThreadGroup::new(world);
@@ -74,7 +85,7 @@ fn train(
                 cfg.schedule.warmup_steps = 1;
                 let rank = group.rank();
                 let mut trainer = Trainer::new(model, cfg).with_replicas(Box::new(group));
-                let batch = part(&all, rank * per, per, &ad);
+                let batch = part(&all, first(rank, per), per, &ad);
                 let mut o = ObjectiveConfig::new(objective);
                 o.swap.cos_ramp_steps = 0;
                 // MAE's default 16^3 blocks would hide the whole 16^3 patch: an all-zero
@@ -95,6 +106,17 @@ fn train(
         })
         .collect();
     handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// A tiny network's random weights, as every run of a test starts from them.
+fn initial_weights() -> Bytes {
+    Preset::Tiny
+        .config(None)
+        .init(&Device::flex().autodiff())
+        .unwrap()
+        .into_record()
+        .into_bytes()
+        .unwrap()
 }
 
 fn close(a: &[f32], b: &[f32], tol: f32) -> f32 {
@@ -119,13 +141,7 @@ fn distance(a: &[f32], b: &[f32]) -> f64 {
 #[test]
 fn two_replicas_with_half_the_batch_each_train_like_one_with_all_of_it() {
     let ad = Device::flex().autodiff();
-    let init = Preset::Tiny
-        .config(None)
-        .init(&ad)
-        .unwrap()
-        .into_record()
-        .into_bytes()
-        .unwrap();
+    let init = initial_weights();
     let initial = values(
         &Preset::Tiny
             .config(None)
@@ -161,42 +177,10 @@ fn a_replica_holding_other_scans_trains_differently() {
     // The same check with rank 1 holding a copy of rank 0's scans instead of its own:
     // the averaged run must then differ from the whole batch's (the equivalence above is
     // about the data, not an artefact of averaging).
-    let ad = Device::flex().autodiff();
-    let init = Preset::Tiny
-        .config(None)
-        .init(&ad)
-        .unwrap()
-        .into_record()
-        .into_bytes()
-        .unwrap();
+    let init = initial_weights();
     let whole = train(Objective::Mae, 1, &init, 2);
-    let all = scans();
-    let groups = ThreadGroup::new(2);
-    let handles: Vec<_> = groups
-        .into_iter()
-        .map(|group| {
-            let (init, all) = (init.clone(), all.clone());
-            std::thread::spawn(move || {
-                let ad = Device::flex().autodiff();
-                let model = Preset::Tiny.config(None).init(&ad).unwrap();
-                let model = model.load_record(ModuleRecord::from_bytes(init).unwrap());
-                let mut cfg = TrainConfig::new(2);
-                cfg.schedule.base_lr = 1e-3;
-                cfg.schedule.warmup_steps = 1;
-                let mut trainer = Trainer::new(model, cfg).with_replicas(Box::new(group));
-                let batch = part(&all, 0, 2, &ad);
-                let o = ObjectiveConfig::new(Objective::Mae);
-                (0..2)
-                    .map(|_| {
-                        pollster::block_on(trainer.ssl_step(&batch, &o))
-                            .unwrap()
-                            .loss
-                    })
-                    .collect::<Vec<f32>>()
-            })
-        })
-        .collect();
-    let losses: Vec<Vec<f32>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let copied = train_holding(Objective::Mae, 2, &init, 2, |_, _| 0);
+    let losses: Vec<&Vec<f32>> = copied.iter().map(|(l, _)| l).collect();
     let gap = (losses[0][0] - whole[0].0[0]).abs();
     assert!(gap > 1e-4, "same loss {} as the whole batch", losses[0][0]);
 }
