@@ -311,15 +311,50 @@ fn finetune_trains_data_parallel_with_rank_0_alone_validating_and_writing() {
     let dir = scratch("finetune");
     let data = dir.join("nnunet");
     ok(&[
-        "synth", "--labels", AAL, "--subjects", "3", "--spacing", "4", "--seed", "11",
-        "--format", "nnunet", "--classes", "background,a,b,c", "--contrasts", "T1w",
-        "--output", s(&data),
+        "synth",
+        "--labels",
+        AAL,
+        "--subjects",
+        "3",
+        "--spacing",
+        "4",
+        "--seed",
+        "11",
+        "--format",
+        "nnunet",
+        "--classes",
+        "background,a,b,c",
+        "--contrasts",
+        "T1w",
+        "--output",
+        s(&data),
     ]);
     let out = dir.join("run");
     let args: Vec<String> = [
-        "finetune", "--data", s(&data), "--output", s(&out), "--preset", "tiny", "--steps",
-        "6", "--patch", "16", "--batch", "1", "--spacing", "4", "--lr", "2e-3",
-        "--val-fraction", "0.34", "--val-every", "3", "--seed", "5", "--quiet",
+        "finetune",
+        "--data",
+        s(&data),
+        "--output",
+        s(&out),
+        "--preset",
+        "tiny",
+        "--steps",
+        "6",
+        "--patch",
+        "16",
+        "--batch",
+        "1",
+        "--spacing",
+        "4",
+        "--lr",
+        "2e-3",
+        "--val-fraction",
+        "0.34",
+        "--val-every",
+        "3",
+        "--seed",
+        "5",
+        "--quiet",
     ]
     .iter()
     .map(|a| a.to_string())
@@ -331,12 +366,20 @@ fn finetune_trains_data_parallel_with_rank_0_alone_validating_and_writing() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 6, "one line per step, from rank 0 alone:\n{text}");
+    assert_eq!(
+        lines.len(),
+        6,
+        "one line per step, from rank 0 alone:\n{text}"
+    );
     let validated = lines.iter().filter(|l| l.get("val_dice").is_some()).count();
     assert_eq!(validated, 2, "validation at steps 3 and 6:\n{text}");
     for name in ["last.bfm", "best.bfm", "checkpoint.bfck"] {
         assert!(out.join(name).exists(), "{name} missing");
     }
     let bundle = Bundle::from_bytes(&std::fs::read(out.join("last.bfm")).unwrap()).unwrap();
-    assert!(bundle.meta().provenance.contains("6 steps"), "{}", bundle.meta().provenance);
+    assert!(
+        bundle.meta().provenance.contains("6 steps"),
+        "{}",
+        bundle.meta().provenance
+    );
 }
