@@ -16,27 +16,28 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$bin" synth --labels /usr/share/mricron/templates/aal.nii.gz --subjects 8 --spacing 2 \
   --seed 3 --output "$work/data" >/dev/null
-run() { # NAME RANKS BATCH
-  local cmd=("$bin" pretrain --data "$work/data" --output "$work/$1" --cache "$work/cache"
+run() { # NAME RANKS BATCH [THREADS per process; default: burn's rayon pool, one per core]
+  local cmd=(env ${4:+RAYON_NUM_THREADS=$4} "$bin" pretrain --data "$work/data" --output "$work/$1" --cache "$work/cache"
     --preset "$preset" --objective swap --patch "$patch" --spacing 2 --steps "$steps"
     --batch "$3" --workers 1 --checkpoint-every 1000 --quiet)
   if [ "$2" = 1 ]; then "${cmd[@]}" >/dev/null; else mpirun -np "$2" "${cmd[@]}" >/dev/null; fi
-  python3 - "$work/$1/metrics.jsonl" "$1" "$2" "$3" <<'PY'
+  python3 - "$work/$1/metrics.jsonl" "$1" "$2" "$3" "${4:-$(nproc)}" <<'PY'
 import json, statistics, sys
-path, name, ranks, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+path, name, ranks, batch, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 rows = [json.loads(l) for l in open(path) if '"step_s"' in l]
 step = statistics.median(r["step_s"] + r["loader_wait_s"] for r in rows[2:])
 vps = statistics.median(r["volumes_per_s"] for r in rows[2:])
-print(f"| {name} | {ranks} | {batch} | {ranks * batch} | {step * 1e3:.0f} | {vps:.2f} |")
+print(f"| {name} | {ranks} | {threads} | {batch} | {ranks * batch} | {step * 1e3:.0f} | {vps:.2f} |")
 PY
 }
 echo "Pre-training, preset $preset, patch $patch^3, swap (2 scans per subject), $steps steps:"
-echo "| run | processes | subjects per replica | subjects per step | median step ms | volumes/s |"
-echo "|---|---|---|---|---|---|"
+echo "| run | processes | threads each | subjects per replica | subjects per step | median step ms | volumes/s |"
+echo "|---|---|---|---|---|---|---|"
 run one-b2 1 2
 run two-b1 2 1
 run one-b1 1 1
 run two-b2 2 2
+run two-b1-t1 2 1 1
 echo
 echo "Bytes all-reduced per step (f32 gradients of every parameter) and a ring all-reduce's"
 echo "time on 100 Gb/s (each rank sends and receives 2 (N-1)/N of them; N = 8):"

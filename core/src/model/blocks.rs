@@ -12,7 +12,7 @@ use burn::nn::PaddingConfig3d;
 use burn::prelude::*;
 use burn::tensor::activation::leaky_relu;
 
-use super::conv;
+use super::{conv, norm};
 
 /// Negative slope of every LeakyReLU in the family (nnU-Net, Yucca and nnssl all use 0.01).
 pub const LEAKY_SLOPE: f64 = 0.01;
@@ -33,7 +33,7 @@ impl ConvNormAct {
     }
 
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        leaky_relu(self.norm.forward(conv::forward(&self.conv, x)), LEAKY_SLOPE)
+        norm::norm_act(&self.norm, conv::forward(&self.conv, x), LEAKY_SLOPE)
     }
 
     pub fn out_channels(&self) -> usize {
@@ -82,12 +82,13 @@ impl ResidualBlock {
 
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
         let skip = match &self.projection {
-            Some(p) => p.norm.forward(conv::forward(&p.conv, x.clone())),
+            Some(p) => norm::norm(&p.norm, conv::forward(&p.conv, x.clone())),
             None => x.clone(),
         };
-        let main = self
-            .second_norm
-            .forward(conv::forward(&self.second_conv, self.first.forward(x)));
+        let main = norm::norm(
+            &self.second_norm,
+            conv::forward(&self.second_conv, self.first.forward(x)),
+        );
         leaky_relu(main + skip, LEAKY_SLOPE)
     }
 

@@ -11,6 +11,8 @@ pub mod encoder;
 pub mod heads;
 pub mod latent;
 pub mod network;
+pub mod norm;
+mod parallel;
 pub mod presets;
 
 #[cfg(test)]

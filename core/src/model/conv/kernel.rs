@@ -9,7 +9,7 @@
 //! Tile sizes depend on the shape only, never on the thread count, and weight-gradient
 //! partial sums are added in a fixed order, so results are identical from run to run.
 
-use super::parallel::{self, SharedMut};
+use super::super::parallel::{self, SharedMut};
 use super::shape::{ConvShape, Tap};
 use gemm::{gemm, Parallelism};
 

@@ -10,7 +10,6 @@
 
 mod backend;
 mod kernel;
-mod parallel;
 mod shape;
 #[cfg(test)]
 mod tests;
@@ -30,8 +29,9 @@ thread_local! {
     static OVERRIDE: Cell<Option<bool>> = const { Cell::new(None) };
 }
 
-/// Runs `f` with brainfm's CPU kernels on (`true`) or with burn's stock CPU conv3d
-/// (`false`) on this thread, for side-by-side tests and benchmarks.
+/// Runs `f` with brainfm's CPU kernels (this convolution and the fused InstanceNorm +
+/// LeakyReLU of `model::norm`) on (`true`) or with burn's stock ops (`false`) on this thread,
+/// for side-by-side tests and benchmarks.
 pub fn with_cpu_kernels<R>(on: bool, f: impl FnOnce() -> R) -> R {
     let before = OVERRIDE.with(|o| o.replace(Some(on)));
     let result = f();

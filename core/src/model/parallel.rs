@@ -1,4 +1,4 @@
-//! Work splitting for the CPU kernels: rayon's threads natively, the calling thread in
+//! Work splitting for brainfm's CPU kernels (convolution, normalisation): rayon's threads natively, the calling thread in
 //! wasm32 (the browser's worker has no threads), with per-task scratch reused across tasks.
 
 /// A raw output pointer shared by tasks that write disjoint elements.
@@ -44,6 +44,28 @@ where
     {
         for (i, chunk) in data.chunks_mut(chunk_len).enumerate() {
             task(chunk, i);
+        }
+    }
+}
+
+/// [`for_each_chunk`] that also hands each chunk's task its own element of `out`.
+pub fn for_each_chunk_with<T, F>(data: &mut [f32], chunk_len: usize, out: &mut [T], task: F)
+where
+    T: Send,
+    F: Fn(&mut [f32], &mut T, usize) + Sync + Send,
+{
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        data.par_chunks_mut(chunk_len)
+            .zip(out.par_iter_mut())
+            .enumerate()
+            .for_each(|(i, (chunk, o))| task(chunk, o, i));
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        for (i, (chunk, o)) in data.chunks_mut(chunk_len).zip(out.iter_mut()).enumerate() {
+            task(chunk, o, i);
         }
     }
 }
