@@ -1,8 +1,8 @@
-//! One 3x3x3 stride-1 convolution on the CPU backend, brainfm's kernels against burn-flex's
+//! One 3x3x3 convolution (padding 1, stride 1 or 2) on the CPU backend, brainfm's kernels against burn-flex's
 //! stock conv3d in the same process: forward and backward (input + weight gradients) time
 //! and GFLOP/s. scripts/bench/conv.sh runs PyTorch on the same shape beside it.
 //!
-//! Usage: conv_bench <c_in> <c_out> <edge> <repetitions>
+//! Usage: conv_bench <c_in> <c_out> <edge> <repetitions> [stride]
 
 use std::time::Instant;
 
@@ -22,7 +22,7 @@ fn normal_ish(n: usize, phase: f64) -> Vec<f32> {
 }
 
 /// (forward ms, backward ms) medians on one path.
-fn time(c_in: usize, c_out: usize, edge: usize, reps: usize) -> (f64, f64) {
+fn time(c_in: usize, c_out: usize, edge: usize, stride: usize, reps: usize) -> (f64, f64) {
     let device = Device::flex().autodiff();
     let x = Tensor::<5>::from_data(
         TensorData::new(
@@ -37,7 +37,7 @@ fn time(c_in: usize, c_out: usize, edge: usize, reps: usize) -> (f64, f64) {
         &device,
     )
     .require_grad();
-    let options = || ConvOptions::new([1; 3], [1; 3], [1; 3], 1);
+    let options = || ConvOptions::new([stride; 3], [1; 3], [1; 3], 1);
     let (mut fwd, mut bwd) = (Vec::new(), Vec::new());
     for rep in 0..=reps {
         let t = Instant::now();
@@ -64,14 +64,19 @@ fn main() -> anyhow::Result<()> {
         .skip(1)
         .map(|a| a.parse())
         .collect::<Result<_, _>>()?;
-    let [c_in, c_out, edge, reps] = args[..] else {
-        anyhow::bail!("usage: conv_bench <c_in> <c_out> <edge> <repetitions>");
+    let (c_in, c_out, edge, reps, stride) = match args[..] {
+        [c_in, c_out, edge, reps] => (c_in, c_out, edge, reps, 1),
+        [c_in, c_out, edge, reps, stride @ (1 | 2)] => (c_in, c_out, edge, reps, stride),
+        _ => {
+            anyhow::bail!("usage: conv_bench <c_in> <c_out> <edge> <repetitions> [stride: 1 or 2]")
+        }
     };
-    let gflop = 2.0 * (c_in * c_out * 27 * edge * edge * edge) as f64 / 1e9;
+    let out_edge = (edge - 1) / stride + 1;
+    let gflop = 2.0 * (c_in * c_out * 27 * out_edge.pow(3)) as f64 / 1e9;
     for (name, ours) in [("brainfm", true), ("burn-flex stock", false)] {
-        let (f, b) = with_cpu_kernels(ours, || time(c_in, c_out, edge, reps));
+        let (f, b) = with_cpu_kernels(ours, || time(c_in, c_out, edge, stride, reps));
         println!(
-            "{{\"impl\":\"{name}\",\"c_in\":{c_in},\"c_out\":{c_out},\"edge\":{edge},\"forward_ms\":{f:.1},\"backward_ms\":{b:.1},\"forward_gflops\":{:.2},\"backward_gflops\":{:.2}}}",
+            "{{\"impl\":\"{name}\",\"c_in\":{c_in},\"c_out\":{c_out},\"edge\":{edge},\"stride\":{stride},\"forward_ms\":{f:.1},\"backward_ms\":{b:.1},\"forward_gflops\":{:.2},\"backward_gflops\":{:.2}}}",
             gflop / (f / 1e3),
             2.0 * gflop / (b / 1e3)
         );

@@ -63,6 +63,23 @@ unsafe fn gemm_f32(
     )
 }
 
+/// The run `lo..lo + len` of phase indices `i < phase_len` whose input coordinate
+/// `stride * i + residue - pad` falls inside `0..input_len`.
+fn phase_run(
+    stride: usize,
+    pad: usize,
+    residue: usize,
+    input_len: usize,
+    phase_len: usize,
+) -> (usize, usize) {
+    let lo = pad.saturating_sub(residue).div_ceil(stride);
+    let hi = match (input_len - 1 + pad).checked_sub(residue) {
+        Some(top) => (top / stride + 1).min(phase_len),
+        None => 0,
+    };
+    (lo.min(hi), hi.saturating_sub(lo))
+}
+
 /// The zero-padded polyphase copy of the input, planes `[batch][phase][c_in][P0][P1][P2]`.
 fn build_phases(s: &ConvShape, x: &[f32]) -> Vec<f32> {
     let pv = s.phase_voxels();
@@ -83,24 +100,25 @@ fn build_phases(s: &ConvShape, x: &[f32]) -> Vec<f32> {
                 .checked_sub(s.pad_begin[a])
                 .filter(|&c| c < len)
         };
+        // Phase indices along W whose input coordinate lies inside the input.
+        let (w_lo, w_len) = phase_run(s.stride[2], s.pad_begin[2], res[2], i2, p2);
+        if w_len == 0 {
+            return;
+        }
+        let first = s.stride[2] * w_lo + res[2] - s.pad_begin[2];
         for i in 0..p0 {
             let Some(d) = coord(0, i, i0) else { continue };
             for j in 0..p1 {
                 let Some(h) = coord(1, j, i1) else { continue };
                 let src_row = &src[(d * i1 + h) * i2..][..i2];
                 let dst_row = &mut plane[(i * p1 + j) * p2..][..p2];
+                let dst_run = &mut dst_row[w_lo..w_lo + w_len];
                 if s.stride[2] == 1 {
-                    let pad = s.pad_begin[2];
-                    let lo = pad.min(p2);
-                    let hi = (pad + i2).min(p2);
-                    if hi > lo {
-                        dst_row[lo..hi].copy_from_slice(&src_row[lo - pad..hi - pad]);
-                    }
+                    dst_run.copy_from_slice(&src_row[first..first + w_len]);
                 } else {
-                    for (l, v) in dst_row.iter_mut().enumerate() {
-                        if let Some(w) = coord(2, l, i2) {
-                            *v = src_row[w];
-                        }
+                    let src_run = src_row[first..].iter().step_by(s.stride[2]);
+                    for (v, &x) in dst_run.iter_mut().zip(src_run) {
+                        *v = x;
                     }
                 }
             }
@@ -300,14 +318,8 @@ fn phase_grads(s: &ConvShape, w: &[f32]) -> Vec<PhaseGrad> {
             let mut lo = [0; 3];
             let mut len = [0; 3];
             for a in 0..3 {
-                // Phase index i maps to input coordinate stride*i + residue - pad.
-                let (st, pad, r) = (s.stride[a], s.pad_begin[a], residue[a]);
-                lo[a] = pad.saturating_sub(r).div_ceil(st);
-                let hi = match (s.input[a] - 1 + pad).checked_sub(r) {
-                    Some(top) => (top / st + 1).min(pd[a]),
-                    None => 0,
-                };
-                len[a] = hi.saturating_sub(lo[a]);
+                (lo[a], len[a]) =
+                    phase_run(s.stride[a], s.pad_begin[a], residue[a], s.input[a], pd[a]);
             }
             if ids.is_empty() || len.contains(&0) {
                 return None;
@@ -452,11 +464,18 @@ pub fn input_grad(s: &ConvShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
                 let base = (b * s.c_in + ci) * iv;
                 for r in 0..rows {
                     let (i, j) = (lo0 + (r0 + r) / n1, lo1 + (r0 + r) % n1);
-                    let row = base + (coord(0, i) * i1 + coord(1, j)) * i2;
+                    let row = base + (coord(0, i) * i1 + coord(1, j)) * i2 + coord(2, lo2);
                     let src = &tmp[ci * n + r * n2..][..n2];
-                    for (l, &v) in src.iter().enumerate() {
-                        // SAFETY: distinct (phase, i, j, l) map to distinct input voxels.
-                        unsafe { *out.0.add(row + coord(2, lo2 + l)) = v };
+                    // SAFETY: distinct (phase, i, j, l) map to distinct input voxels.
+                    unsafe {
+                        let dst = out.0.add(row);
+                        if s.stride[2] == 1 {
+                            std::ptr::copy_nonoverlapping(src.as_ptr(), dst, n2);
+                        } else {
+                            for (l, &v) in src.iter().enumerate() {
+                                *dst.add(l * s.stride[2]) = v;
+                            }
+                        }
                     }
                 }
             }
