@@ -58,7 +58,7 @@ pub async fn segment_volume(
         progress,
     )
     .await?;
-    debug_assert_eq!(channels, classes);
+    assert_eq!(channels, classes);
     if progress(Progress {
         stage: Stage::Postprocessing,
         done: 0,

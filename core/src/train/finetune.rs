@@ -122,7 +122,7 @@ pub fn training_plan(
         memory_budget: budget.min(MAX_TRAIN_BUFFER),
     }
     .plan(config, fit)?;
-    debug_assert_eq!(
+    assert_eq!(
         plan.largest_activation,
         activation_bytes(config, plan.patch, plan.batch)
     );

@@ -282,7 +282,7 @@ fn finish(
         None
     };
     let data = datatype::decode(l.datatype, raw, big_endian, scale);
-    debug_assert_eq!(data.len(), l.voxels);
+    assert_eq!(data.len(), l.voxels);
     let _ = l.volumes;
     let volume = Volume::new(l.dims, spacing, affine, data)?;
     Ok(NiftiImage { header, volume })
