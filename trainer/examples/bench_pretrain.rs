@@ -27,6 +27,8 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
+    // As the brainfm binary does, so the figures are the CLI's.
+    brainfm_trainer::allocator::keep_freed_memory();
     let a: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, d: &str| a.get(i).cloned().unwrap_or_else(|| d.to_string());
     let preset = Preset::parse(&arg(0, "base")).expect("preset");

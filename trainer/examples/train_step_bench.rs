@@ -14,6 +14,8 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 
 fn main() -> anyhow::Result<()> {
+    // As the brainfm binary does, so the figures are the CLI's.
+    brainfm_trainer::allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 3 {
         anyhow::bail!("usage: train_step_bench <bundle.bfm> <patch edge> <repetitions>");

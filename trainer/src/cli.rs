@@ -43,6 +43,7 @@ pub enum Command {
 
 /// Parse the arguments, run the command, print any error; exit status 1 on failure.
 pub fn main() -> ExitCode {
+    crate::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));

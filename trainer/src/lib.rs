@@ -4,6 +4,7 @@
 //! terminals: the rules themselves (preprocessing, training, metrics, label maps) are
 //! core's.
 
+pub mod allocator;
 pub mod cli;
 pub mod commands;
 pub mod data;
