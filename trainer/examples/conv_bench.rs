@@ -1,13 +1,12 @@
-//! One 3x3x3 convolution (padding 1, stride 1 or 2) on the CPU backend, brainfm's kernels
-//! (direct rows where the CPU has AVX2 and FMA, and the gather-and-GEMM path wasm32 runs)
-//! against burn-flex's stock conv3d in the same process: forward and backward (input + weight gradients) time
+//! One 3x3x3 convolution (padding 1, stride 1 or 2) on the CPU backend, brainfm's kernels against burn-flex's
+//! stock conv3d in the same process: forward and backward (input + weight gradients) time
 //! and GFLOP/s. scripts/bench/conv.sh runs PyTorch on the same shape beside it.
 //!
 //! Usage: conv_bench <c_in> <c_out> <edge> <repetitions> [stride]
 
 use std::time::Instant;
 
-use brainfm_core::model::conv::{conv3d, with_cpu_kernels, with_direct_rows};
+use brainfm_core::model::conv::{conv3d, with_cpu_kernels};
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 
@@ -76,14 +75,8 @@ fn main() -> anyhow::Result<()> {
     };
     let out_edge = (edge - 1) / stride + 1;
     let gflop = 2.0 * (c_in * c_out * 27 * out_edge.pow(3)) as f64 / 1e9;
-    for (name, ours, direct) in [
-        ("brainfm", true, true),
-        ("brainfm gather+GEMM", true, false),
-        ("burn-flex stock", false, false),
-    ] {
-        let (f, b) = with_cpu_kernels(ours, || {
-            with_direct_rows(direct, || time(c_in, c_out, edge, stride, reps))
-        });
+    for (name, ours) in [("brainfm", true), ("burn-flex stock", false)] {
+        let (f, b) = with_cpu_kernels(ours, || time(c_in, c_out, edge, stride, reps));
         println!(
             "{{\"impl\":\"{name}\",\"c_in\":{c_in},\"c_out\":{c_out},\"edge\":{edge},\"stride\":{stride},\"forward_ms\":{f:.1},\"backward_ms\":{b:.1},\"forward_gflops\":{:.2},\"backward_gflops\":{:.2}}}",
             gflop / (f / 1e3),

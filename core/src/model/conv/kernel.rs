@@ -10,7 +10,6 @@
 //! partial sums are added in a fixed order, so results are identical from run to run.
 
 use super::super::parallel::{self, SharedMut};
-use super::direct;
 use super::shape::{ConvShape, Tap};
 use gemm::{gemm, Parallelism};
 
@@ -21,8 +20,6 @@ const GATHER_BUDGET: usize = 1 << 18;
 /// Columns per tile: enough to amortise a GEMM call, few enough to share work out.
 const MIN_COLUMNS: usize = 256;
 const MAX_COLUMNS: usize = 4096;
-/// Output voxels per task of the direct path: a few rows, enough to amortise a task.
-const DIRECT_TASK_VOXELS: usize = 1024;
 
 /// Output rows per tile for rows of `row_len` voxels and `gathered_rows` gathered rows.
 fn rows_per_tile(row_len: usize, gathered_rows: usize, total_rows: usize) -> usize {
@@ -247,10 +244,6 @@ pub fn forward(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec
     // [k][Co]: the GEMM broadcasts a few output channels at a time for each k; contiguous
     // they come from one cache line (as [Co][k] they would stride through the weights).
     let wt = transpose(w, s.c_out, k);
-    if direct::enabled() && !s.is_pointwise() && direct::suits(s.output[2]) {
-        forward_direct(s, x, &wt, bias, &mut y);
-        return y;
-    }
     let input = GatheredInput::new(s, x);
     let out = SharedMut(y.as_mut_ptr());
     parallel::for_each(input.tasks(), Vec::new, |col, task| {
@@ -278,57 +271,6 @@ pub fn forward(s: &ConvShape, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec
         }
     });
     y
-}
-
-/// [`forward`] through [`direct::rows`]: one task per few output rows, each reading its taps'
-/// runs straight from the polyphase copy.
-fn forward_direct(s: &ConvShape, x: &[f32], wt: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    let ov = s.output_voxels();
-    let [_, o1, o2] = s.output;
-    let [_, p1, p2] = s.phase_dims();
-    let pv = s.phase_voxels();
-    let taps = taps(s);
-    let offsets: Vec<usize> = (0..s.c_in)
-        .flat_map(|ci| {
-            taps.iter().map(move |t| {
-                let [f0, f1, f2] = t.offset;
-                (t.phase * s.c_in + ci) * pv + (f0 * p1 + f1) * p2 + f2
-            })
-        })
-        .collect();
-    let phases = build_phases(s, x);
-    let item = s.phase_item_len();
-    let total_rows = s.output_rows();
-    let rows_per = (DIRECT_TASK_VOXELS / o2).clamp(1, total_rows);
-    let tiles = total_rows.div_ceil(rows_per);
-    let out = SharedMut(y.as_mut_ptr());
-    parallel::for_each(
-        s.batch * tiles,
-        || (),
-        |_, task| {
-            let (b, r0) = (task / tiles, (task % tiles) * rows_per);
-            let out = out;
-            for r in r0..(r0 + rows_per).min(total_rows) {
-                let (d, h) = (r / o1, r % o1);
-                // SAFETY: every tap's run of o2 voxels lies inside its phase plane (phase
-                // extents cover the largest offset), wt is k x Co, and this task alone
-                // writes row r of batch item b.
-                unsafe {
-                    direct::rows(
-                        phases[b * item + (d * p1 + h) * p2..].as_ptr(),
-                        &offsets,
-                        wt.as_ptr(),
-                        s.c_out,
-                        s.c_out,
-                        o2,
-                        bias.map(<[f32]>::as_ptr),
-                        out.0.add(b * s.c_out * ov + r * o2),
-                        ov,
-                    )
-                }
-            }
-        },
-    );
 }
 
 /// `dL/dw` for `y = conv(x, w)`: `[Co, Ci, K]` from x `[B, Ci, I]` and dy `[B, Co, O]`.
@@ -422,40 +364,6 @@ fn pad_output_grad(s: &ConvShape, dy: &[f32], margin: [usize; 3]) -> Vec<f32> {
     out
 }
 
-/// Gathers, for rows `r0..r0 + rows` of one phase plan's box in batch item `b`, the padded
-/// output gradient each (output channel, tap) pair reads: `col[(co * taps + t) * n + ..]`.
-fn gather_output_grad(
-    s: &ConvShape,
-    plan: &PhaseGrad,
-    dyp: &[f32],
-    (b, r0, rows): (usize, usize, usize),
-    col: &mut Vec<f32>,
-) {
-    let margin = s.max_offset();
-    let q = [0, 1, 2].map(|a| s.output[a] + 2 * margin[a]);
-    let qv: usize = q.iter().product();
-    let [_, n1, n2] = plan.len;
-    let [lo0, lo1, lo2] = plan.lo;
-    let tp = plan.taps.len();
-    let n = rows * n2;
-    col.resize(s.c_out * tp * n, 0.0);
-    for co in 0..s.c_out {
-        let plane = &dyp[(b * s.c_out + co) * qv..][..qv];
-        for (tt, tap) in plan.taps.iter().enumerate() {
-            let dst = &mut col[(co * tp + tt) * n..][..n];
-            let [f0, f1, f2] = tap.offset;
-            for r in 0..rows {
-                let (i, j) = (lo0 + (r0 + r) / n1, lo1 + (r0 + r) % n1);
-                // Output voxel (i, j, l) - offset, shifted by the margin (never negative).
-                let start =
-                    ((i + margin[0] - f0) * q[1] + j + margin[1] - f1) * q[2] + lo2 + margin[2]
-                        - f2;
-                dst[r * n2..][..n2].copy_from_slice(&plane[start..start + n2]);
-            }
-        }
-    }
-}
-
 /// `dL/dx` for `y = conv(x, w)`: `[B, Ci, I]` from w `[Co, Ci, K]` and dy `[B, Co, O]`.
 pub fn input_grad(s: &ConvShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
     let iv = s.input_voxels();
@@ -495,22 +403,6 @@ pub fn input_grad(s: &ConvShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
     let qv: usize = q.iter().product();
     let dyp = pad_output_grad(s, dy, margin);
     let plans = phase_grads(s, w);
-    let direct = direct::enabled() && plans.iter().all(|p| direct::suits(p.len[2]));
-    // Per plan, for the direct path: where each (output channel, tap) run starts in the
-    // padded output gradient, relative to the row's own start.
-    let offsets: Vec<Vec<usize>> = plans
-        .iter()
-        .map(|plan| {
-            (0..s.c_out)
-                .flat_map(|co| {
-                    plan.taps.iter().map(move |tap| {
-                        let [f0, f1, f2] = tap.offset;
-                        co * qv + ((margin[0] - f0) * q[1] + margin[1] - f1) * q[2] + margin[2] - f2
-                    })
-                })
-                .collect()
-        })
-        .collect();
     // Tasks: (phase plan, batch item, first row, rows) over the rows of each phase's box.
     let mut tasks = Vec::new();
     for (pi, plan) in plans.iter().enumerate() {
@@ -533,43 +425,36 @@ pub fn input_grad(s: &ConvShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
             let tp = plan.taps.len();
             let n = rows * n2;
             let k = s.c_out * tp;
+            col.resize(k * n, 0.0);
             tmp.resize(s.c_in * n, 0.0);
-            if direct {
-                for r in 0..rows {
-                    let (i, j) = (lo0 + (r0 + r) / n1, lo1 + (r0 + r) % n1);
-                    let row = b * s.c_out * qv + (i * q[1] + j) * q[2] + lo2;
-                    // SAFETY: each run of n2 lies inside its padded plane (the margin covers
-                    // every offset), the plan's weights are k x Ci, tmp is Ci x n.
-                    unsafe {
-                        direct::rows(
-                            dyp[row..].as_ptr(),
-                            &offsets[pi],
-                            plan.weights.as_ptr(),
-                            s.c_in,
-                            s.c_in,
-                            n2,
-                            None,
-                            tmp.as_mut_ptr().add(r * n2),
-                            n,
-                        )
+            for co in 0..s.c_out {
+                let plane = &dyp[(b * s.c_out + co) * qv..][..qv];
+                for (tt, tap) in plan.taps.iter().enumerate() {
+                    let dst = &mut col[(co * tp + tt) * n..][..n];
+                    let [f0, f1, f2] = tap.offset;
+                    for r in 0..rows {
+                        let (i, j) = (lo0 + (r0 + r) / n1, lo1 + (r0 + r) % n1);
+                        // Output voxel (i, j, l) - offset, shifted by the margin (never negative).
+                        let start = ((i + margin[0] - f0) * q[1] + j + margin[1] - f1) * q[2]
+                            + lo2
+                            + margin[2]
+                            - f2;
+                        dst[r * n2..][..n2].copy_from_slice(&plane[start..start + n2]);
                     }
                 }
-            } else {
-                gather_output_grad(s, plan, &dyp, (b, r0, rows), col);
-                // SAFETY: col is k x n, tmp is Ci x n, the plan's weights are Ci x k (stored
-                // k x Ci).
-                unsafe {
-                    gemm_f32(
-                        [s.c_in, n, k],
-                        tmp.as_mut_ptr(),
-                        [n, 1],
-                        false,
-                        plan.weights.as_ptr(),
-                        [1, s.c_in],
-                        col.as_ptr(),
-                        [n, 1],
-                    )
-                }
+            }
+            // SAFETY: col is k x n, tmp is Ci x n, the plan's weights are Ci x k (stored k x Ci).
+            unsafe {
+                gemm_f32(
+                    [s.c_in, n, k],
+                    tmp.as_mut_ptr(),
+                    [n, 1],
+                    false,
+                    plan.weights.as_ptr(),
+                    [1, s.c_in],
+                    col.as_ptr(),
+                    [n, 1],
+                )
             }
             // Scatter back: each input voxel belongs to exactly one phase and one phase voxel.
             let res = plan.residue;

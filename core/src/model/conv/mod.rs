@@ -9,14 +9,12 @@
 //! calls [`forward`] instead of `Conv3d::forward`.
 
 mod backend;
-mod direct;
 mod kernel;
 mod shape;
 #[cfg(test)]
 mod tests;
 
 pub use backend::CpuConv3dOps;
-pub use direct::with_direct_rows;
 pub use shape::ConvShape;
 
 use burn::backend::{Dispatch, DispatchDevice};

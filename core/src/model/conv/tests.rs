@@ -1,7 +1,6 @@
 //! The CPU kernels against burn's stock conv3d: forward, input gradient, weight gradient
 //! and bias gradient, over the shapes the presets use and random ones.
 
-use super::direct;
 use super::*;
 use crate::model::Preset;
 use crate::rng::Rng;
@@ -80,28 +79,18 @@ fn run(case: &Case, seed: u64, ours: bool) -> Vec<Vec<f32>> {
     out
 }
 
-/// Our kernels against burn's, on the direct path where this CPU has it and on the
-/// gather-and-GEMM path (what wasm32 and aarch64 run) always.
 fn check(case: Case, seed: u64) {
+    let ours = run(&case, seed, true);
     let stock = run(&case, seed, false);
-    let mut paths = vec![(
-        "gather + GEMM",
-        direct::with_direct_rows(false, || run(&case, seed, true)),
-    )];
-    if direct::enabled() {
-        paths.push(("direct", run(&case, seed, true)));
-    }
-    for (path, ours) in paths {
-        for (name, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
-            .iter()
-            .zip(ours.iter().zip(&stock))
-        {
-            let err = relative_error(a, b);
-            assert!(
-                err <= 1e-4,
-                "{path}: {name} off by {err:.2e} (relative) for {case:?}"
-            );
-        }
+    for (name, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
+        .iter()
+        .zip(ours.iter().zip(&stock))
+    {
+        let err = relative_error(a, b);
+        assert!(
+            err <= 1e-4,
+            "{name} off by {err:.2e} (relative) for {case:?}"
+        );
     }
 }
 
