@@ -9,6 +9,8 @@ pub mod conv;
 pub mod decoder;
 pub mod encoder;
 pub mod heads;
+#[cfg(test)]
+mod kernel_checks;
 pub mod latent;
 pub mod network;
 pub mod norm;

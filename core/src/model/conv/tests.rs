@@ -2,6 +2,7 @@
 //! and bias gradient, over the shapes the presets use and random ones.
 
 use super::*;
+use crate::model::kernel_checks::{relative_error, values};
 use crate::model::Preset;
 use crate::rng::Rng;
 use crate::ssl::{Objective, ObjectiveConfig, SslBatch};
@@ -23,24 +24,6 @@ struct Case {
 fn tensor<const D: usize>(rng: &mut Rng, dims: [usize; D], device: &Device) -> Tensor<D> {
     let n = dims.iter().product();
     Tensor::from_data(TensorData::new(rng.normals(n), dims), device).require_grad()
-}
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    pollster::block_on(t.into_data_async())
-        .unwrap()
-        .try_into_vec::<f32>()
-        .unwrap()
-}
-
-/// max |a - b| / max |b|: relative to the reference's scale, so no tiny element dominates.
-fn relative_error(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
-    diff / scale
 }
 
 /// Output, dL/dx, dL/dw, dL/db for L = sum(y * r), on one path.

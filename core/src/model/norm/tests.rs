@@ -3,29 +3,12 @@
 
 use super::*;
 use crate::model::conv::with_cpu_kernels;
+use crate::model::kernel_checks::{relative_error, values};
 use crate::model::norm::kernel::{self, Planes};
 use crate::rng::Rng;
 use burn::module::Param;
 use burn::nn::norm::InstanceNormConfig;
 use burn::tensor::TensorData;
-
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    pollster::block_on(t.into_data_async())
-        .unwrap()
-        .try_into_vec::<f32>()
-        .unwrap()
-}
-
-/// max |a - b| / max |b|.
-fn relative_error(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
-    diff / scale
-}
 
 /// Output, dL/dx, dL/dgamma, dL/dbeta for L = sum(y * r), on one path. Each channel gets
 /// its own offset and scale so the statistics differ per plane.
