@@ -63,28 +63,11 @@ unsafe fn gemm_f32(
     )
 }
 
-/// The run `lo..lo + len` of phase indices `i < phase_len` whose input coordinate
-/// `stride * i + residue - pad` falls inside `0..input_len`.
-fn phase_run(
-    stride: usize,
-    pad: usize,
-    residue: usize,
-    input_len: usize,
-    phase_len: usize,
-) -> (usize, usize) {
-    let lo = pad.saturating_sub(residue).div_ceil(stride);
-    let hi = match (input_len - 1 + pad).checked_sub(residue) {
-        Some(top) => (top / stride + 1).min(phase_len),
-        None => 0,
-    };
-    (lo.min(hi), hi.saturating_sub(lo))
-}
-
 /// The zero-padded polyphase copy of the input, planes `[batch][phase][c_in][P0][P1][P2]`.
 fn build_phases(s: &ConvShape, x: &[f32]) -> Vec<f32> {
     let pv = s.phase_voxels();
-    let [p0, p1, p2] = s.phase_dims();
-    let [i0, i1, i2] = s.input;
+    let [_, p1, p2] = s.phase_dims();
+    let [_, i1, i2] = s.input;
     let iv = s.input_voxels();
     let phases = s.phases();
     let mut out = vec![0.0f32; s.batch * s.phase_item_len()];
@@ -94,25 +77,19 @@ fn build_phases(s: &ConvShape, x: &[f32]) -> Vec<f32> {
         let b = q / (s.c_in * phases);
         let src = &x[(b * s.c_in + ci) * iv..][..iv];
         let res = s.phase_residue(p);
-        // Input coordinate of phase index `i` on axis `a`, if inside the input.
-        let coord = |a: usize, i: usize, len: usize| -> Option<usize> {
-            (s.stride[a] * i + res[a])
-                .checked_sub(s.pad_begin[a])
-                .filter(|&c| c < len)
-        };
-        // Phase indices along W whose input coordinate lies inside the input.
-        let (w_lo, w_len) = phase_run(s.stride[2], s.pad_begin[2], res[2], i2, p2);
+        // Only the box of phase voxels inside the input is copied; the rest stays zero.
+        let [(d_lo, d_len), (h_lo, h_len), (w_lo, w_len)] =
+            [0, 1, 2].map(|a| s.phase_run(a, res[a]));
         if w_len == 0 {
             return;
         }
-        let first = s.stride[2] * w_lo + res[2] - s.pad_begin[2];
-        for i in 0..p0 {
-            let Some(d) = coord(0, i, i0) else { continue };
-            for j in 0..p1 {
-                let Some(h) = coord(1, j, i1) else { continue };
+        let first = s.input_coord(2, res[2], w_lo);
+        for i in d_lo..d_lo + d_len {
+            let d = s.input_coord(0, res[0], i);
+            for j in h_lo..h_lo + h_len {
+                let h = s.input_coord(1, res[1], j);
                 let src_row = &src[(d * i1 + h) * i2..][..i2];
-                let dst_row = &mut plane[(i * p1 + j) * p2..][..p2];
-                let dst_run = &mut dst_row[w_lo..w_lo + w_len];
+                let dst_run = &mut plane[(i * p1 + j) * p2 + w_lo..][..w_len];
                 if s.stride[2] == 1 {
                     dst_run.copy_from_slice(&src_row[first..first + w_len]);
                 } else {
@@ -310,17 +287,12 @@ struct PhaseGrad {
 
 fn phase_grads(s: &ConvShape, w: &[f32]) -> Vec<PhaseGrad> {
     let all = taps(s);
-    let pd = s.phase_dims();
     (0..s.phases())
         .filter_map(|p| {
             let ids: Vec<usize> = (0..all.len()).filter(|&t| all[t].phase == p).collect();
             let residue = s.phase_residue(p);
-            let mut lo = [0; 3];
-            let mut len = [0; 3];
-            for a in 0..3 {
-                (lo[a], len[a]) =
-                    phase_run(s.stride[a], s.pad_begin[a], residue[a], s.input[a], pd[a]);
-            }
+            let runs = [0, 1, 2].map(|a| s.phase_run(a, residue[a]));
+            let (lo, len) = (runs.map(|r| r.0), runs.map(|r| r.1));
             if ids.is_empty() || len.contains(&0) {
                 return None;
             }
@@ -458,7 +430,7 @@ pub fn input_grad(s: &ConvShape, w: &[f32], dy: &[f32]) -> Vec<f32> {
             }
             // Scatter back: each input voxel belongs to exactly one phase and one phase voxel.
             let res = plan.residue;
-            let coord = |a: usize, i: usize| s.stride[a] * i + res[a] - s.pad_begin[a];
+            let coord = |a: usize, i: usize| s.input_coord(a, res[a], i);
             let out = out;
             for ci in 0..s.c_in {
                 let base = (b * s.c_in + ci) * iv;

@@ -117,6 +117,25 @@ impl ConvShape {
         }
     }
 
+    /// The run `lo..lo + len` of phase indices along `axis`, in a phase with `residue` there,
+    /// whose input coordinates ([`Self::input_coord`]) lie inside the input; the rest of the
+    /// phase is padding.
+    pub fn phase_run(&self, axis: usize, residue: usize) -> (usize, usize) {
+        let (stride, pad) = (self.stride[axis], self.pad_begin[axis]);
+        let lo = pad.saturating_sub(residue).div_ceil(stride);
+        let hi = match (self.input[axis] - 1 + pad).checked_sub(residue) {
+            Some(top) => (top / stride + 1).min(self.phase_dims()[axis]),
+            None => 0,
+        };
+        (lo.min(hi), hi.saturating_sub(lo))
+    }
+
+    /// The input coordinate of phase index `i` along `axis` (an index inside
+    /// [`Self::phase_run`]).
+    pub fn input_coord(&self, axis: usize, residue: usize, i: usize) -> usize {
+        self.stride[axis] * i + residue - self.pad_begin[axis]
+    }
+
     /// The residue of each axis that phase `p` holds.
     pub fn phase_residue(&self, p: usize) -> [usize; 3] {
         let [_, n1, n2] = self.phase_counts();
