@@ -8,7 +8,7 @@ use burn::prelude::*;
 use super::{sliding_window, InferError, InferenceConfig, Plan, Progress, Stage};
 use crate::bundle::BundleMeta;
 use crate::metrics::label_volumes_ml;
-use crate::model::{BrainNet, ModelConfig};
+use crate::model::{BrainNet, ModelConfig, ModelError};
 use crate::volume::{preprocess, LabelMap, Volume};
 
 /// A label map on the exact grid of the input scan, with what produced it.
@@ -58,7 +58,12 @@ pub async fn segment_volume(
         progress,
     )
     .await?;
-    assert_eq!(channels, classes);
+    if channels != classes {
+        return Err(ModelError::InvalidConfig(format!(
+            "its segmentation head gives {channels} channels for {classes} classes"
+        ))
+        .into());
+    }
     if progress(Progress {
         stage: Stage::Postprocessing,
         done: 0,
