@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One 3x3x3 convolution (padding 1, stride 1 or 2) on the CPU, forward and backward (input + weight gradients):
-# brainfm's kernels, burn-flex's stock conv3d and PyTorch, same shape, same run, 2 threads each.
+# One 3x3x3 convolution (padding 1, stride 1 or 2) on the CPU, forward and backward (input +
+# weight gradients): brainfm's kernels, burn-flex's stock conv3d and PyTorch, same shape, same run, 2 threads each.
 # Usage: scripts/bench/conv.sh [c_in] [c_out] [edge] [reps] [stride]
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,6 +1,6 @@
-//! One 3x3x3 convolution (padding 1, stride 1 or 2) on the CPU backend, brainfm's kernels against burn-flex's
-//! stock conv3d in the same process: forward and backward (input + weight gradients) time
-//! and GFLOP/s. scripts/bench/conv.sh runs PyTorch on the same shape beside it.
+//! One 3x3x3 convolution (padding 1, stride 1 or 2) on the CPU backend, brainfm's kernels
+//! against burn-flex's stock conv3d in the same process: forward and backward (input +
+//! weight gradients) time and GFLOP/s. scripts/bench/conv.sh runs PyTorch on the same shape beside it.
 //!
 //! Usage: conv_bench <c_in> <c_out> <edge> <repetitions> [stride]
 
