@@ -92,6 +92,17 @@ fn build_phases(s: &ConvShape, x: &[f32]) -> Vec<f32> {
                 let dst_run = &mut plane[(i * p1 + j) * p2 + w_lo..][..w_len];
                 if s.stride[2] == 1 {
                     dst_run.copy_from_slice(&src_row[first..first + w_len]);
+                } else if s.stride[2] == 2 {
+                    // Every other voxel, as pairs: a constant stride the compiler vectorises
+                    // (the generic `step_by` loop below runs one scalar at a time).
+                    let pairs = src_row[first..].chunks_exact(2);
+                    let paired = pairs.len().min(w_len);
+                    for (v, pair) in dst_run.iter_mut().zip(pairs) {
+                        *v = pair[0];
+                    }
+                    if paired < w_len {
+                        dst_run[paired] = src_row[first + 2 * paired];
+                    }
                 } else {
                     let src_run = src_row[first..].iter().step_by(s.stride[2]);
                     for (v, &x) in dst_run.iter_mut().zip(src_run) {
@@ -255,15 +266,19 @@ pub fn weight_grad(s: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let ov = s.output_voxels();
     let k = s.c_in * s.taps();
     let input = GatheredInput::new(s, x);
-    parallel::sum(input.tasks(), s.c_out * k, Vec::new, |col, acc, task| {
+    // Accumulated as dw^T `[k][Co]`, a column-major Co x k, so the GEMM runs with Co (16-128)
+    // as its vector dimension: it then packs only dy's tile (Co x n) and broadcasts straight
+    // from the gathered input, whose voxels (the reduction) are contiguous. With dw `[Co][k]`
+    // it would transpose the whole gathered tile (27 Ci x n) into panels first.
+    let dw_t = parallel::sum(input.tasks(), k * s.c_out, Vec::new, |col, acc, task| {
         let tile = input.gather(task, col);
-        // SAFETY: acc is Co x k; dy's tile is Co x n at row stride O; the gathered input,
-        // read transposed, is n x k.
+        // SAFETY: acc is Co x k at strides (1, Co); dy's tile is Co x n at strides (O, 1);
+        // the gathered input is n x k at strides (1, row stride).
         unsafe {
             gemm_f32(
                 [s.c_out, k, tile.n],
                 acc.as_mut_ptr(),
-                [k, 1],
+                [1, s.c_out],
                 true,
                 dy[tile.b * s.c_out * ov + tile.r0 * s.output[2]..].as_ptr(),
                 [ov, 1],
@@ -271,7 +286,8 @@ pub fn weight_grad(s: &ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 [1, tile.row_stride],
             )
         }
-    })
+    });
+    transpose(&dw_t, k, s.c_out)
 }
 
 /// What one input phase needs for the input gradient: its taps, the weights they use laid
