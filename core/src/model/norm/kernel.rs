@@ -54,10 +54,6 @@ impl Statistics {
             rstd: (1.0 / (var + eps).sqrt()) as f32,
         }
     }
-
-    fn normalise(&self, v: f32) -> f32 {
-        (v - self.hi - self.lo) * self.rstd
-    }
 }
 
 /// One convolution output's sizes: `planes` = batch x channels planes of `len` voxels.
@@ -93,20 +89,14 @@ pub fn forward(
         let stats = Statistics::of(input, eps);
         let scale = gamma[c] * stats.rstd;
         let shift = beta[c] - stats.lo * scale;
-        let apply = |v: f32| {
-            let z = (v - stats.hi) * scale + shift;
-            // A factor, not a branch: the loop stays vectorised and NaN still propagates.
-            z * if z < 0.0 { slope } else { 1.0 }
-        };
-        let mut outs = out.chunks_exact_mut(8);
-        let mut ins = input.chunks_exact(8);
-        for (o8, x8) in (&mut outs).zip(&mut ins) {
-            for (o, &v) in o8.iter_mut().zip(x8) {
-                *o = apply(v);
-            }
-        }
-        for (o, &v) in outs.into_remainder().iter_mut().zip(ins.remainder()) {
-            *o = apply(v);
+        // Copied into locals so the loop reads no memory that `out` might alias in the
+        // optimiser's eyes (the closure holds `slope` by reference): then it vectorises; it
+        // ran one scalar at a time, reloading `slope` for every voxel.
+        let (hi, slope) = (stats.hi, slope);
+        for (o, &v) in out.iter_mut().zip(input) {
+            let z = (v - hi) * scale + shift;
+            // A factor, not a branch, and NaN still propagates.
+            *o = z * if z < 0.0 { slope } else { 1.0 };
         }
     });
     y
@@ -137,8 +127,10 @@ pub fn backward(
             let c = p.channel(plane);
             let stats = Statistics::of(input, eps);
             let (gamma, beta) = (gamma[c], beta[c]);
+            // Locals, for the same reason as in `forward`.
+            let (hi, lo, rstd, slope) = (stats.hi, stats.lo, stats.rstd, slope);
             let act_grad = |v: f32, d: f32| {
-                let xhat = stats.normalise(v);
+                let xhat = (v - hi - lo) * rstd;
                 let g = d * if gamma * xhat + beta < 0.0 { slope } else { 1.0 };
                 (g, xhat)
             };
