@@ -131,7 +131,11 @@ pub fn backward(
             let (hi, lo, rstd, slope) = (stats.hi, stats.lo, stats.rstd, slope);
             let act_grad = |v: f32, d: f32| {
                 let xhat = (v - hi - lo) * rstd;
-                let g = d * if gamma * xhat + beta < 0.0 { slope } else { 1.0 };
+                let g = d * if gamma * xhat + beta < 0.0 {
+                    slope
+                } else {
+                    1.0
+                };
                 (g, xhat)
             };
             let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
