@@ -3,7 +3,9 @@
 # input, same run, 2 threads each: checks the logits agree, then times one segmentation
 # forward pass and one training step (forward, mean(logits^2), backward, AdamW) per preset.
 # BRAINFM_STOCK_CONV=1 runs burn-flex's own conv3d instead of brainfm's kernels.
-# Usage: scripts/bench/vs_torch.sh [patch] [reps] [presets...]
+# ROUNDS=N (default 1) alternates the two N times per preset and reports the median of each
+# side's medians, so a burst of load on this shared machine hits both sides alike.
+# Usage: [ROUNDS=N] scripts/bench/vs_torch.sh [patch] [reps] [presets...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 patch="${1:-64}"; reps="${2:-3}"; shift 2 || true
@@ -15,13 +17,16 @@ cargo build -q -j2 -p brainfm-trainer --bin brainfm --example forward_bench --ex
 bin="$CARGO_TARGET_DIR/debug"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# row infer|train BURN_JSON TORCH_JSON: one table row.
+# row infer|train BURN_JSONS TORCH_JSONS: one table row from one JSON per line per round.
 row() {
   python3 - "$@" <<'PY'
-import json, sys
-kind, b, t = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-last = f"{t['max_abs_diff_vs_burn']:.2e}" if kind == "infer" else f"{b['first_loss']:.6g} / {t['first_loss']:.6g}"
-print(f"| {b['preset']} | {b['patch']}^3 | {b['median_ms']} | {t['median_ms']} | {b['median_ms'] / t['median_ms']:.2f} | {last} |")
+import json, statistics, sys
+kind = sys.argv[1]
+bs, ts = ([json.loads(l) for l in a.splitlines() if l.strip()] for a in sys.argv[2:4])
+b, t = bs[-1], ts[-1]
+bm, tm = (statistics.median(r['median_ms'] for r in rs) for rs in (bs, ts))
+last = f"{max(r['max_abs_diff_vs_burn'] for r in ts):.2e}" if kind == "infer" else f"{b['first_loss']:.6g} / {t['first_loss']:.6g}"
+print(f"| {b['preset']} | {b['patch']}^3 | {bm:g} | {tm:g} | {bm / tm:.2f} | {last} |")
 PY
 }
 infer="| preset | patch | burn-flex median ms | PyTorch median ms | burn/PyTorch | max abs logit diff |
@@ -30,12 +35,15 @@ train="| preset | patch | burn-flex step ms | PyTorch step ms | burn/PyTorch | f
 |---|---|---|---|---|---|"
 for p in ${presets[@]}; do
   "$bin/brainfm" init --preset "$p" --classes a,b,c,d --output "$work/$p.bfm" >/dev/null
-  b=$("$bin/examples/forward_bench" "$work/$p.bfm" "$patch" "$reps" "$work/$p.f32")
-  t=$(python3 scripts/bench/torch_reference.py "$work/$p.bfm" "$patch" "$reps" "$work/$p.f32")
-  infer+=$'\n'$(row infer "$b" "$t")
-  b=$("$bin/examples/train_step_bench" "$work/$p.bfm" "$patch" "$reps")
-  t=$(BENCH_MODE=train python3 scripts/bench/torch_reference.py "$work/$p.bfm" "$patch" "$reps")
-  train+=$'\n'$(row train "$b" "$t")
+  bi=""; ti=""; bt=""; tt=""
+  for _ in $(seq "${ROUNDS:-1}"); do
+    bi+=$("$bin/examples/forward_bench" "$work/$p.bfm" "$patch" "$reps" "$work/$p.f32")$'\n'
+    ti+=$(python3 scripts/bench/torch_reference.py "$work/$p.bfm" "$patch" "$reps" "$work/$p.f32")$'\n'
+    bt+=$("$bin/examples/train_step_bench" "$work/$p.bfm" "$patch" "$reps")$'\n'
+    tt+=$(BENCH_MODE=train python3 scripts/bench/torch_reference.py "$work/$p.bfm" "$patch" "$reps")$'\n'
+  done
+  infer+=$'\n'$(row infer "$bi" "$ti")
+  train+=$'\n'$(row train "$bt" "$tt")
 done
 echo "Inference (one patch):"; echo "$infer"; echo
 echo "Training step (one patch, batch 1):"; echo "$train"
