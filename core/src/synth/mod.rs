@@ -9,6 +9,7 @@
 mod clutter;
 mod field;
 mod generate;
+mod neck;
 mod real;
 pub mod tissue;
 
@@ -18,6 +19,10 @@ mod tests;
 pub use clutter::{add_head_clutter, ClutterConfig};
 pub use field::{gaussian_blur, smooth_field};
 pub use generate::{add_head_label, synth_subject, synth_subject_with, SynthConfig, SynthSubject};
+pub use neck::{
+    add_neck_and_face, cut_inferior, inferior_axis, neck_padding, NeckTissue, MAX_NECK_MM,
+    NECK_TISSUES,
+};
 pub use real::{RealIntensities, TransferCurve};
 pub use tissue::{
     add_head_shells, kmeans_1d, tissue_from_intensity, tissue_from_probabilities, TissueRule,

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use brainfm_core::rng::Rng;
 use brainfm_core::synth::{
-    add_head_clutter, add_head_label, add_head_shells, synth_subject_with, ClutterConfig,
-    RealIntensities, SynthConfig,
+    add_head_clutter, add_head_label, add_head_shells, add_neck_and_face, cut_inferior,
+    neck_padding, synth_subject_with, ClutterConfig, RealIntensities, SynthConfig,
 };
 use brainfm_core::volume::{
     header_from_grid, pad, resample_nearest_to_spacing, resample_to_spacing, write_labels,
@@ -59,6 +59,16 @@ pub struct SynthArgs {
     /// drawn per subject (0 = none). Written as background, like --shells.
     #[arg(long, default_value_t = 0)]
     clutter: usize,
+    /// Neck, shoulders and face (mm of neck): the grid grows by this much below the head,
+    /// and each subject gets a neck with skin fat, muscle, vertebrae, spinal canal and cord,
+    /// airway and vessels, widening into shoulders, and a face with eyes in orbital fat,
+    /// nasal cavity, sinuses, tongue and mandible, every size drawn per subject. Each
+    /// subject's field of view then stops at a random height between the head and the
+    /// grid's end, as real scans do. Added after --shells and before --clutter, as labels
+    /// max+1 ..= max+7 (fat, muscle, deep muscle, bone, marrow, fluid, cord: e.g. 7..=13
+    /// after three shells) that --order can place; written as background. 0 = none.
+    #[arg(long, default_value_t = 0.0)]
+    neck_mm: f64,
     /// Enlarge the field of view by this many millimetres of air on every side first, so
     /// shells and clutter are not cut off by a brain-tight template grid.
     #[arg(long, default_value_t = 0.0)]
@@ -177,6 +187,16 @@ pub fn run(args: SynthArgs) -> Result<()> {
             r.image = pad(&r.image, &padding, 0.0).context("--pad-mm")?;
         }
     }
+    let neck = if args.neck_mm > 0.0 {
+        let padding = neck_padding(&labels, args.neck_mm).context("--neck-mm")?;
+        labels = pad(&labels, &padding, 0).context("--neck-mm")?;
+        if let Some(r) = &mut real {
+            r.image = pad(&r.image, &padding, 0.0).context("--neck-mm")?;
+        }
+        padding.before.iter().chain(&padding.after).sum::<usize>()
+    } else {
+        0
+    };
     let mut orders = Vec::new();
     for rule in &args.order {
         let bad = || {
@@ -235,6 +255,12 @@ pub fn run(args: SynthArgs) -> Result<()> {
                     .collect();
                 add_head_shells(&labels, &thickness).context("--shells")?
             };
+            let subject_labels = if neck == 0 {
+                subject_labels
+            } else {
+                let mut rng = Rng::derive(seed, 0x9ec4);
+                add_neck_and_face(&subject_labels, &mut rng).context("--neck-mm")?
+            };
             let subject_labels = if args.clutter == 0 {
                 subject_labels
             } else {
@@ -242,6 +268,12 @@ pub fn run(args: SynthArgs) -> Result<()> {
                 add_head_clutter(&subject_labels, &clutter, &mut rng).context("--clutter")?
             };
             let s = synth_subject_with(&subject_labels, real.as_ref(), &cfg, seed)?;
+            let s = if neck == 0 {
+                s
+            } else {
+                let cut = Rng::derive(seed, 0xc07).below(neck + 1);
+                cut_inferior(&s, cut).context("--neck-mm")?
+            };
             match args.format {
                 Format::Bids => {
                     for (contrast, vol) in &s.images {
