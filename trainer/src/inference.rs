@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use brainfm_core::bundle::{Bundle, BundleMeta};
 use brainfm_core::infer::{
     aggregate_log_probabilities, median, predict_global_volume, segment_volume, GlobalOutput,
-    InferenceConfig, Segmentation,
+    InferenceConfig, Postprocess, Segmentation,
 };
 use brainfm_core::model::{BrainNet, ModelConfig};
 use brainfm_core::volume::Volume;
@@ -51,6 +51,11 @@ pub struct InferenceArgs {
     /// Memory budget (MiB) for the largest activation tensor; patch and batch shrink to fit.
     #[arg(long, default_value_t = 1024)]
     pub memory_mib: u64,
+    /// Override the model's post-processing: keep the foreground connected to the largest
+    /// piece left after eroding it by this many mm (0: plain largest connected component;
+    /// negative: none). Unset: the model's own setting (`brainfm info` shows it).
+    #[arg(long, allow_negative_numbers = true)]
+    pub largest_component_mm: Option<f64>,
 }
 
 /// The bundled models (models/, made by scripts/default-model/train.sh), compiled in
@@ -102,7 +107,15 @@ impl Segmenter {
         Self::new(bundle, what, args)
     }
 
-    fn new(bundle: Bundle, what: &str, args: &InferenceArgs) -> Result<Self> {
+    fn new(mut bundle: Bundle, what: &str, args: &InferenceArgs) -> Result<Self> {
+        if let Some(r) = args.largest_component_mm {
+            let p = Postprocess {
+                largest_component_mm: (r >= 0.0).then_some(r),
+            };
+            p.check()
+                .map_err(|e| anyhow::anyhow!("--largest-component-mm: {e}"))?;
+            bundle.header.meta.postprocess = p;
+        }
         let device = args.device.device()?;
         let model = bundle
             .load_model(&device)

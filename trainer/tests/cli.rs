@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{failure, ok, scratch};
+use common::{failure, ok, s, scratch};
 
 use std::path::{Path, PathBuf};
 
@@ -291,6 +291,98 @@ fn an_exported_half_precision_bundle_predicts_the_same_labels() {
         agree >= 0.99,
         "f16 and f32 bundles agree on {agree:.4} of voxels"
     );
+}
+
+/// 6-connected pieces of the non-zero voxels of a label volume.
+fn foreground_pieces(data: &[f32], dims: [usize; 3]) -> usize {
+    let [nx, ny, _] = dims;
+    let mut seen = vec![false; data.len()];
+    let mut pieces = 0;
+    for seed in 0..data.len() {
+        if data[seed] == 0.0 || seen[seed] {
+            continue;
+        }
+        pieces += 1;
+        seen[seed] = true;
+        let mut stack = vec![seed];
+        while let Some(i) = stack.pop() {
+            let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
+            let near = [
+                (x > 0).then(|| i - 1),
+                (x + 1 < nx).then(|| i + 1),
+                (y > 0).then(|| i - nx),
+                (y + 1 < ny).then(|| i + nx),
+                (z > 0).then(|| i - nx * ny),
+                (z + 1 < dims[2]).then(|| i + nx * ny),
+            ];
+            for j in near.into_iter().flatten() {
+                if data[j] != 0.0 && !seen[j] {
+                    seen[j] = true;
+                    stack.push(j);
+                }
+            }
+        }
+    }
+    pieces
+}
+
+/// `export --largest-component-mm` stores the post-processing in the bundle; `info` shows
+/// it, `predict` applies it (one foreground piece is left) unless told otherwise, and an
+/// unusable radius is refused.
+#[test]
+fn exported_post_processing_keeps_one_piece_and_can_be_overridden() {
+    let dir = scratch("postprocess");
+    // The bundled default leaves a few specks outside Colin27's brain; an untrained network
+    // labels everything one class (one piece either way).
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default.bfm");
+    let kept = dir.join("kept.bfm");
+    ok(&[
+        "export",
+        "--model",
+        s(&model),
+        "--largest-component-mm",
+        "0",
+        "--output",
+        s(&kept),
+    ]);
+    let info = ok(&["info", s(&kept)]);
+    assert!(info.contains("keep the largest component"), "{info}");
+    let (with, without) = (dir.join("with.nii.gz"), dir.join("without.nii.gz"));
+    predict_quietly(s(&kept), CH2, s(&with));
+    ok(&[
+        "predict",
+        "--quiet",
+        "--model",
+        s(&kept),
+        "--largest-component-mm",
+        "-1",
+        "--input",
+        CH2,
+        "--output",
+        s(&without),
+    ]);
+    let (a, b) = (read(&with).volume, read(&without).volume);
+    let pieces = foreground_pieces(&b.data, b.dims);
+    assert!(
+        pieces > 1,
+        "the default left {pieces} piece(s) without post-processing"
+    );
+    assert_eq!(foreground_pieces(&a.data, a.dims), 1);
+    for (x, y) in a.data.iter().zip(&b.data) {
+        assert!(*x == *y || *x == 0.0, "post-processing only removes labels");
+    }
+    let err = failure(&[
+        "predict",
+        "--model",
+        s(&kept),
+        "--largest-component-mm",
+        "99",
+        "--input",
+        CH2,
+        "--output",
+        s(&dir.join("x.nii.gz")),
+    ]);
+    assert!(err.contains("largest-component"), "{err}");
 }
 
 /// Class indices of a label volume read as floats; `brain`: any class but 0 becomes 1.

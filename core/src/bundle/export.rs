@@ -2,11 +2,14 @@
 
 use super::safetensors::RawTensors;
 use super::{Bundle, BundleError, Task};
+use crate::infer::Postprocess;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ExportOptions {
     /// Store weights as f16 (half the size; devices still compute in f32).
     pub half: bool,
+    /// Replaces the bundle's post-processing (chosen on validation data) when given.
+    pub postprocess: Option<Postprocess>,
 }
 
 /// A copy of `bundle` for inference: segmentation models lose the parts inference never
@@ -39,6 +42,10 @@ pub fn export_for_inference(
     tensors
         .tensors
         .retain(|name, _| !drop_prefixes.iter().any(|p| name.starts_with(p)));
+    if let Some(p) = &options.postprocess {
+        p.check().map_err(BundleError::BadHeader)?;
+        meta.postprocess = p.clone();
+    }
     if options.half {
         tensors.convert("F32", "F16")?;
         meta.provenance = format!("{} [exported with f16 weights]", meta.provenance);

@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 
+use crate::infer::Postprocess;
 use crate::model::ModelConfig;
 use crate::volume::PreprocessConfig;
 
@@ -32,6 +33,9 @@ pub struct BundleMeta {
     pub provenance: String,
     /// brainfm version that wrote the bundle.
     pub created_by: String,
+    /// What inference does to the labels after the network (chosen at export).
+    #[serde(default)]
+    pub postprocess: Postprocess,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

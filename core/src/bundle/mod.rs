@@ -135,6 +135,11 @@ impl Bundle {
             });
         }
         header.model.validate()?;
+        header
+            .meta
+            .postprocess
+            .check()
+            .map_err(BundleError::BadHeader)?;
         Ok(Self {
             header,
             weights: weights.to_vec(),

@@ -7,6 +7,7 @@ use crate::volume::PreprocessConfig;
 
 fn meta() -> BundleMeta {
     BundleMeta {
+        postprocess: Default::default(),
         name: "test".into(),
         task: Task::Segmentation,
         class_names: vec!["background".into(), "brain".into()],
@@ -140,7 +141,14 @@ fn half_precision_export_halves_the_weights_and_keeps_the_decisions() {
     let dev = Device::flex();
     let (model, bundle) = tiny_bundle(&dev);
     let full = export_for_inference(&bundle, ExportOptions::default()).unwrap();
-    let half = export_for_inference(&bundle, ExportOptions { half: true }).unwrap();
+    let half = export_for_inference(
+        &bundle,
+        ExportOptions {
+            half: true,
+            ..ExportOptions::default()
+        },
+    )
+    .unwrap();
     let ratio = half.weights.len() as f64 / full.weights.len() as f64;
     assert!(
         (0.45..0.55).contains(&ratio),

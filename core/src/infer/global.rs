@@ -210,6 +210,7 @@ mod tests {
 
     fn meta(task: Task) -> BundleMeta {
         BundleMeta {
+            postprocess: Default::default(),
             name: "t".into(),
             task,
             class_names: vec![],

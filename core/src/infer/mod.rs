@@ -5,6 +5,7 @@
 mod error;
 mod global;
 mod plan;
+mod postprocess;
 mod segment;
 mod sliding;
 pub mod teach;
@@ -18,6 +19,7 @@ pub use global::{
     aggregate_log_probabilities, median, predict_global_volume, GlobalOutput, GlobalPrediction,
 };
 pub use plan::{activation_bytes, InferenceConfig, Plan};
+pub use postprocess::{keep_largest_component, Postprocess};
 pub use segment::{segment_volume, Segmentation};
 pub use sliding::{sliding_window, Progress, Stage};
 pub use window::{gaussian_importance, window_starts};

@@ -73,7 +73,8 @@ pub async fn segment_volume(
     {
         return Err(InferError::Cancelled);
     }
-    let labels = pre.transform.probabilities_to_input(&probs, channels)?;
+    let mut labels = pre.transform.probabilities_to_input(&probs, channels)?;
+    meta.postprocess.apply(&mut labels);
     let volumes_ml = label_volumes_ml(&labels, classes);
     // Nothing is left to cancel: the result is ready.
     let _ = progress(Progress {

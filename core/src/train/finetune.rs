@@ -237,6 +237,7 @@ mod tests {
         let base = Preset::Tiny.config(Some(4));
         let pretrained = base.init(&dev).unwrap();
         let meta = BundleMeta {
+            postprocess: Default::default(),
             name: "base".into(),
             task: Task::Segmentation,
             class_names: vec![],
@@ -288,6 +289,7 @@ mod tests {
         let last: f32 = losses[25..].iter().sum::<f32>() / 5.0;
         assert!(last < first * 0.8, "loss {first} -> {last}");
         let meta = BundleMeta {
+            postprocess: Default::default(),
             class_names: vec!["background".into(), "sphere".into()],
             preprocess: prep,
             ..meta

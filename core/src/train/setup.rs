@@ -249,6 +249,7 @@ impl FinetuneSetup {
     /// The fine-tuned bundle's metadata: this set-up's classes, preprocessing and window.
     pub fn meta(&self, name: String, provenance: String, created_by: String) -> BundleMeta {
         BundleMeta {
+            postprocess: Default::default(),
             name,
             task: Task::Segmentation,
             class_names: self.class_names.clone(),

@@ -36,6 +36,7 @@ fn pretrained_bundle() -> Bundle {
 
 fn meta(task: Task, class_names: Vec<String>) -> BundleMeta {
     BundleMeta {
+        postprocess: Default::default(),
         name: "start".into(),
         task,
         class_names,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use brainfm_core::bundle::{export_for_inference, ExportOptions};
+use brainfm_core::infer::Postprocess;
 use clap::{Args, ValueEnum};
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -29,6 +30,12 @@ pub struct ExportArgs {
     /// Store weights as f16 (half the download; computation stays f32).
     #[arg(long)]
     half: bool,
+    /// Post-processing stored in the bundle, which predict, eval and the app then apply:
+    /// keep the foreground connected to the largest piece left after eroding it by this
+    /// many mm (an opening; cuts thin bridges to false positives in the neck). 0 keeps the
+    /// plain largest connected component; negative: none; unset keeps the bundle's.
+    #[arg(long, allow_negative_numbers = true)]
+    largest_component_mm: Option<f64>,
     /// Output bundle path.
     #[arg(long, short)]
     output: PathBuf,
@@ -37,7 +44,15 @@ pub struct ExportArgs {
 pub fn run(args: ExportArgs) -> Result<()> {
     let bundle = read_bundle(&args.model)?;
     let Target::Web = args.to;
-    let exported = export_for_inference(&bundle, ExportOptions { half: args.half })?;
+    let exported = export_for_inference(
+        &bundle,
+        ExportOptions {
+            half: args.half,
+            postprocess: args.largest_component_mm.map(|r| Postprocess {
+                largest_component_mm: (r >= 0.0).then_some(r),
+            }),
+        },
+    )?;
     let bytes = exported.to_bytes();
     write_atomic(&args.output, &bytes)?;
     let mut gz = GzEncoder::new(Vec::new(), Compression::default());

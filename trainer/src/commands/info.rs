@@ -117,6 +117,9 @@ pub fn run(args: InfoArgs) -> Result<()> {
             println!("classes          {}", meta.class_names.join(", "));
         }
         println!("spacing          {:?} mm", meta.preprocess.target_spacing);
+        if let Some(r) = meta.postprocess.largest_component_mm {
+            println!("postprocess      keep the largest component (opening {r} mm)");
+        }
         println!("provenance       {}", meta.provenance);
         println!("written by       {}", meta.created_by);
     }

@@ -59,6 +59,7 @@ pub fn run(args: InitArgs) -> Result<()> {
     let model = config.init(&device)?;
     let patch = args.patch.unwrap_or(preset.default_patch());
     let meta = BundleMeta {
+        postprocess: Default::default(),
         name: format!("{}-random-seed{}", preset.name(), args.seed),
         task: Task::Segmentation,
         class_names: classes,

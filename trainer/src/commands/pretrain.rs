@@ -342,6 +342,7 @@ pub fn run(mut args: PretrainArgs) -> Result<()> {
     }
 
     let meta = BundleMeta {
+        postprocess: Default::default(),
         name: format!("{}-{}-pretrained", preset.name(), objective.name()),
         task: Task::Pretrained,
         class_names: vec![],

@@ -14,6 +14,7 @@ fn block<F: std::future::Future>(f: F) -> F::Output {
 
 fn meta(patch: usize) -> BundleMeta {
     BundleMeta {
+        postprocess: Default::default(),
         name: "t".into(),
         task: Task::Pretrained,
         class_names: Vec::new(),
@@ -157,7 +158,14 @@ fn a_web_export_of_a_pretrained_bundle_keeps_what_the_views_need() {
     let config = Preset::Tiny.config(None);
     let model = config.init(&dev).unwrap();
     let bundle = Bundle::from_model(&model, config, meta(16)).unwrap();
-    let web = export_for_inference(&bundle, ExportOptions { half: true }).unwrap();
+    let web = export_for_inference(
+        &bundle,
+        ExportOptions {
+            half: true,
+            ..ExportOptions::default()
+        },
+    )
+    .unwrap();
     let web = Bundle::from_bytes(&web.to_bytes()).unwrap();
     assert!(web.config().latent.is_some() && web.config().recon.is_some());
     let model = web.load_model(&dev).unwrap();

@@ -269,6 +269,7 @@ pub fn run(args: FinetuneArgs, classify: bool, replicas: &Replicas) -> Result<()
     let n_train = ids.len() - val_ids.len();
     let meta = |name: &str, steps: u64| {
         BundleMeta {
+            postprocess: Default::default(),
         name: name.to_string(),
         task: if classify {
             Task::Classification
