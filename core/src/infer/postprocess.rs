@@ -126,6 +126,7 @@ fn largest_piece(mask: &[bool], dims: [usize; 3]) -> Option<Vec<bool>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::volume::test_util::affine_for;
 
     /// A 2 mm grid holding a "brain" ball (labels 1 and 2) of radius 12 voxels and a
     /// "neck" ball (label 3) of radius 7 joined to it by a bridge 2 voxels thick, plus a
@@ -159,14 +160,10 @@ mod tests {
                 }
             }
         }
-        let mut affine = [[0.0; 4]; 4];
-        for (a, row) in affine.iter_mut().enumerate() {
-            row[a] = if a < 3 { 2.0 } else { 1.0 };
-        }
         LabelMap {
             dims: [n; 3],
             spacing: [2.0; 3],
-            affine,
+            affine: affine_for("RAS", [2.0; 3], [0.0; 3]),
             data,
         }
     }

@@ -511,21 +511,18 @@ mod tests {
     use super::*;
     use crate::synth::{synth_subject, SynthConfig};
     use crate::volume::pad;
+    use crate::volume::test_util::affine_for;
 
     /// A labelled ellipsoid head (semi-axes 70 x 90 x 80 mm, brain label 1 inside label 2)
     /// at 4 mm, with `z_sign` the direction of the voxel z axis in the world.
     fn head(z_sign: f64) -> LabelMap {
         let dims = [44, 54, 48];
         let sp = 4.0;
-        let mut affine = [[0.0; 4]; 4];
-        affine[0][0] = sp;
-        affine[1][1] = sp;
-        affine[2][2] = sp * z_sign;
-        affine[3][3] = 1.0;
+        let code = if z_sign > 0.0 { "RAS" } else { "RAI" };
         let g = LabelMap {
             dims,
             spacing: [sp; 3],
-            affine,
+            affine: affine_for(code, [sp; 3], [0.0; 3]),
             data: vec![0; dims[0] * dims[1] * dims[2]],
         };
         let world = world_coordinates(&g);
