@@ -7,7 +7,9 @@
 # The recipe is the table RECIPE below, one stage a row, run top to bottom by one loop.
 # Every stage but the exports and the evaluation is skipped once its output exists, so a
 # killed run continues; the brainfm runs themselves resume from their checkpoints.
-# It writes models/{pretrained,multicontrast,default}.bfm and docs/default-model/*.json.
+# It writes models/{pretrained,multicontrast,default}.bfm and docs/default-model/*.json;
+# with PEERS_PYTHON=deepbet's venv python, also docs/default-model/peers.{json,md} (the
+# real heads of scripts/default-model/peers against deepbet).
 set -euo pipefail
 
 # --- settings (what the model card reports) ------------------------------------------------
@@ -80,13 +82,27 @@ FT9_BARE=6
 FT9_STEPS=800
 FT9_LR=5e-4
 FT9_ARGS=(--loss tversky --foreground 0.5 --seed 2)
-# Stage 10, the T1w default: stage 8 continued on its own data, because it was still
-# underfitting (training loss falling at its last step); a fresh warm-up + cosine at twice
-# stage 8's learning rate, and a new seed (new patches and a new validation split). At
-# lr 5e-4 the same 1200 steps did less on held-out synthetic T1w heads (MODEL_CARD.md).
+# Stage 10 (the T1w default until stage 11): stage 8 continued on its own data, because it
+# was still underfitting (training loss falling at its last step); a fresh warm-up + cosine
+# at twice stage 8's learning rate, and a new seed (new patches and a new validation split).
+# At lr 5e-4 the same 1200 steps did less on held-out synthetic T1w heads (MODEL_CARD.md).
 FT10_STEPS=1200
 FT10_LR=1e-3
 FT10_ARGS=(--loss tversky --foreground 0.5 --seed 4)
+# Stage 11, the T1w default: stage 10 on heads that run down the neck. Real scans that
+# include the face and neck had their tongue, face and neck muscle called brain (issue 17:
+# brain-mask Dice 0.79 on such a head). Stage 10's data plus real-texture T1w heads with a
+# synthetic neck, shoulders and face (synth --neck-mm), each cut at a random height. T1w
+# order for the new tissues: bone darkest, fat brightest, the cord beside white matter;
+# the two muscle classes stay random, since muscle in T1w ranges from below to level with
+# grey matter.
+FT11_HEADS=24
+FT11_NECK_MM=150
+FT11_STEPS=4000
+FT11_LR=1e-3
+FT11_ARGS=(--loss tversky --foreground 0.5 --seed 5)
+# shellcheck disable=SC2054
+NECK_ORDER=(--order T1w=10,5,4,12,1,2,13,3,11,7)
 SEED=0
 
 # --- datasets under WORK (nnU-Net raw; 001 and 002 come from inputs.sh) ---------------------
@@ -99,6 +115,7 @@ D6=Dataset006_BrainTissueRealTexture     # D5 + the real T1's texture, heads and
 D7=Dataset007_BrainTissueRealT1w         # D6's real-texture T1w cases only
 D8=Dataset008_BrainTissueRealT1wKmeans   # real-texture T1w, k-means labels
 D9=Dataset009_BrainTissueRealMixedKmeans # D8 + real-texture T2w and FLAIR
+D10=Dataset010_BrainTissueNeck           # D8 + real-texture T1w heads with neck and face
 
 # --- the recipe: one stage a row -----------------------------------------------------------
 # Paths are under WORK; after '|' the stage's line in the log ("finetune N (...; S steps)"
@@ -109,7 +126,10 @@ D9=Dataset009_BrainTissueRealMixedKmeans # D8 + real-texture T2w and FLAIR
 #   finetune OUT INIT DATA STEPS LR VAL_EVERY [ARGS]
 #                              brainfm finetune, skipped once OUT/last.bfm exists; ARGS go to
 #                              brainfm as they are (--seed $SEED unless they name one)
-#   export   MODEL NAME        brainfm export --to web --half to models/NAME.bfm (always)
+#   export   MODEL NAME [choose]
+#                              brainfm export --to web --half to models/NAME.bfm (always);
+#                              with 'choose', the post-processing that scores best on
+#                              held-out synthetic heads (choose-postprocess.sh) goes in too
 #   eval                       eval.sh and eval-contrasts.sh on default and multicontrast
 mapfile -t RECIPE <<EOF
 data     $D2/                make_inputs       | inputs
@@ -136,7 +156,9 @@ data     $D9/dataset.json    make_kmeans_other | real-texture T2w and FLAIR subj
 finetune ft9   ft8/best.bfm        $D9   $FT9_STEPS   $FT9_LR   400          ${FT9_ARGS[*]} | T1w + T2w + FLAIR real texture, Tversky
 export   ft9/best.bfm        multicontrast     | export the any-contrast model (f16)
 finetune ft10  ft8/best.bfm        $D8   $FT10_STEPS  $FT10_LR  $FT10_STEPS  ${FT10_ARGS[*]} | stage 8 continued on its data
-export   ft10/best.bfm       default           | export the T1w default (f16)
+data     $D10/dataset.json   make_neck         | real-texture T1w heads with a neck, shoulders and face
+finetune ft11  ft10/best.bfm       $D10  $FT11_STEPS  $FT11_LR  300          ${FT11_ARGS[*]} | stage 10 on heads down to the neck
+export   ft11/best.bfm       default  choose   | export the T1w default (f16), post-processing chosen on held-out synthetic heads
 eval                                           | evaluate on Colin27 (held out) and on held-out T1w/T2w/FLAIR heads
 EOF
 
@@ -158,8 +180,16 @@ finetune() {
     --val-every "$6" --checkpoint-every 25 --output "$WORK/$1" "${extra[@]}" "${resume[@]}"
 }
 export_web() {
+  local post=() r
   mkdir -p "$ROOT/models"
-  "$BRAINFM" export --model "$WORK/$1" --to web --half --output "$ROOT/models/$2.bfm"
+  if [ "${3:-}" = choose ]; then
+    "$BRAINFM" export --model "$WORK/$1" --to web --half --largest-component-mm -1 \
+      --output "$WORK/$2-unprocessed.bfm"
+    r=$(bash "$ROOT/scripts/default-model/choose-postprocess.sh" "$WORK" \
+      "$WORK/$2-unprocessed.bfm" "$ROOT/docs/default-model/$2-postprocess.json")
+    [ "$r" = none ] || post=(--largest-component-mm "$r")
+  fi
+  "$BRAINFM" export --model "$WORK/$1" --to web --half "${post[@]}" --output "$ROOT/models/$2.bfm"
 }
 evaluate() {
   local m p
@@ -170,6 +200,14 @@ evaluate() {
     bash "$ROOT/scripts/default-model/eval-contrasts.sh" "$WORK" "$ROOT/models/$m.bfm" \
       "$ROOT/docs/default-model/$m-contrasts"
   done
+  # The real heads of registry packages against deepbet (peers/README.md); needs deepbet's
+  # venv (peers/setup_deepbet.sh), so it runs only when PEERS_PYTHON names its python.
+  if [ -n "${PEERS_PYTHON:-}" ]; then
+    PYTHON=$PEERS_PYTHON bash "$ROOT/scripts/default-model/peers/fetch.sh" "$WORK/peers"
+    python3 "$ROOT/scripts/default-model/peers/compare.py" --scans "$WORK/peers/scans" \
+      --ref "$WORK/peers/ref" --brainfm "$BRAINFM" --model "$ROOT/models/default.bfm" \
+      --deepbet-python "$PEERS_PYTHON" --out "$ROOT/docs/default-model/peers"
+  fi
 }
 
 # --- the data builders (the data rows' BUILDER) ---------------------------------------------
@@ -265,6 +303,13 @@ make_kmeans_other() {     # D9: T2w/FLAIR bare brains + D8's T1w cases + T2w/FLA
   link_cases "$WORK/$D8" "$WORK/$D9" 8
   synth_labels "$KMEANS" T2w,FLAIR "$WORK/$D9" 8 --brain-image "$ICBM_T1" "${HEADS[@]}" \
     --subjects "$FT9_HEADS" --order T2w=5,3,2,1 --order FLAIR=5,4,1,3,2
+}
+
+make_neck() {             # D10: D8's cases + real-texture T1w heads down to the neck
+  fresh "$WORK/$D10"
+  link_cases "$WORK/$D8" "$WORK/$D10" 8
+  synth_labels "$KMEANS" T1w "$WORK/$D10" 10 --brain-image "$ICBM_T1" "${HEADS[@]}" \
+    --neck-mm "$FT11_NECK_MM" --subjects "$FT11_HEADS" "${NECK_ORDER[@]}"
 }
 
 # --- run the recipe ------------------------------------------------------------------------
