@@ -109,9 +109,7 @@ impl Segmenter {
 
     fn new(mut bundle: Bundle, what: &str, args: &InferenceArgs) -> Result<Self> {
         if let Some(r) = args.largest_component_mm {
-            let p = Postprocess {
-                largest_component_mm: (r >= 0.0).then_some(r),
-            };
+            let p = Postprocess::largest_component(r);
             p.check()
                 .map_err(|e| anyhow::anyhow!("--largest-component-mm: {e}"))?;
             bundle.header.meta.postprocess = p;

@@ -22,6 +22,14 @@ pub struct Postprocess {
 }
 
 impl Postprocess {
+    /// The setting a command-line radius asks for: keep the largest component after an
+    /// opening of `radius_mm` (0: plain largest component), or nothing when it is negative.
+    pub fn largest_component(radius_mm: f64) -> Self {
+        Self {
+            largest_component_mm: (radius_mm >= 0.0).then_some(radius_mm),
+        }
+    }
+
     /// An error message when a setting is unusable.
     pub fn check(&self) -> Result<(), String> {
         match self.largest_component_mm {

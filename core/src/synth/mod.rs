@@ -20,8 +20,7 @@ pub use clutter::{add_head_clutter, ClutterConfig};
 pub use field::{gaussian_blur, smooth_field};
 pub use generate::{add_head_label, synth_subject, synth_subject_with, SynthConfig, SynthSubject};
 pub use neck::{
-    add_neck_and_face, cut_inferior, inferior_axis, neck_padding, NeckTissue, MAX_NECK_MM,
-    NECK_TISSUES,
+    add_neck_and_face, cut_inferior, neck_padding, NeckTissue, MAX_NECK_MM, NECK_TISSUES,
 };
 pub use real::{RealIntensities, TransferCurve};
 pub use tissue::{

@@ -14,7 +14,8 @@
 use super::field::smooth_field;
 use super::{SynthError, SynthSubject};
 use crate::rng::Rng;
-use crate::volume::{crop, CropBox, LabelMap, Padding};
+use crate::volume::orient::axis_orientation;
+use crate::volume::{crop, CropBox, LabelMap, Padding, VolumeError};
 
 /// The tissues `add_neck_and_face` paints. Tissue `t` gets label `max + 1 + t as u16`,
 /// where `max` is the largest label in the map it is given, so `--order` rules can place
@@ -43,13 +44,19 @@ pub const NECK_TISSUES: usize = 7;
 /// The longest neck (mm) `neck_padding` accepts: shoulders and upper chest.
 pub const MAX_NECK_MM: f64 = 300.0;
 
-/// The voxel axis closest to world superior-inferior, and whether its index 0 is the
-/// inferior end.
-pub fn inferior_axis(affine: &[[f64; 4]; 4]) -> (usize, bool) {
-    let a = (0..3)
-        .max_by(|&p, &q| affine[2][p].abs().total_cmp(&affine[2][q].abs()))
-        .unwrap_or(2);
-    (a, affine[2][a] > 0.0)
+/// The voxel axis that runs along world superior-inferior (the assignment reorientation
+/// to RAS uses), and whether its index 0 is the inferior end.
+fn inferior_axis(labels: &LabelMap) -> Result<(usize, bool), SynthError> {
+    let axes = axis_orientation(&labels.affine).map_err(bad_grid)?;
+    let a = axes
+        .iter()
+        .position(|&(world, _)| world == 2)
+        .ok_or_else(|| SynthError::BadConfig("no voxel axis runs head to foot".into()))?;
+    Ok((a, !axes[a].1))
+}
+
+fn bad_grid(e: VolumeError) -> SynthError {
+    SynthError::BadConfig(e.to_string())
 }
 
 /// The padding that grows `labels`' grid by `length_mm` below its inferior end, where the
@@ -60,7 +67,7 @@ pub fn neck_padding(labels: &LabelMap, length_mm: f64) -> Result<Padding, SynthE
             "the neck must be 0 to {MAX_NECK_MM} mm long, got {length_mm}"
         )));
     }
-    let (a, low) = inferior_axis(&labels.affine);
+    let (a, low) = inferior_axis(labels)?;
     let per_voxel = labels.affine[2][a].abs().max(1e-6);
     let n = (length_mm / per_voxel).ceil() as usize;
     let mut p = Padding {
@@ -86,8 +93,7 @@ pub fn add_neck_and_face(labels: &LabelMap, rng: &mut Rng) -> Result<LabelMap, S
     if max as usize + NECK_TISSUES > u16::MAX as usize {
         return Err(SynthError::BadConfig("too many labels".into()));
     }
-    let world = world_coordinates(labels);
-    let head = HeadExtent::of(labels, &world);
+    let head = HeadExtent::of(labels);
     let body = Body::draw(&head, rng);
     let wobble = smooth_field(labels.dims, 6, 1.0, rng);
     let split = smooth_field(labels.dims, 8, 1.0, rng);
@@ -101,7 +107,7 @@ pub fn add_neck_and_face(labels: &LabelMap, rng: &mut Rng) -> Result<LabelMap, S
                 return l;
             }
             let deep = split[i] > threshold;
-            match body.tissue(world[i], f64::from(wobble[i]), deep) {
+            match body.tissue(world_at(labels, i), f64::from(wobble[i]), deep) {
                 Some(t) => max + 1 + t as u16,
                 None => 0,
             }
@@ -116,7 +122,7 @@ pub fn add_neck_and_face(labels: &LabelMap, rng: &mut Rng) -> Result<LabelMap, S
 /// Cuts `slices` voxel slices off the inferior end of the subject's grid (labels and every
 /// image alike), as a scan whose field of view stops higher up the neck.
 pub fn cut_inferior(subject: &SynthSubject, slices: usize) -> Result<SynthSubject, SynthError> {
-    let (a, low) = inferior_axis(&subject.labels.affine);
+    let (a, low) = inferior_axis(&subject.labels)?;
     let dims = subject.labels.dims;
     let slices = slices.min(dims[a] - 1);
     let mut b = CropBox::full(dims);
@@ -125,28 +131,25 @@ pub fn cut_inferior(subject: &SynthSubject, slices: usize) -> Result<SynthSubjec
     } else {
         b.end[a] = dims[a] - slices;
     }
-    let bad = |e: crate::volume::VolumeError| SynthError::BadConfig(e.to_string());
     Ok(SynthSubject {
-        labels: crop(&subject.labels, &b).map_err(bad)?,
+        labels: crop(&subject.labels, &b).map_err(bad_grid)?,
         images: subject
             .images
             .iter()
-            .map(|(c, v)| Ok((c.clone(), crop(v, &b).map_err(bad)?)))
+            .map(|(c, v)| Ok((c.clone(), crop(v, &b).map_err(bad_grid)?)))
             .collect::<Result<_, SynthError>>()?,
     })
 }
 
-fn world_coordinates(labels: &LabelMap) -> Vec<[f64; 3]> {
-    let [nx, ny, nz] = labels.dims;
-    let mut out = Vec::with_capacity(nx * ny * nz);
-    for k in 0..nz {
-        for j in 0..ny {
-            for i in 0..nx {
-                out.push(labels.voxel_to_world([i as f64, j as f64, k as f64]));
-            }
-        }
-    }
-    out
+/// World position (mm) of voxel `i` (x fastest), computed where it is needed: a padded
+/// head at 1.5 mm has ~10^7 voxels, and a table of their positions would take 24 bytes each.
+fn world_at(labels: &LabelMap, i: usize) -> [f64; 3] {
+    let [nx, ny, _] = labels.dims;
+    labels.voxel_to_world([
+        (i % nx) as f64,
+        ((i / nx) % ny) as f64,
+        (i / (nx * ny)) as f64,
+    ])
 }
 
 /// The labelled head in world millimetres: its bounding box, where the brainstem leaves it
@@ -161,10 +164,15 @@ struct HeadExtent {
 }
 
 impl HeadExtent {
-    fn of(labels: &LabelMap, world: &[[f64; 3]]) -> Self {
+    fn of(labels: &LabelMap) -> Self {
+        let head = || {
+            (0..labels.data.len())
+                .filter(|&i| labels.data[i] > 0)
+                .map(|i| world_at(labels, i))
+        };
         let mut min = [f64::INFINITY; 3];
         let mut max = [f64::NEG_INFINITY; 3];
-        for (p, _) in world.iter().zip(&labels.data).filter(|(_, &l)| l > 0) {
+        for p in head() {
             for a in 0..3 {
                 min[a] = min[a].min(p[a]);
                 max[a] = max[a].max(p[a]);
@@ -174,7 +182,7 @@ impl HeadExtent {
         let cx = (min[0] + max[0]) / 2.0;
         let quarter = (max[0] - min[0]) / 4.0;
         let mut front = vec![f64::NEG_INFINITY; ((max[2] - min[2]) / 2.0) as usize + 1];
-        for (p, _) in world.iter().zip(&labels.data).filter(|(_, &l)| l > 0) {
+        for p in head() {
             if p[2] < min[2] + 15.0 {
                 sum[0] += p[0];
                 sum[1] += p[1];
@@ -543,6 +551,12 @@ mod tests {
             })
             .collect();
         LabelMap { data, ..g }
+    }
+
+    fn world_coordinates(labels: &LabelMap) -> Vec<[f64; 3]> {
+        (0..labels.data.len())
+            .map(|i| world_at(labels, i))
+            .collect()
     }
 
     fn with_neck(labels: &LabelMap, seed: u64) -> (LabelMap, LabelMap) {

@@ -48,9 +48,9 @@ pub fn run(args: ExportArgs) -> Result<()> {
         &bundle,
         ExportOptions {
             half: args.half,
-            postprocess: args.largest_component_mm.map(|r| Postprocess {
-                largest_component_mm: (r >= 0.0).then_some(r),
-            }),
+            postprocess: args
+                .largest_component_mm
+                .map(Postprocess::largest_component),
         },
     )?;
     let bytes = exported.to_bytes();
