@@ -18,6 +18,7 @@ use crate::commands;
 ///   brainfm labels tissue --gm gm.nii.gz --wm wm.nii.gz --output tissue.nii.gz
 ///   brainfm pretrain --data synth --preset tiny --objective swap --steps 500 --output run
 ///   brainfm finetune --init run/pretrained.bfm --data nnUNet_raw/Dataset001_X --output ft
+///   brainfm embed --model run/pretrained.bfm --input scans --output features.tsv
 #[derive(Parser, Debug)]
 #[command(name = "brainfm", version, about, long_about, verbatim_doc_comment)]
 pub struct Cli {
@@ -34,6 +35,7 @@ pub enum Command {
     Init(commands::init::InitArgs),
     Predict(commands::predict::PredictArgs),
     Eval(commands::eval::EvalArgs),
+    Embed(commands::embed::EmbedArgs),
     Export(commands::export::ExportArgs),
     Synth(commands::synth::SynthArgs),
     Labels(commands::labels::LabelsArgs),
@@ -56,6 +58,7 @@ pub fn main() -> ExitCode {
         Command::Init(args) => commands::init::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Embed(args) => commands::embed::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Synth(args) => commands::synth::run(args),
         Command::Labels(args) => commands::labels::run(args),

@@ -750,3 +750,71 @@ fn predict_segments_each_dicom_series_of_a_folder() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `embed`: a row per scan from files and folders, columns named by part, the same scan
+/// giving the same features wherever it comes from, different scans different ones.
+#[test]
+fn embed_writes_a_row_of_features_per_scan() {
+    let dir = scratch("embed");
+    let model = tiny_bundle(&dir);
+    let folder = dir.join("scans");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(CH2BET, folder.join("copy_of_ch2bet.nii.gz")).unwrap();
+    let table = dir.join("features.tsv");
+    ok(&[
+        "embed",
+        "--quiet",
+        "--model",
+        s(&model),
+        "--input",
+        CH2,
+        "--input",
+        CH2BET,
+        "--input",
+        s(&folder),
+        "--output",
+        s(&table),
+    ]);
+    let text = std::fs::read_to_string(&table).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    // The tiny preset: z_s and z_m of 16 channels, a deepest level of 40.
+    let header = &rows[0];
+    assert_eq!(header.len(), 2 + 16 + 16 + 40, "{header:?}");
+    assert_eq!(
+        (header[0], header[1], header[2], header[18], header[34]),
+        ("scan", "patches", "zs_0", "zm_0", "deep_0")
+    );
+    assert_eq!(rows.len(), 4, "{text}");
+    assert!(rows[1][0].ends_with("ch2.nii.gz") && rows[3][0].ends_with("copy_of_ch2bet.nii.gz"));
+    let values =
+        |r: &Vec<&str>| -> Vec<f64> { r[2..].iter().map(|v| v.parse().unwrap()).collect() };
+    assert!(rows[1..].iter().all(|r| r.len() == header.len()
+        && r[1].parse::<usize>().unwrap() > 0
+        && values(r).iter().all(|v| v.is_finite())));
+    assert_eq!(values(&rows[2]), values(&rows[3]));
+    assert_ne!(values(&rows[1]), values(&rows[2]));
+
+    let err = failure(&[
+        "embed",
+        "--model",
+        s(&model),
+        "--input",
+        s(&dir.join("absent.nii.gz")),
+        "--output",
+        s(&dir.join("x.tsv")),
+    ]);
+    assert!(err.contains("absent.nii.gz"), "{err}");
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let err = failure(&[
+        "embed",
+        "--model",
+        s(&model),
+        "--input",
+        s(&empty),
+        "--output",
+        s(&dir.join("x.tsv")),
+    ]);
+    assert!(err.contains("no scans"), "{err}");
+    assert!(!dir.join("x.tsv").exists(), "nothing is written on failure");
+}

@@ -6,7 +6,8 @@
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
-use super::{window_starts, InferError};
+use super::tiles::{cut_batch, tile_windows};
+use super::InferError;
 use crate::bundle::{BundleMeta, Task};
 use crate::model::{BrainNet, ModelConfig, ModelError};
 use crate::volume::{preprocess, Volume};
@@ -107,36 +108,10 @@ pub async fn predict_global_volume(
     let data = &pre.volume.data;
     // Tensor order (z, y, x); a grid smaller than the patch is zero-padded.
     let size = [dims[2], dims[1], dims[0]];
-    let starts: Vec<Vec<usize>> = (0..3)
-        .map(|a| window_starts(size[a].max(patch[a]), patch[a], 0.0))
-        .collect();
-    let mut windows = Vec::new();
-    for &z in &starts[0] {
-        for &y in &starts[1] {
-            for &x in &starts[2] {
-                windows.push([z, y, x]);
-            }
-        }
-    }
-    let pv: usize = patch.iter().product();
+    let windows = tile_windows(size, patch);
     let mut rows: Vec<Vec<f64>> = Vec::with_capacity(windows.len());
     for batch in windows.chunks(BATCH) {
-        let mut input = vec![0f32; batch.len() * pv];
-        for (b, s) in batch.iter().enumerate() {
-            let out = &mut input[b * pv..(b + 1) * pv];
-            for z in 0..patch[0].min(size[0] - s[0].min(size[0])) {
-                for y in 0..patch[1].min(size[1] - s[1].min(size[1])) {
-                    let src = ((s[0] + z) * size[1] + s[1] + y) * size[2] + s[2];
-                    let n = patch[2].min(size[2] - s[2].min(size[2]));
-                    let dst = (z * patch[1] + y) * patch[2];
-                    out[dst..dst + n].copy_from_slice(&data[src..src + n]);
-                }
-            }
-        }
-        let x = Tensor::<5>::from_data(
-            TensorData::new(input, [batch.len(), 1, patch[0], patch[1], patch[2]]),
-            device,
-        );
+        let x = cut_batch(data, size, patch, batch, device);
         let mut y = model.predict_global(x)?;
         if classify {
             y = log_softmax(y, 1);

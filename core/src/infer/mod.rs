@@ -2,6 +2,7 @@
 //! budget that bounds the largest live activation, progress and cancellation. One
 //! async routine serves the CLI (blocking on it) and the browser worker (awaiting it).
 
+mod embed;
 mod error;
 mod global;
 mod plan;
@@ -9,11 +10,13 @@ mod postprocess;
 mod segment;
 mod sliding;
 pub mod teach;
+mod tiles;
 mod window;
 
 #[cfg(test)]
 mod tests;
 
+pub use embed::{embed_volume, Embedding};
 pub use error::InferError;
 pub use global::{
     aggregate_log_probabilities, median, predict_global_volume, GlobalOutput, GlobalPrediction,

@@ -1,3 +1,4 @@
+pub mod embed;
 pub mod eval;
 pub mod export;
 pub mod finetune;

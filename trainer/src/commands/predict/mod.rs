@@ -3,7 +3,7 @@
 //! outputs, `folder.rs` runs them).
 
 mod folder;
-mod plan;
+pub(crate) mod plan;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

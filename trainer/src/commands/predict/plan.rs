@@ -82,7 +82,7 @@ fn relative(root: &Path, p: &Path) -> String {
         .to_string()
 }
 
-/// The plan for segmenting everything under `input` into `output`.
+/// The plan for segmenting everything under `input` into `output` (`embed` reads only its scans).
 pub fn plan(input: &Path, output: &Path) -> Result<Plan> {
     if !input.is_dir() {
         bail!("{} is not a folder that can be listed", input.display());
@@ -101,7 +101,7 @@ pub fn plan(input: &Path, output: &Path) -> Result<Plan> {
     };
     if plan.jobs.is_empty() {
         bail!(
-            "{} holds no scans (.nii, .nii.gz, .mgz, .mgh, or DICOM series) to segment{}",
+            "{} holds no scans (.nii, .nii.gz, .mgz, .mgh, or DICOM series){}",
             input.display(),
             match plan.unreadable.first() {
                 Some((p, e)) => format!(
