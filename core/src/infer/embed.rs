@@ -6,11 +6,11 @@
 
 use burn::prelude::*;
 
-use super::tiles::{cut_batch, tile_windows};
+use super::tiles::{cut_batch, tile_scan};
 use super::InferError;
 use crate::bundle::BundleMeta;
 use crate::model::{BrainNet, ModelConfig};
-use crate::volume::{preprocess, Volume};
+use crate::volume::Volume;
 
 /// Patches per forward pass.
 const BATCH: usize = 2;
@@ -51,19 +51,11 @@ pub async fn embed_volume(
     patch: [usize; 3],
     device: &Device,
 ) -> Result<Embedding, InferError> {
-    let stride = config.stride();
-    if patch.iter().any(|&p| p == 0 || p % stride != 0) {
-        return Err(InferError::InvalidConfig(format!(
-            "patch {patch:?} must be positive multiples of {stride}"
-        )));
-    }
-    let pre = preprocess(input, &meta.preprocess)?;
-    let dims = pre.volume.dims;
-    let size = [dims[2], dims[1], dims[0]];
-    let windows = tile_windows(size, patch);
+    let grid = tile_scan(config, meta, input, patch)?;
+    let windows = &grid.windows;
     let mut sums: Vec<Vec<f64>> = Vec::new();
     for batch in windows.chunks(BATCH) {
-        let x = cut_batch(&pre.volume.data, size, patch, batch, device);
+        let x = cut_batch(&grid.data, grid.size, patch, batch, device);
         let rep = model.represent(x);
         let mut maps = Vec::new();
         if let Some(l) = &rep.latents {
@@ -116,7 +108,7 @@ mod tests {
     use super::*;
     use crate::bundle::Task;
     use crate::model::Preset;
-    use crate::volume::{affine, PreprocessConfig};
+    use crate::volume::{affine, preprocess, PreprocessConfig};
 
     fn meta() -> BundleMeta {
         BundleMeta {

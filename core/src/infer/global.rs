@@ -6,11 +6,11 @@
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
-use super::tiles::{cut_batch, tile_windows};
+use super::tiles::{cut_batch, tile_scan};
 use super::InferError;
 use crate::bundle::{BundleMeta, Task};
 use crate::model::{BrainNet, ModelConfig, ModelError};
-use crate::volume::{preprocess, Volume};
+use crate::volume::Volume;
 
 /// Patches per forward pass.
 const BATCH: usize = 2;
@@ -97,21 +97,11 @@ pub async fn predict_global_volume(
             )))
         }
     };
-    let stride = config.stride();
-    if patch.iter().any(|&p| p == 0 || p % stride != 0) {
-        return Err(InferError::InvalidConfig(format!(
-            "patch {patch:?} must be positive multiples of {stride}"
-        )));
-    }
-    let pre = preprocess(input, &meta.preprocess)?;
-    let dims = pre.volume.dims;
-    let data = &pre.volume.data;
-    // Tensor order (z, y, x); a grid smaller than the patch is zero-padded.
-    let size = [dims[2], dims[1], dims[0]];
-    let windows = tile_windows(size, patch);
+    let grid = tile_scan(config, meta, input, patch)?;
+    let windows = &grid.windows;
     let mut rows: Vec<Vec<f64>> = Vec::with_capacity(windows.len());
     for batch in windows.chunks(BATCH) {
-        let x = cut_batch(data, size, patch, batch, device);
+        let x = cut_batch(&grid.data, grid.size, patch, batch, device);
         let mut y = model.predict_global(x)?;
         if classify {
             y = log_softmax(y, 1);
@@ -143,7 +133,7 @@ pub async fn predict_global_volume(
     Ok(GlobalPrediction {
         output,
         patches: windows.len(),
-        processed_dims: dims,
+        processed_dims: grid.dims,
     })
 }
 

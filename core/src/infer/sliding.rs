@@ -5,7 +5,8 @@ use core::ops::ControlFlow;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use super::{gaussian_importance, window_starts, InferError, InferenceConfig, Plan};
+use super::tiles::tile_windows;
+use super::{gaussian_importance, InferError, InferenceConfig, Plan};
 use crate::model::BrainNet;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,17 +50,7 @@ pub async fn sliding_window(
     let size = [nz, ny, nx];
     let patch = plan.patch;
     let padded = [0, 1, 2].map(|a| size[a].max(patch[a]));
-    let starts: Vec<Vec<usize>> = (0..3)
-        .map(|a| window_starts(padded[a], patch[a], config.overlap))
-        .collect();
-    let mut windows = Vec::new();
-    for &z in &starts[0] {
-        for &y in &starts[1] {
-            for &x in &starts[2] {
-                windows.push([z, y, x]);
-            }
-        }
-    }
+    let windows = tile_windows(size, patch, config.overlap);
     let importance = gaussian_importance(patch);
     let patch_voxels = patch.iter().product::<usize>();
     let padded_voxels = padded.iter().product::<usize>();

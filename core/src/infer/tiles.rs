@@ -1,17 +1,55 @@
-//! Whole-scan tiling for the per-scan outputs (classification, regression, embeddings):
-//! patches that cover the network grid without gaps, cut out into batches. Segmentation
-//! has its own overlapping, Gaussian-weighted windows (`sliding.rs`).
+//! Tiling the network grid with windows: the overlapping ones of sliding-window
+//! segmentation, and for the per-scan outputs (classification, regression, embeddings)
+//! windows that cover the grid without gaps, preprocessed and cut out into batches.
 
 use burn::prelude::*;
 
-use super::window_starts;
+use super::{window_starts, InferError};
+use crate::bundle::BundleMeta;
+use crate::model::ModelConfig;
+use crate::volume::{preprocess, Volume};
+
+/// A scan preprocessed as in training, in tensor order, with the windows that cover it.
+pub struct TiledGrid {
+    pub data: Vec<f32>,
+    /// `[z, y, x]`.
+    pub size: [usize; 3],
+    /// `[x, y, z]`, as the volume has them.
+    pub dims: [usize; 3],
+    pub windows: Vec<[usize; 3]>,
+}
+
+/// Check `patch` (tensor order) against the network's stride, preprocess `input` with the
+/// bundle's settings and tile the grid without gaps or extra overlap.
+pub fn tile_scan(
+    config: &ModelConfig,
+    meta: &BundleMeta,
+    input: &Volume,
+    patch: [usize; 3],
+) -> Result<TiledGrid, InferError> {
+    let stride = config.stride();
+    if patch.iter().any(|&p| p == 0 || p % stride != 0) {
+        return Err(InferError::InvalidConfig(format!(
+            "patch {patch:?} must be positive multiples of {stride}"
+        )));
+    }
+    let pre = preprocess(input, &meta.preprocess)?;
+    let dims = pre.volume.dims;
+    let size = [dims[2], dims[1], dims[0]];
+    Ok(TiledGrid {
+        windows: tile_windows(size, patch, 0.0),
+        data: pre.volume.data,
+        size,
+        dims,
+    })
+}
 
 /// Window origins `[z, y, x]` tiling a grid of `size` (tensor order) with `patch`-sized
-/// windows, evenly spread and without extra overlap; a grid smaller than the patch gets
-/// one window (zero-padded when cut out).
-pub fn tile_windows(size: [usize; 3], patch: [usize; 3]) -> Vec<[usize; 3]> {
+/// windows, evenly spread with at least `overlap` (a fraction) between neighbours; a grid
+/// smaller than the patch gets one window (zero-padded when cut out).
+pub fn tile_windows(size: [usize; 3], patch: [usize; 3], overlap: f64) -> Vec<[usize; 3]> {
     let starts: Vec<Vec<usize>> = (0..3)
-        .map(|a| window_starts(size[a].max(patch[a]), patch[a], 0.0))
+        .map(|a| window_starts(size[a].max(patch[a]), patch[a], overlap))
         .collect();
     let mut windows = Vec::new();
     for &z in &starts[0] {
