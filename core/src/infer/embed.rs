@@ -108,22 +108,10 @@ mod tests {
     use super::*;
     use crate::bundle::Task;
     use crate::model::Preset;
-    use crate::volume::{affine, preprocess, PreprocessConfig};
+    use crate::volume::{affine, preprocess};
 
     fn meta() -> BundleMeta {
-        BundleMeta {
-            postprocess: Default::default(),
-            name: "t".into(),
-            task: Task::Pretrained,
-            class_names: vec![],
-            preprocess: PreprocessConfig {
-                pad_multiple: 16,
-                ..PreprocessConfig::default()
-            },
-            patch_size: [16; 3],
-            provenance: String::new(),
-            created_by: String::new(),
-        }
+        crate::infer::tiles::test_meta(Task::Pretrained)
     }
 
     fn mean_channels(t: Tensor<5>) -> Vec<f64> {
@@ -133,7 +121,7 @@ mod tests {
             .mean_dim(1)
             .into_data()
             .convert::<f64>()
-            .to_vec::<f64>()
+            .try_into_vec::<f64>()
             .unwrap()
     }
 

@@ -143,7 +143,7 @@ mod tests {
 
     use super::*;
     use crate::model::Preset;
-    use crate::volume::{affine, PreprocessConfig};
+    use crate::volume::affine;
 
     #[test]
     fn median_and_mean_log_softmax_by_hand() {
@@ -174,19 +174,7 @@ mod tests {
     }
 
     fn meta(task: Task) -> BundleMeta {
-        BundleMeta {
-            postprocess: Default::default(),
-            name: "t".into(),
-            task,
-            class_names: vec![],
-            preprocess: PreprocessConfig {
-                pad_multiple: 16,
-                ..PreprocessConfig::default()
-            },
-            patch_size: [16; 3],
-            provenance: String::new(),
-            created_by: String::new(),
-        }
+        crate::infer::tiles::test_meta(task)
     }
 
     #[test]

@@ -89,3 +89,21 @@ pub fn cut_batch(
         device,
     )
 }
+
+/// A bundle header for the tiling tests: 1 mm grids padded to multiples of 16, 16³ patches.
+#[cfg(test)]
+pub fn test_meta(task: crate::bundle::Task) -> BundleMeta {
+    BundleMeta {
+        postprocess: Default::default(),
+        name: "t".into(),
+        task,
+        class_names: vec![],
+        preprocess: crate::volume::PreprocessConfig {
+            pad_multiple: 16,
+            ..Default::default()
+        },
+        patch_size: [16; 3],
+        provenance: String::new(),
+        created_by: String::new(),
+    }
+}
