@@ -6,6 +6,7 @@
 
 use burn::prelude::*;
 
+use super::readback::read_f32;
 use super::tiles::{cut_batch, tile_scan};
 use super::InferError;
 use crate::bundle::BundleMeta;
@@ -67,7 +68,7 @@ pub async fn embed_volume(
         for (sum, map) in sums.iter_mut().zip(maps) {
             let [b, c, d, h, w] = map.dims();
             let pooled = map.reshape([b, c, d * h * w]);
-            let rows = read_rows(pooled.mean_dim(2).reshape([b, c])).await?;
+            let rows = read_f32(pooled.mean_dim(2).reshape([b, c])).await?;
             sum.resize(c, 0.0);
             for row in rows.chunks(c) {
                 for (s, v) in sum.iter_mut().zip(row) {
@@ -92,15 +93,6 @@ pub async fn embed_volume(
         deep,
         patches: windows.len(),
     })
-}
-
-async fn read_rows(t: Tensor<2>) -> Result<Vec<f32>, InferError> {
-    t.into_data_async()
-        .await
-        .map_err(|e| InferError::Device(format!("{e:?}")))?
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| InferError::Device(format!("{e:?}")))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
+use super::readback::read_f32;
 use super::tiles::{cut_batch, tile_scan};
 use super::InferError;
 use crate::bundle::{BundleMeta, Task};
@@ -106,13 +107,7 @@ pub async fn predict_global_volume(
         if classify {
             y = log_softmax(y, 1);
         }
-        let values = y
-            .into_data_async()
-            .await
-            .map_err(|e| InferError::Device(format!("{e:?}")))?
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| InferError::Device(format!("{e:?}")))?;
+        let values = read_f32(y).await?;
         rows.extend(
             values
                 .chunks(outputs)

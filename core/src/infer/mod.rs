@@ -7,6 +7,7 @@ mod error;
 mod global;
 mod plan;
 mod postprocess;
+mod readback;
 mod segment;
 mod sliding;
 pub mod teach;

@@ -5,6 +5,7 @@ use core::ops::ControlFlow;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
+use super::readback::read_f32;
 use super::tiles::tile_windows;
 use super::{gaussian_importance, InferError, InferenceConfig, Plan};
 use crate::model::BrainNet;
@@ -97,12 +98,7 @@ pub async fn sliding_window(
         }
         let probs = probs.expect("at least one pass") / flips.len() as f32;
         let c = probs.dims()[1];
-        let values: Vec<f32> = probs
-            .into_data_async()
-            .await
-            .map_err(|e| InferError::Device(format!("{e:?}")))?
-            .try_to_vec::<f32>()
-            .map_err(|e| InferError::Device(format!("{e:?}")))?;
+        let values = read_f32(probs).await?;
         if classes == 0 {
             classes = c;
             accum = vec![0f32; c * padded_voxels];
